@@ -1,0 +1,5 @@
+import sys
+
+from include.album.cli import main
+
+sys.exit(main())

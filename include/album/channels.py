@@ -1,0 +1,61 @@
+"""Channels, tenants and subscriptions (managed by the CLI, read by the DAG)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telethon import TelegramClient, types
+
+from include.album import db
+from include.album.models import validate_tenant_id
+
+
+def add_channel(conn: Any, *, channel_id: int, access_hash: int, title: str, username: str | None = None) -> None:
+    with conn.transaction():
+        db.execute(conn, "channel_upsert", {"id": channel_id, "access_hash": access_hash,
+                                            "username": username, "title": title})
+
+
+async def resolve_channel(client: TelegramClient, name: str) -> dict:
+    """Look a channel up once by username (then its id + access_hash are stored)."""
+    entity = await client.get_entity(name)
+    if not isinstance(entity, types.Channel):
+        raise ValueError(f"{name!r} is a {type(entity).__name__}, not a channel")
+    return {"channel_id": entity.id, "access_hash": entity.access_hash, "title": entity.title,
+            "username": entity.username}
+
+
+def deactivate_channel(conn: Any, channel_id: int) -> bool:
+    with conn.transaction():
+        return db.execute(conn, "channel_deactivate", {"channel_id": channel_id}) > 0
+
+
+def list_channels(conn: Any) -> list[dict]:
+    return db.fetch_all(conn, "channel_list")
+
+
+def add_tenant(conn: Any, tenant_id: str, name: str | None = None) -> None:
+    with conn.transaction():
+        db.execute(conn, "tenant_upsert", {"id": validate_tenant_id(tenant_id), "name": name or tenant_id})
+
+
+def subscribe(conn: Any, tenant_id: str, channel_id: int) -> None:
+    with conn.transaction():
+        db.execute(conn, "subscription_add", {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id})
+
+
+def unsubscribe(conn: Any, tenant_id: str, channel_id: int) -> bool:
+    with conn.transaction():
+        return db.execute(conn, "subscription_remove",
+                          {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id}) > 0
+
+
+def register_sample(conn: Any, expected: dict) -> None:
+    """Register the channels, tenants and subscriptions a sample archive expects."""
+    for channel in expected["channels"]:
+        add_channel(conn, channel_id=int(channel["id"]), access_hash=int(channel["access_hash"]),
+                    title=channel["title"], username=channel.get("username"))
+    for tenant_id, channel_ids in expected["tenants"].items():
+        add_tenant(conn, tenant_id)
+        for channel_id in channel_ids:
+            subscribe(conn, tenant_id, int(channel_id))

@@ -1,0 +1,50 @@
+"""Airflow glue: settings from the Variable, clients from connections (via provider hooks).
+
+The only module of ``include.album`` that imports Airflow; the rest takes plain clients.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from include.album.settings import VARIABLE_NAME, Settings
+from include.album.storage import MediaStore
+
+
+def load_settings() -> Settings:
+    from airflow.sdk import Variable
+
+    return Settings.from_mapping(Variable.get(VARIABLE_NAME, default=None, deserialize_json=True))
+
+
+def albums_db(settings: Settings) -> Any:
+    """An autocommit psycopg 3 connection; callers open explicit transactions."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook(postgres_conn_id=settings.albums_db_conn_id).get_conn()
+    conn.autocommit = True
+    return conn
+
+
+def media_store(settings: Settings) -> MediaStore:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return MediaStore(S3Hook(aws_conn_id=settings.s3_conn_id).get_conn(), settings.s3_bucket)
+
+
+def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> Any:
+    """The Telethon client of the ``telegram_default`` connection.
+
+    With the archive transport, extra ``replay: true`` shows each run the channel as it was
+    at the end of the run's data interval (late album items appear in a later run).
+    """
+    from airflow.sdk import BaseHook
+
+    from include.album.telegram import make_client
+
+    connection = BaseHook.get_connection(settings.telegram_conn_id)
+    extra = connection.extra_dejson
+    as_of = run_end if extra.get("archive") and extra.get("replay") else None
+    return make_client(api_id=connection.login, api_hash=connection.password, extra=extra, as_of=as_of,
+                       flood_sleep_threshold=settings.flood_sleep_threshold_seconds)

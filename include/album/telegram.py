@@ -1,0 +1,266 @@
+"""Telegram source: the client (live or archive), pulling a channel, reading messages.
+
+Live and archive share every line here: the archive transport only replaces the
+network below ``TelegramClient._call`` (see ``archive.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from telethon import TelegramClient, errors, types
+from telethon.sessions import StringSession
+
+from include.album.archive import ArchiveTelegramClient
+from include.album.grouping import TELEGRAM_MAX_ALBUM_ITEMS
+from include.album.models import Channel, MediaRef, Post, Skip
+
+log = logging.getLogger(__name__)
+
+
+class LiveTelegramClient(TelegramClient):
+    """The real client, with the same ``transport_problems`` hook as the archive client."""
+
+    def transport_problems(self, channel_id: int) -> list[Skip]:
+        return []
+
+
+def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[str, Any],
+                as_of: datetime | None = None, flood_sleep_threshold: int = 60) -> TelegramClient:
+    """Client for the ``telegram_default`` connection (login=api_id, password=api_hash).
+
+    Extra ``archive`` (a path) selects the archive transport; otherwise extra ``session``
+    must hold a ``StringSession`` made once with ``python -m include.album login``.
+    """
+    if extra.get("archive"):
+        flood_waits = {int(k): int(v) for k, v in (extra.get("flood_waits") or {}).items()}
+        return ArchiveTelegramClient(Path(extra["archive"]), as_of=as_of, flood_waits=flood_waits,
+                                     flood_sleep_threshold=flood_sleep_threshold)
+    session = extra.get("session")
+    if not session or not api_id or not api_hash:
+        raise ValueError(
+            "telegram connection needs login=api_id, password=api_hash and extra.session "
+            "(run `python -m include.album login` once to create the session string), "
+            "or extra.archive=<path> for the offline archive transport"
+        )
+    return LiveTelegramClient(StringSession(session), int(api_id), api_hash,
+                              flood_sleep_threshold=flood_sleep_threshold,
+                              receive_updates=False)
+
+
+async def open_client(client: TelegramClient) -> None:
+    """Connect without ever prompting (a task must not log in interactively)."""
+    if isinstance(client, ArchiveTelegramClient):
+        return
+    await client.connect()
+    if not await client.is_user_authorized():
+        raise RuntimeError(
+            "the Telegram session in connection telegram_default is not authorised; "
+            "create a new one with `python -m include.album login`"
+        )
+
+
+async def close_client(client: TelegramClient) -> None:
+    if not isinstance(client, ArchiveTelegramClient):
+        await client.disconnect()
+
+
+def input_peer(channel: Channel) -> types.InputPeerChannel:
+    # Stored id + access_hash: resolving usernames every run gets accounts flood-banned.
+    return types.InputPeerChannel(channel.id, channel.access_hash)
+
+
+# -- reading messages ------------------------------------------------------------------
+
+
+def _largest_photo_size(photo: types.Photo) -> tuple[int | None, int | None, int | None]:
+    best = (None, None, None)
+    for size in photo.sizes or []:
+        if isinstance(size, types.PhotoSize):
+            candidate = (size.w, size.h, size.size)
+        elif isinstance(size, types.PhotoSizeProgressive):
+            candidate = (size.w, size.h, max(size.sizes or [0]))
+        else:
+            continue
+        if best[2] is None or (candidate[2] or 0) > best[2]:
+            best = candidate
+    return best
+
+
+def media_ref(message: Any) -> MediaRef | None:
+    """Describe a message's media without downloading it (None for text-only messages)."""
+    media = getattr(message, "media", None)
+    if media is None or isinstance(media, types.MessageMediaEmpty):
+        return None
+    if isinstance(media, types.MessageMediaPhoto):
+        photo = media.photo
+        if not isinstance(photo, types.Photo):
+            return MediaRef(kind="photo")  # expired/self-destructed photo: nothing to fetch
+        width, height, size = _largest_photo_size(photo)
+        return MediaRef(kind="photo", file_id=photo.id, mime="image/jpeg", size=size, width=width, height=height)
+    if isinstance(media, types.MessageMediaDocument):
+        document = media.document
+        if not isinstance(document, types.Document):
+            return MediaRef(kind="document")
+        kind, width, height, file_name = "document", None, None, None
+        attributes = document.attributes or []
+        for attribute in attributes:
+            if isinstance(attribute, types.DocumentAttributeFilename):
+                file_name = attribute.file_name
+            elif isinstance(attribute, (types.DocumentAttributeVideo, types.DocumentAttributeImageSize)):
+                width, height = attribute.w, attribute.h
+        if any(isinstance(a, types.DocumentAttributeAnimated) for a in attributes):
+            kind = "gif"
+        elif any(isinstance(a, types.DocumentAttributeSticker) for a in attributes):
+            kind = "sticker"
+        elif any(isinstance(a, types.DocumentAttributeVideo) for a in attributes):
+            kind = "video"
+        elif any(isinstance(a, types.DocumentAttributeAudio) and a.voice for a in attributes):
+            kind = "voice"
+        elif any(isinstance(a, types.DocumentAttributeAudio) for a in attributes):
+            kind = "audio"
+        return MediaRef(kind=kind, file_id=document.id, mime=document.mime_type or "application/octet-stream",
+                        size=document.size, width=width, height=height, file_name=file_name,
+                        has_thumb=bool(document.thumbs))
+    kinds = {
+        types.MessageMediaWebPage: "webpage", types.MessageMediaPoll: "poll", types.MessageMediaGeo: "geo",
+        types.MessageMediaGeoLive: "geo", types.MessageMediaVenue: "geo", types.MessageMediaContact: "contact",
+    }
+    return MediaRef(kind=kinds.get(type(media), "other"))
+
+
+def message_text(message: Any) -> str:
+    text = getattr(message, "message", None) or ""
+    if not text and isinstance(getattr(message, "media", None), types.MessageMediaPoll):
+        question = message.media.poll.question
+        text = getattr(question, "text", question) or ""
+    return text
+
+
+def to_post(channel_id: int, message: types.Message) -> Post:
+    return Post(
+        channel_id=channel_id,
+        message_id=message.id,
+        grouped_id=message.grouped_id,
+        text=message_text(message),
+        posted_at=message.date,
+        edited_at=message.edit_date,
+        media=media_ref(message),
+    )
+
+
+def read_messages(channel_id: int, messages: Sequence[Any]) -> tuple[list[tuple[Post, Any]], list[Skip]]:
+    """Split pulled messages into posts (with their Telethon message) and recorded skips."""
+    posts, skips = [], []
+    for message in messages:
+        if isinstance(message, types.MessageService):
+            action = type(message.action).__name__
+            skips.append(Skip(channel_id, f"message:{message.id}", "service_message",
+                              f"channel {channel_id} message {message.id} is a service message ({action}); "
+                              "service messages are not stored as posts"))
+        elif isinstance(message, types.Message):
+            posts.append((to_post(channel_id, message), message))
+    return posts, skips
+
+
+def file_extension(mime: str | None, file_name: str | None = None) -> str:
+    """Extension for the S3 key: from the MIME type, else the file name, else ``bin``."""
+    overrides = {"image/jpeg": "jpg", "video/mp4": "mp4", "application/pdf": "pdf", "image/webp": "webp",
+                 "audio/ogg": "ogg", "video/quicktime": "mov", "audio/mpeg": "mp3", "application/x-tgsticker": "tgs"}
+    if mime in overrides:
+        return overrides[mime]
+    guessed = mimetypes.guess_extension(mime or "") if mime else None
+    if guessed:
+        return guessed.lstrip(".")
+    if file_name and "." in file_name:
+        suffix = file_name.rsplit(".", 1)[1].lower()
+        if suffix.isalnum() and len(suffix) <= 8:
+            return suffix
+    return "bin"
+
+
+# -- pulling ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullWindow:
+    """A backfill run's data interval: messages dated in [start, end)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Pull:
+    messages: list[Any] = field(default_factory=list)
+    flood_wait_seconds: int | None = None
+
+
+async def _album_edge(client: TelegramClient, peer: Any, edge: Any, *, newer: bool) -> list[Any]:
+    """Confirm the members of an album cut by the pull (SPEC §4): fetch the ids beyond the edge.
+
+    Going newer, every message up to the last sibling is returned (so a high-water mark that
+    advances over them stays gap-free); going older, only the siblings.
+    """
+    if edge.grouped_id is None:
+        return []
+    span = range(edge.id + 1, edge.id + TELEGRAM_MAX_ALBUM_ITEMS) if newer else \
+        range(max(edge.id - TELEGRAM_MAX_ALBUM_ITEMS + 1, 1), edge.id)
+    if not span:
+        return []
+    found = [m for m in await client.get_messages(peer, ids=list(span)) if m is not None]
+    siblings = [m for m in found if getattr(m, "grouped_id", None) == edge.grouped_id]
+    if not siblings:
+        return []
+    if newer:
+        last = max(m.id for m in siblings)
+        return [m for m in found if m.id <= last]
+    return siblings
+
+
+async def pull_channel(client: TelegramClient, channel: Channel, window: PullWindow | None,
+                       max_messages: int) -> Pull:
+    """Pull one channel: above its high-water mark, or a backfill window by date.
+
+    A new channel (mark 0) starts with its newest ``max_messages``; older history is what
+    ``airflow backfill create`` is for. A FloodWait longer than Telethon's sleep threshold
+    stops the pull: what arrived before it is kept and ``flood_wait_seconds`` is set.
+    """
+    peer = input_peer(channel)
+    pull = Pull()
+    try:
+        if window is not None:
+            async for message in client.iter_messages(peer, offset_date=window.start, reverse=True):
+                if message.date >= window.end:
+                    break
+                pull.messages.append(message)
+        elif channel.hwm == 0:
+            newest = [m async for m in client.iter_messages(peer, limit=max_messages)]
+            pull.messages = newest[::-1]
+        else:
+            async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages):
+                pull.messages.append(message)
+        if pull.messages:
+            if window is not None or channel.hwm == 0:
+                pull.messages[:0] = await _album_edge(client, peer, pull.messages[0], newer=False)
+            pull.messages.extend(await _album_edge(client, peer, pull.messages[-1], newer=True))
+    except errors.FloodWaitError as exc:
+        pull.flood_wait_seconds = exc.seconds
+        if window is None and channel.hwm == 0:
+            pull.messages = []  # newest-first partial pull: retry it whole later
+    unique = {m.id: m for m in pull.messages}
+    pull.messages = sorted(unique.values(), key=lambda m: m.id)
+    return pull
+
+
+async def download(client: TelegramClient, message: Any, *, thumb: bool = False) -> bytes | None:
+    """Media bytes of a message (the video preview with ``thumb=True``)."""
+    if thumb:
+        return await client.download_media(message, file=bytes, thumb=-1)
+    return await client.download_media(message, file=bytes)

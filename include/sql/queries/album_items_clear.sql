@@ -1,0 +1,1 @@
+DELETE FROM media_group_items WHERE group_id = %(album_id)s;

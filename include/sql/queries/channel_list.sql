@@ -1,0 +1,6 @@
+SELECT c.id, c.username, c.title, c.is_active, c.hwm, c.flood_wait_until,
+       coalesce(array_agg(s.tenant_id ORDER BY s.tenant_id) FILTER (WHERE s.tenant_id IS NOT NULL), '{}') AS tenants
+FROM channels c
+LEFT JOIN subscriptions s ON s.channel_id = c.id
+GROUP BY c.id
+ORDER BY c.id;

@@ -1,0 +1,38 @@
+"""Small helpers shared by test modules."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from include.album.archive import ArchiveTelegramClient
+from include.album.ingest import ingest_channel
+
+TABLES = ("channels", "tenants", "subscriptions", "posts", "media_objects", "media_groups", "media_group_items",
+          "ingest_skips")
+
+
+def s3_keys(s3_client: Any, bucket: str) -> list[str]:
+    keys = []
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return sorted(keys)
+
+
+def snapshot(conn: Any) -> dict[str, Any]:
+    """Row counts, marks and album compositions: what a rerun must leave unchanged."""
+    counts = {table: conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"] for table in TABLES}
+    marks = {r["id"]: r["hwm"] for r in conn.execute("SELECT id, hwm FROM channels")}
+    albums = {r["id"]: (r["content_hash"], r["items_count"]) for r in
+              conn.execute("SELECT id, content_hash, items_count FROM media_groups")}
+    return {"counts": counts, "marks": marks, "albums": albums}
+
+
+def ingest_all(conn: Any, store: Any, archive: Any, expected: dict, settings: Any, **client_options: Any) -> dict:
+    """Ingest every channel of an archive with one client, as the DAG's mapped tasks do."""
+    client = ArchiveTelegramClient(archive, **client_options)
+    return {c["id"]: ingest_channel(conn, store, client, c["id"], settings) for c in expected["channels"]}
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
