@@ -29,9 +29,9 @@ def snapshot(conn: Any) -> dict[str, Any]:
 
 
 def ingest_all(conn: Any, store: Any, archive: Any, expected: dict, settings: Any, **client_options: Any) -> dict:
-    """Ingest every channel of an archive with one client, as the DAG's mapped tasks do."""
-    client = ArchiveTelegramClient(archive, **client_options)
-    return {c["id"]: ingest_channel(conn, store, client, c["id"], settings) for c in expected["channels"]}
+    """Ingest every channel of an archive, one client per channel as in the DAG's mapped tasks."""
+    return {c["id"]: ingest_channel(conn, store, ArchiveTelegramClient(archive, **client_options), c["id"], settings)
+            for c in expected["channels"]}
 
 
 def run(coro: Any) -> Any:

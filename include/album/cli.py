@@ -52,7 +52,7 @@ def cmd_channels_add(args: argparse.Namespace) -> int:
         if args.access_hash is None or not args.title:
             raise SystemExit("--id needs --access-hash and --title (or give a username to resolve once)")
         found = {"channel_id": args.id, "access_hash": args.access_hash, "title": args.title,
-                 "username": args.username}
+                 "username": args.username.lstrip("@") if args.username else None}
     elif args.username:
         from include.album.telegram import close_client, open_client
 
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     channels = sub.add_parser("channels", help="manage channels").add_subparsers(dest="action", required=True)
     add = channels.add_parser("add", help="add (or re-activate) a channel")
-    add.add_argument("username", nargs="?", help="@username to resolve once through Telegram")
+    add.add_argument("username", nargs="?", help="@username (resolved once through Telegram unless --id is given)")
     add.add_argument("--id", type=int, help="Telegram channel id (skip resolving)")
     add.add_argument("--access-hash", type=int)
     add.add_argument("--title")

@@ -1,0 +1,53 @@
+"""The CLI against the running Postgres; channels resolved through the archive transport."""
+
+import pytest
+
+from include.album.cli import main
+from include.album.sample import LAB, NEWS
+
+pytestmark = pytest.mark.integration
+
+
+def cli(pg, *args: str) -> int:
+    return main(["--dsn", pg.dsn, *args])
+
+
+def test_channel_tenant_and_subscription_lifecycle(pg, conn, sample_archive, capsys):
+    path, _ = sample_archive
+    assert cli(pg, "migrate") == 0
+    assert "none, schema up to date" in capsys.readouterr().out
+
+    assert cli(pg, "channels", "add", "@album_lab", "--archive", str(path), "--tenant", "acme") == 0
+    assert cli(pg, "channels", "add", "@novosti_test", "--id", str(NEWS), "--access-hash", "5000000000000000002",
+               "--title", "Новости тест") == 0
+    assert cli(pg, "subscribe", "acme", str(NEWS)) == 0
+    row = conn.execute("SELECT access_hash, title FROM channels WHERE id = %s", (LAB,)).fetchone()
+    assert row == {"access_hash": 5000000000000000001, "title": "Album Lab"}
+
+    capsys.readouterr()
+    assert cli(pg, "channels", "list") == 0
+    listing = capsys.readouterr().out
+    assert "@album_lab" in listing and "tenants=acme" in listing
+
+    assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 0
+    assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 1
+    assert cli(pg, "channels", "remove", str(LAB)) == 0
+    assert conn.execute("SELECT is_active FROM channels WHERE id = %s", (LAB,)).fetchone()["is_active"] is False
+
+
+def test_invalid_tenant_ids_are_refused_before_use(pg, capsys):
+    assert cli(pg, "tenants", "add", "../etc") == 2
+    assert "invalid tenant id" in capsys.readouterr().err
+
+
+def test_unknown_username_is_a_clear_error(pg, sample_archive, capsys):
+    assert cli(pg, "channels", "add", "@nobody_here", "--archive", str(sample_archive[0])) == 2
+    assert "nobody_here" in capsys.readouterr().err
+
+
+def test_sample_command_writes_and_registers_the_archive(pg, conn, tmp_path, capsys):
+    assert cli(pg, "sample", str(tmp_path / "a"), "--register") == 0
+    assert "3 channels" in capsys.readouterr().out
+    assert (tmp_path / "a" / "expected.json").is_file()
+    subs = conn.execute("SELECT tenant_id, channel_id FROM subscriptions ORDER BY 1, 2").fetchall()
+    assert len(subs) == 4
