@@ -34,6 +34,7 @@ def run(state_dir: Path | None = None) -> int:
     for stale in ("archive", "airflow"):
         shutil.rmtree(state / stale, ignore_errors=True)
     state.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(state))  # pgserver wants one; containers often lack it
 
     print("• starting embedded Postgres and an S3 API server (moto) on loopback")
     pg_server, admin = embedded_postgres(state / "pg")
