@@ -1,35 +1,53 @@
 """
 # telegram_albums
 
-Every 5 minutes: mirror the subscribed Telegram channels into Postgres and S3, album-aware.
+Every 5 minutes: mirror the subscribed Telegram channels into Postgres and S3, group their
+messages into albums, and analyse, summarise and publish every album that is new or changed.
 
 ```
-migrate ─► list_channels ─► ingest (mapped per channel, pool `telegram`) ─► albums_ready ─► report
+migrate ─► list_channels ─► ingest[channel] ─► albums_ready ─► album[unit]: vision ─► summary ─► enrich ─► report
+            (pool `telegram`, 1 slot; Asset albums.parsed)              (Asset album.assembled)
 ```
 
 * **migrate** applies `include/sql/migrations` (idempotent, tracked in `schema_migrations`).
 * **list_channels** returns the ids of active channels with at least one subscribing tenant.
-* **ingest** (one mapped task per channel, labelled with the channel's username) pulls the
-  messages above the channel's high-water mark — or, in a run made by
-  `airflow backfill create`, the messages dated in the run's data interval — downloads their
-  media into S3 (content-addressed, HEAD before PUT), upserts posts, regroups the albums they
-  belong to and advances the mark in one transaction. It returns only the ids of albums that
-  are new or whose composition changed. The 1-slot pool `telegram` keeps one Telegram session
-  in use at a time (two would kill it with AUTH_KEY_DUPLICATED).
-* **albums_ready** merges those ids; **report** logs the totals.
+* **ingest** (mapped per channel, labelled with its username) pulls the messages above the
+  channel's high-water mark — or, in a run made by `airflow backfill create`, the messages
+  dated in the run's data interval — stores their media in S3 (content-addressed, HEAD before
+  PUT), upserts posts, regroups their albums and advances the mark in one transaction. It
+  returns the ids of albums that are new or whose composition changed, and emits the Asset
+  `albums.parsed`. The 1-slot pool `telegram` keeps one Telegram session in use at a time.
+* **albums_ready** adds the albums still waiting or partial from earlier runs.
+* **album** (a task group mapped per album, labelled `@channel album <id>` in the UI): **vision** analyses
+  each item image not yet in the vision cache (videos through their preview; other
+  documents are skipped with a reason), **summary** aggregates in position order once every
+  item has a result or a terminal skip (or, after `assembly_timeout_minutes`, as `partial`,
+  completed by a later run), **enrich** writes one S3 summary per subscribed tenant, then
+  `media_groups.meta->'enrichment'` and `status`, and emits the Asset `album.assembled` with
+  the album id in the event's extra. Clear one album's group in the UI to redo just that album.
+* Batching: when a run brings more than `albums_mapped_per_run` albums (a backfill, a new busy
+  channel), the first ones get a group each and the rest are mapped in units of
+  `album_batch_size` albums (labelled `N albums <first>-<last>`) that run the same steps in a
+  loop, so a run never exceeds Airflow's `max_map_length` (1024) however many albums it brings.
+* **report** logs totals (albums by status, vision calls this run).
 
-Long FloodWaits defer a channel (`channels.flood_wait_until`); its messages are pulled by a
-later run, nothing is skipped. Settings: Airflow Variable `telegram_albums_settings`
-(see `include/album/settings.py`). Connections: `albums_db`, `albums_s3`, `telegram_default`.
+Long FloodWaits defer a channel (`channels.flood_wait_until`); a later run pulls its messages,
+nothing is skipped. Settings: Airflow Variable `telegram_albums_settings` (fields and defaults
+in `include/album/settings.py`); vision concurrency per run: env
+`TELEGRAM_ALBUMS_VISION_CONCURRENCY` (default 4). Connections: `albums_db`, `albums_s3`,
+`telegram_default`, optional `albums_redis` and `vision_openai`.
 """
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task, task_group
 
 from include.album import tasks
+from include.album.settings import VISION_CONCURRENCY
 
 TELEGRAM_POOL = "telegram"
+ALBUMS_PARSED = Asset("albums.parsed")
+ALBUM_ASSEMBLED = Asset("album.assembled")
 
 
 @dag(
@@ -58,21 +76,40 @@ def telegram_albums():
     def list_channels() -> list[int]:
         return tasks.channels_to_pull()
 
-    @task(pool=TELEGRAM_POOL, map_index_template="{{ channel_label }}", execution_timeout=timedelta(minutes=30))
+    @task(pool=TELEGRAM_POOL, map_index_template="{{ channel_label }}", outlets=[ALBUMS_PARSED],
+          execution_timeout=timedelta(minutes=30))
     def ingest(channel_id: int) -> list[int]:
-        return tasks.ingest(channel_id, get_current_context())
+        return tasks.ingest(channel_id, get_current_context(), outlet=ALBUMS_PARSED)
 
     @task
-    def albums_ready(per_channel: list[list[int]]) -> list[int]:
+    def albums_ready(per_channel: list[list[int]]) -> list[list[int]]:
         return tasks.albums_ready(per_channel)
 
-    @task
-    def report(album_ids: list[int]) -> dict[str, int]:
-        return tasks.report(album_ids)
+    @task_group
+    def album(album_ids: list[int]):
+        @task(map_index_template="{{ album_label }}", max_active_tis_per_dagrun=VISION_CONCURRENCY,
+              execution_timeout=timedelta(minutes=30))
+        def vision(album_ids: list[int]) -> list[int]:
+            return tasks.album_step(album_ids, get_current_context(), "vision")
+
+        @task(map_index_template="{{ album_label }}", execution_timeout=timedelta(minutes=10))
+        def summary(album_ids: list[int]) -> list[int]:
+            return tasks.album_step(album_ids, get_current_context(), "summary")
+
+        @task(map_index_template="{{ album_label }}", outlets=[ALBUM_ASSEMBLED],
+              execution_timeout=timedelta(minutes=10))
+        def enrich(album_ids: list[int]) -> list[int]:
+            return tasks.album_step(album_ids, get_current_context(), "enrich", outlet=ALBUM_ASSEMBLED)
+
+        return enrich(summary(vision(album_ids)))
+
+    @task(trigger_rule="none_failed")
+    def report() -> dict[str, int]:
+        return tasks.report(get_current_context()["dag_run"].start_date)
 
     channels = list_channels()
     migrate() >> channels
-    report(albums_ready(ingest.expand(channel_id=channels)))
+    album.expand(album_ids=albums_ready(ingest.expand(channel_id=channels))) >> report()
 
 
 telegram_albums()

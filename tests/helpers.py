@@ -36,3 +36,25 @@ def ingest_all(conn: Any, store: Any, archive: Any, expected: dict, settings: An
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+class MemoVision:
+    """A real provider whose results are memoised by content across tests, to keep the suite fast.
+
+    The pipeline's own cache (``vision_results``) is per database, so each test still counts
+    its vision calls there; only the repeated OCR of the same sample images is saved.
+    """
+
+    _memo: dict[tuple[str, str], dict] = {}
+
+    def __init__(self, provider: Any):
+        self.provider = provider
+        self.name, self.model, self.key = provider.name, provider.model, provider.key
+
+    def analyse(self, data: bytes) -> dict:
+        import hashlib
+
+        memo_key = (self.key, hashlib.sha256(data).hexdigest())
+        if memo_key not in self._memo:
+            self._memo[memo_key] = self.provider.analyse(data)  # UnusableImage propagates, uncached
+        return dict(self._memo[memo_key])

@@ -5,11 +5,14 @@ The only module of ``include.album`` that imports Airflow; the rest takes plain 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from include.album.settings import VARIABLE_NAME, Settings
 from include.album.storage import MediaStore
+
+log = logging.getLogger(__name__)
 
 
 def load_settings() -> Settings:
@@ -48,3 +51,33 @@ def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> A
     as_of = run_end if extra.get("archive") and extra.get("replay") else None
     return make_client(api_id=connection.login, api_hash=connection.password, extra=extra, as_of=as_of,
                        flood_sleep_threshold=settings.flood_sleep_threshold_seconds)
+
+
+def redis_client(settings: Settings) -> Any | None:
+    """The Redis client of ``albums_redis``, or None (with a warning) if it is not configured."""
+    from airflow.providers.redis.hooks.redis import RedisHook
+
+    try:
+        return RedisHook(redis_conn_id=settings.redis_conn_id).get_conn()
+    except Exception as exc:  # noqa: BLE001 - Redis is optional: Postgres is the source of truth
+        log.warning("Redis connection %s unusable (%s); running without album_seen", settings.redis_conn_id, exc)
+        return None
+
+
+def vision_provider(settings: Settings) -> Any:
+    """The configured vision provider; ``openai`` reads base URL, key and model from its connection."""
+    from include.album.vision import LocalVision, OpenAIVision
+
+    if settings.vision_provider == "local":
+        return LocalVision()
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(settings.vision_conn_id)
+    extra = connection.extra_dejson
+    base_url = extra.get("base_url") or connection.host
+    if not base_url or not extra.get("model"):
+        raise ValueError(f"connection {settings.vision_conn_id} needs extra.base_url (or host) and extra.model")
+    if "://" not in base_url:
+        base_url = f"{connection.schema or 'https'}://{base_url}"
+    return OpenAIVision(base_url, extra["model"], api_key=connection.password,
+                        timeout=float(extra.get("timeout", 30)))

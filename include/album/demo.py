@@ -41,6 +41,11 @@ def run(state_dir: Path | None = None) -> int:
     recreate_database(admin.dsn, DEMO_DB)
     pg = type(admin)(host=admin.host, port=admin.port, user=admin.user, dbname=DEMO_DB)
     s3_server, s3_endpoint = start_s3()
+    from include.album.vision import tesseract_available
+
+    if not tesseract_available():
+        print("  (tesseract is not installed: vision runs without OCR; "
+              "apt-get install tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng)")
 
     print("• building the sample archive")
     expected = build_sample_archive(state / "archive")
@@ -70,23 +75,31 @@ def run(state_dir: Path | None = None) -> int:
     dag_run = dag.test()
     state_name = getattr(dag_run.state, "value", dag_run.state)
 
+    from include.album.connections import load_settings, media_store
+    from include.album.report_html import write_report
+
     with db.connect(pg.dsn) as conn:
-        counts = db.fetch_one(conn, "run_report", {"album_ids": []})
+        counts = db.fetch_one(conn, "run_report", {"since": None})
         problems = differences_from_expectation(conn, expected)
         albums = db.fetch_all(conn, "albums_with_items")
+        report = write_report(conn, media_store(load_settings()), state / "report.html")
     s3_server.stop()
     pg_server.cleanup()
 
     print(f"\nDAG run: {state_name}")
     print(json.dumps(counts, indent=2))
     for album in albums:
+        summary = (album["meta"].get("enrichment") or {}).get("vision_summary") or ""
         print(f"  album {album['id']:>3}  @{album['username']:<13} {album['album_kind']:<8} "
-              f"{album['items_count']} items  caption={album['caption_text']!r}")
+              f"{album['items_count']} items  {album['status']:<9} caption={album['caption_text']!r}")
+        print(f"             summary: {summary[:110]}")
     if problems:
         print("\nDIFFERS from the sample archive's expectation:")
         for problem in problems:
             print(f"  - {problem}")
     else:
         print("\nStored posts and albums match the sample archive's expectation exactly.")
+    print(f"\nAlbum report: {report}")
     print(f"Done in {time.monotonic() - started:.1f}s (state in {state})")
-    return 0 if state_name == "success" and not problems else 1
+    assembled = all(album["status"] == "assembled" for album in albums)
+    return 0 if state_name == "success" and not problems and assembled else 1

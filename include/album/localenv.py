@@ -88,11 +88,17 @@ def airflow_core_env(home: Path) -> dict[str, str]:
 
 
 def pipeline_env(*, pg: PgTarget, s3_endpoint: str, telegram_extra: dict[str, Any],
-                 settings: dict[str, Any] | None = None) -> dict[str, str]:
-    """The pipeline's connections and settings Variable, as Airflow environment variables."""
+                 settings: dict[str, Any] | None = None, redis: tuple[str, int, int] | None = None) -> dict[str, str]:
+    """The pipeline's connections and settings Variable, as Airflow environment variables.
+
+    ``redis`` is (host, port, db); without it there is no ``albums_redis`` and the pipeline
+    runs on Postgres alone.
+    """
     s3 = {"conn_type": "aws", "login": "local-access-key", "password": "local-secret-key",
           "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
-    return {
+    env = {} if redis is None else {"AIRFLOW_CONN_ALBUMS_REDIS": json.dumps(
+        {"conn_type": "redis", "host": redis[0], "port": redis[1], "extra": {"db": redis[2]}})}
+    return env | {
         "AIRFLOW_CONN_ALBUMS_DB": json.dumps(pg.connection()),
         "AIRFLOW_CONN_ALBUMS_S3": json.dumps(s3),
         "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps({"conn_type": "generic", "extra": telegram_extra}),

@@ -6,10 +6,15 @@ subset of the fields below); the CLI and tests build ``Settings`` directly.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 VARIABLE_NAME = "telegram_albums_settings"
+
+# Read when the DAG file is parsed (Airflow needs them before any run), so from the environment:
+# how many vision tasks of one run may run at once.
+VISION_CONCURRENCY = int(os.environ.get("TELEGRAM_ALBUMS_VISION_CONCURRENCY", "4"))
 
 
 @dataclass(frozen=True)
@@ -18,12 +23,25 @@ class Settings:
     albums_db_conn_id: str = "albums_db"          # Postgres application database
     s3_conn_id: str = "albums_s3"                  # S3/MinIO (extra endpoint_url for MinIO/moto)
     telegram_conn_id: str = "telegram_default"     # login=api_id, password=api_hash, extra session|archive
+    redis_conn_id: str = "albums_redis"            # album_seen hints; optional (Postgres decides)
+    vision_conn_id: str = "vision_openai"          # OpenAI-compatible endpoint: host/extra base_url, password=key
     # Storage.
     s3_bucket: str = "telegram-albums"
     # Ingestion.
     media_size_cap_bytes: int = 40 * 1024 * 1024  # larger media are recorded as skipped, not fetched
     max_messages_per_pull: int = 1000             # per channel per run; the mark catches up next run
     flood_sleep_threshold_seconds: int = 60       # shorter FloodWaits are slept, longer defer the channel
+    # Albums.
+    vision_provider: str = "local"                # local | openai
+    assembly_timeout_minutes: int = 30            # then an album with items lacking vision is assembled partial
+    albums_mapped_per_run: int = 256              # one mapped task group per album up to this many per run,
+    album_batch_size: int = 100                   # the rest in batches of this size (max_map_length is 1024)
+
+    def __post_init__(self) -> None:
+        if self.vision_provider not in ("local", "openai"):
+            raise ValueError(f"vision_provider must be 'local' or 'openai', not {self.vision_provider!r}")
+        if not 1 <= self.albums_mapped_per_run <= 1000 or self.album_batch_size < 1:
+            raise ValueError("albums_mapped_per_run must be 1..1000 and album_batch_size at least 1")
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> Settings:

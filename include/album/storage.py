@@ -7,18 +7,23 @@ AWS, MinIO and moto work alike through the connection's ``endpoint_url``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from include.album.models import StoredMedia
+from include.album.models import StoredMedia, validate_tenant_id
 
 log = logging.getLogger(__name__)
 
 
 def media_key(sha256: str, extension: str) -> str:
     return f"media/{sha256[:2]}/{sha256}.{extension}"
+
+
+def summary_key(tenant_id: str, album_id: int) -> str:
+    return f"album/{validate_tenant_id(tenant_id)}/{int(album_id)}_vision_summary_v1.json"
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -59,3 +64,12 @@ class MediaStore:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=mime)
             self.puts += 1
         return StoredMedia(sha256=sha256, mime=mime, size=len(data), s3_key=key, width=width, height=height)
+
+    def get(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def put_json(self, key: str, document: dict) -> int:
+        """Overwrite ``key`` with canonical JSON (same document, same bytes); returns its size."""
+        body = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        return len(body)

@@ -6,12 +6,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from include.album import db
-from include.album.connections import albums_db, load_settings, media_store, telegram_client
+from include.album.assembly import (
+    Album,
+    AlbumSeen,
+    analyse_album,
+    enrich_album,
+    load_album,
+    summarize_album,
+    unchanged,
+)
+from include.album.connections import (
+    albums_db,
+    load_settings,
+    media_store,
+    redis_client,
+    telegram_client,
+    vision_provider,
+)
 from include.album.ingest import ingest_channel
 from include.album.models import Channel
+from include.album.settings import Settings
 from include.album.telegram import PullWindow
 
 log = logging.getLogger(__name__)
@@ -43,7 +61,7 @@ def pull_window(context: Mapping[str, Any]) -> PullWindow | None:
     return None
 
 
-def ingest(channel_id: int, context: dict[str, Any]) -> list[int]:
+def ingest(channel_id: int, context: dict[str, Any], outlet: Any = None) -> list[int]:
     settings = load_settings()
     window = pull_window(context)
     with albums_db(settings) as conn:
@@ -51,20 +69,74 @@ def ingest(channel_id: int, context: dict[str, Any]) -> list[int]:
         context["channel_label"] = f"@{label['username']}" if label and label["username"] else str(channel_id)
         client = telegram_client(settings, run_end=context.get("data_interval_end"))
         result = ingest_channel(conn, media_store(settings), client, channel_id, settings, window=window)
+    if outlet is not None:
+        context["outlet_events"][outlet].extra = {"channel_id": channel_id, "album_ids": result.album_ids}
     return result.album_ids
 
 
-def albums_ready(per_channel: Sequence[list[int] | None]) -> list[int]:
-    """Flatten the mapped ingestion results into one sorted list of album ids."""
+def albums_ready(per_channel: Sequence[list[int] | None]) -> list[list[int]]:
+    """Albums to process this run, as work units for the mapped task group.
+
+    The albums are the new or changed ones plus any still waiting or partial from earlier
+    runs. The first ``albums_mapped_per_run`` each get a unit of their own (one mapped group
+    per album: visible and retryable per album in the UI); any others go in units of
+    ``album_batch_size``, so however many albums a backfill brings, the run stays under
+    Airflow's ``max_map_length`` (1024).
+    """
+    settings = load_settings()
     # Index by length: iterating Airflow's lazy XCom sequence probes one past the end (a 404 log).
     results = [per_channel[i] for i in range(len(per_channel))]
-    album_ids = sorted({album_id for ids in results if ids for album_id in ids})
-    log.info("%d albums new or changed in this run", len(album_ids))
+    album_ids = {album_id for ids in results if ids for album_id in ids}
+    with albums_db(settings) as conn:
+        album_ids.update(r["id"] for r in db.fetch_all(conn, "albums_needing_work"))
+    ordered = sorted(album_ids)
+    single, rest = ordered[:settings.albums_mapped_per_run], ordered[settings.albums_mapped_per_run:]
+    units = [[album_id] for album_id in single]
+    units += [rest[i:i + settings.album_batch_size] for i in range(0, len(rest), settings.album_batch_size)]
+    log.info("%d albums to process in %d mapped units (%d batched)", len(ordered), len(units), len(rest))
+    return units
+
+
+def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet: Any = None) -> list[int]:
+    """Run one step (vision, summary or enrich) for a unit of albums; returns the unit for the next step."""
+    settings = load_settings()
+    outcomes = {}
+    with albums_db(settings) as conn:
+        seen = AlbumSeen(redis_client(settings))
+        for album_id in album_ids:
+            album = load_album(conn, album_id)
+            if len(album_ids) == 1:
+                context["album_label"] = album.label
+            if unchanged(album, seen):
+                log.info("%s already assembled for this composition; nothing to do", album.label)
+                outcomes[album_id] = "unchanged"
+                continue
+            outcomes[album_id] = _run_step(conn, settings, seen, album, step)
+    if len(album_ids) != 1:
+        context["album_label"] = f"{len(album_ids)} albums {album_ids[0]}-{album_ids[-1]}"
+    if outlet is not None:
+        published = [album_id for album_id, outcome in outcomes.items() if outcome == "published"]
+        context["outlet_events"][outlet].extra = {"album_ids": published}
     return album_ids
 
 
-def report(album_ids: list[int]) -> dict[str, int]:
+def _run_step(conn: Any, settings: Settings, seen: AlbumSeen, album: Album, step: str) -> str:
+    if step == "vision":
+        counts = analyse_album(conn, media_store(settings), vision_provider(settings), album)
+        return "pending" if counts["pending"] else "done"
+    if step == "summary":
+        timeout = timedelta(minutes=settings.assembly_timeout_minutes)
+        return summarize_album(conn, album, provider_key(settings), timeout, datetime.now(UTC))
+    enrichment = enrich_album(conn, media_store(settings), seen, album)
+    return "published" if enrichment else "waiting"
+
+
+def provider_key(settings: Settings) -> str:
+    return vision_provider(settings).key
+
+
+def report(run_started: datetime | None) -> dict[str, int]:
     with albums_db(load_settings()) as conn:
-        counts = db.fetch_one(conn, "run_report", {"album_ids": album_ids})
+        counts = db.fetch_one(conn, "run_report", {"since": run_started})
     log.info("run report: %s", counts)
     return counts

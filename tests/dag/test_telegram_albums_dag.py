@@ -1,6 +1,9 @@
-"""telegram_albums end to end with dag.test() on the sample archive (real Postgres, moto S3)."""
+"""telegram_albums end to end with dag.test() on the sample archive (real Postgres, moto S3, Redis)."""
+
+import json
 
 import pytest
+import redis
 
 from include.album import db
 from include.album.channels import register_sample
@@ -10,17 +13,22 @@ from tests.helpers import s3_keys, snapshot
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
 
+REDIS_DB = 12
+
 
 @pytest.fixture
 def pipeline(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, sample_archive):
     path, expected = sample_archive
     register_sample(conn, expected)
     env = pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(path)},
-                       settings={"s3_bucket": bucket})
+                       settings={"s3_bucket": bucket}, redis=("127.0.0.1", 6379, REDIS_DB))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     ensure_pool("telegram", 1, "one Telegram session at a time")
-    return expected
+    yield expected
+    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    for key in client.scan_iter("album_seen:*"):
+        client.delete(key)
 
 
 def run_dag(dagbag):
@@ -29,27 +37,61 @@ def run_dag(dagbag):
     return getattr(dag_run.state, "value", dag_run.state), dag_run
 
 
-def mapped_labels(dag_run) -> list[str]:
+def rendered_labels(dag_run, task_id: str) -> list[str]:
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
     with create_session() as session:
         rows = session.query(TaskInstance.rendered_map_index).filter(
-            TaskInstance.run_id == dag_run.run_id, TaskInstance.task_id == "ingest").all()
+            TaskInstance.run_id == dag_run.run_id, TaskInstance.task_id == task_id).all()
     return sorted(r[0] for r in rows)
 
 
-def test_dag_ingests_the_sample_archive_exactly_and_a_rerun_changes_nothing(dagbag, pipeline, conn, s3_client,
-                                                                           bucket):
+def asset_events(name: str) -> list[dict]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id).filter(
+            AssetModel.name == name).all()
+    return [r[0] for r in rows]
+
+
+def stores(conn, s3_client, bucket) -> dict:
+    objects = {k: s3_client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in s3_keys(s3_client, bucket)}
+    groups = conn.execute("SELECT id, status, meta, content_hash, updated_at FROM media_groups ORDER BY id").fetchall()
+    vision = conn.execute("SELECT sha256, provider_key, analyzed_at FROM vision_results ORDER BY 1, 2").fetchall()
+    return {"s3": objects, "groups": groups, "vision": vision, "rows": snapshot(conn)}
+
+
+def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, conn, s3_client, bucket):
     state, dag_run = run_dag(dagbag)
     assert state == "success"
     assert differences_from_expectation(conn, pipeline) == []
-    assert mapped_labels(dag_run) == ["@album_lab", "@mixed_media", "@novosti_test"]
-    first, keys = snapshot(conn), s3_keys(s3_client, bucket)
-    assert len(keys) == first["counts"]["media_objects"] > 0
+    assert rendered_labels(dag_run, "ingest") == ["@album_lab", "@mixed_media", "@novosti_test"]
+    albums = db.fetch_all(conn, "albums_with_items")
+    assert rendered_labels(dag_run, "album.vision") == sorted(f"@{a['username']} album {a['id']}" for a in albums)
+    assert {a["status"] for a in albums} == {"assembled"}
 
-    state, _ = run_dag(dagbag)
+    subscriptions = {(t, c) for t, cs in pipeline["tenants"].items() for c in cs}
+    summaries = sorted(k for k in s3_keys(s3_client, bucket) if k.startswith("album/"))
+    assert summaries == sorted(f"album/{t}/{a['id']}_vision_summary_v1.json"
+                               for a in albums for t, c in subscriptions if c == a["channel_id"])
+    for album in albums:
+        for tenant, key in album["meta"]["enrichment"]["s3_keys"].items():
+            document = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            assert document["vision_summary"] == album["meta"]["enrichment"]["vision_summary"]
+            assert document["tenant_id"] == tenant and document["album_id"] == album["id"]
+    report = db.fetch_one(conn, "run_report", {"since": None})
+    assert report["vision_calls"] > 0
+
+    assembled = [e for e in asset_events("album.assembled") if e.get("album_ids")]
+    assert sorted(i for e in assembled for i in e["album_ids"]) == [a["id"] for a in albums]
+    parsed = asset_events("albums.parsed")
+    assert sorted(e["channel_id"] for e in parsed) == sorted(c["id"] for c in pipeline["channels"])
+
+    before = stores(conn, s3_client, bucket)
+    state, rerun = run_dag(dagbag)
     assert state == "success"
-    assert snapshot(conn) == first
-    assert s3_keys(s3_client, bucket) == keys
-    assert db.fetch_one(conn, "run_report", {"album_ids": []})["albums"] == len(pipeline["albums"])
+    assert stores(conn, s3_client, bucket) == before  # byte for byte, timestamps included
+    assert db.fetch_one(conn, "run_report", {"since": rerun.start_date})["vision_calls"] == 0

@@ -15,6 +15,7 @@ SET album_kind = EXCLUDED.album_kind,
     content_hash = EXCLUDED.content_hash,
     status = 'open',
     meta = g.meta || EXCLUDED.meta,
+    composed_at = now(),
     updated_at = now()
 WHERE g.content_hash IS DISTINCT FROM EXCLUDED.content_hash
 RETURNING g.id, (SELECT content_hash FROM previous) AS previous_hash;

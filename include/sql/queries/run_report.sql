@@ -1,8 +1,11 @@
--- Totals for the run log (small: counts only).
+-- Totals for the run log (counts only).
 SELECT
-    (SELECT count(*) FROM posts WHERE deleted_at IS NULL)                     AS posts,
-    (SELECT count(*) FROM media_objects)                                      AS media_objects,
-    (SELECT count(*) FROM media_groups)                                       AS albums,
-    (SELECT count(*) FROM media_groups WHERE id = ANY(%(album_ids)s))         AS albums_this_run,
-    (SELECT count(*) FROM media_groups WHERE status = 'open')                 AS albums_open,
-    (SELECT count(*) FROM ingest_skips)                                       AS skips;
+    (SELECT count(*) FROM posts WHERE deleted_at IS NULL)                              AS posts,
+    (SELECT count(*) FROM media_objects)                                               AS media_objects,
+    (SELECT count(*) FROM media_groups)                                                AS albums,
+    (SELECT count(*) FROM media_groups WHERE status = 'assembled')                     AS albums_assembled,
+    (SELECT count(*) FROM media_groups WHERE status = 'partial')                       AS albums_partial,
+    (SELECT count(*) FROM media_groups WHERE status = 'open')                          AS albums_open,
+    (SELECT count(*) FROM vision_results
+      WHERE %(since)s::timestamptz IS NULL OR analyzed_at >= %(since)s::timestamptz)   AS vision_calls,
+    (SELECT count(*) FROM ingest_skips)                                                AS skips;

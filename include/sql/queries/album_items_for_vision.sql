@@ -1,0 +1,10 @@
+-- Album items with what vision needs: the stored media (or its preview) and why it is missing.
+SELECT i.position, i.message_id, i.media_kind, i.sha256, i.thumb_sha256,
+       m.mime, m.s3_key, t.s3_key AS thumb_s3_key, p.media_skip_reason
+FROM media_group_items i
+JOIN media_groups g ON g.id = i.group_id
+LEFT JOIN posts p ON p.channel_id = g.channel_id AND p.message_id = i.message_id
+LEFT JOIN media_objects m ON m.sha256 = i.sha256
+LEFT JOIN media_objects t ON t.sha256 = i.thumb_sha256
+WHERE i.group_id = %(album_id)s
+ORDER BY i.position;
