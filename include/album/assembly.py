@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +57,13 @@ class Album:
     def is_current(self) -> bool:
         """Assembled, and for this very composition."""
         return self.status == "assembled" and self.enriched_hash == self.content_hash
+
+
+def work_units(album_ids: Iterable[int], singles: int, batch_size: int) -> list[list[int]]:
+    """Split albums into mapped units: the first ``singles`` alone, the rest ``batch_size`` at a time."""
+    ordered = sorted(set(album_ids))
+    head, rest = ordered[:singles], ordered[singles:]
+    return [[album_id] for album_id in head] + [rest[i:i + batch_size] for i in range(0, len(rest), batch_size)]
 
 
 def load_album(conn: Any, album_id: int) -> Album:

@@ -18,6 +18,7 @@ from include.album.assembly import (
     load_album,
     summarize_album,
     unchanged,
+    work_units,
 )
 from include.album.connections import (
     albums_db,
@@ -89,11 +90,8 @@ def albums_ready(per_channel: Sequence[list[int] | None]) -> list[list[int]]:
     album_ids = {album_id for ids in results if ids for album_id in ids}
     with albums_db(settings) as conn:
         album_ids.update(r["id"] for r in db.fetch_all(conn, "albums_needing_work"))
-    ordered = sorted(album_ids)
-    single, rest = ordered[:settings.albums_mapped_per_run], ordered[settings.albums_mapped_per_run:]
-    units = [[album_id] for album_id in single]
-    units += [rest[i:i + settings.album_batch_size] for i in range(0, len(rest), settings.album_batch_size)]
-    log.info("%d albums to process in %d mapped units (%d batched)", len(ordered), len(units), len(rest))
+    units = work_units(album_ids, settings.albums_mapped_per_run, settings.album_batch_size)
+    log.info("%d albums to process in %d mapped units", len(album_ids), len(units))
     return units
 
 
