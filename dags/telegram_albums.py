@@ -5,8 +5,9 @@ Every 5 minutes: mirror the subscribed Telegram channels into Postgres and S3, g
 messages into albums, and analyse, summarise and publish every album that is new or changed.
 
 ```
-migrate ─► list_channels ─► ingest[channel] ─► albums_ready ─► album[unit]: vision ─► summary ─► enrich ─► report
-            (pool `telegram`, 1 slot; Asset albums.parsed)              (Asset album.assembled)
+migrate ─► list_channels ─► ingest[channel] ─┬─► albums_ready ─► album[unit] ─┬─► report
+                                             └─► index_posts ─────────────────┘
+album[unit] = vision ─► summary ─► enrich ─► index
 ```
 
 * **migrate** applies `include/sql/migrations` (idempotent, tracked in `schema_migrations`).
@@ -24,18 +25,25 @@ migrate ─► list_channels ─► ingest[channel] ─► albums_ready ─► a
   item has a result or a terminal skip (or, after `assembly_timeout_minutes`, as `partial`,
   completed by a later run), **enrich** writes one S3 summary per subscribed tenant, then
   `media_groups.meta->'enrichment'` and `status`, and emits the Asset `album.assembled` with
-  the album id in the event's extra. Clear one album's group in the UI to redo just that album.
+  the album id in the event's extra; **index** writes the album point (caption + summary + OCR)
+  and its item posts to Qdrant (`album_id` in the payload, stale item points removed) and the
+  album, its posts in position order and its labels to the graph (Neo4j or FalkorDB). Clear
+  one album's group in the UI to redo just that album.
+* **index_posts** indexes posts outside albums (text + the vision text of their image) and
+  removes the points of deleted posts. Index writes go through the pool `album_index`: give it
+  1 slot with Qdrant's embedded local mode (one process at a time), more with a Qdrant server.
 * Batching: when a run brings more than `albums_mapped_per_run` albums (a backfill, a new busy
   channel), the first ones get a group each and the rest are mapped in units of
   `album_batch_size` albums (labelled `N albums <first>-<last>`) that run the same steps in a
   loop, so a run never exceeds Airflow's `max_map_length` (1024) however many albums it brings.
-* **report** logs totals (albums by status, vision calls this run).
+* **report** logs totals (albums by status, vision calls and albums/posts indexed this run).
 
 Long FloodWaits defer a channel (`channels.flood_wait_until`); a later run pulls its messages,
 nothing is skipped. Settings: Airflow Variable `telegram_albums_settings` (fields and defaults
 in `include/album/settings.py`); vision concurrency per run: env
 `TELEGRAM_ALBUMS_VISION_CONCURRENCY` (default 4). Connections: `albums_db`, `albums_s3`,
-`telegram_default`, optional `albums_redis` and `vision_openai`.
+`telegram_default`, `albums_qdrant`, optional `albums_graph`, `albums_redis`, `vision_openai`,
+`embeddings_openai`.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -43,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task, task_group
 
 from include.album import tasks
-from include.album.settings import VISION_CONCURRENCY
+from include.album.settings import INDEX_POOL, VISION_CONCURRENCY
 
 TELEGRAM_POOL = "telegram"
 ALBUMS_PARSED = Asset("albums.parsed")
@@ -101,7 +109,15 @@ def telegram_albums():
         def enrich(album_ids: list[int]) -> list[int]:
             return tasks.album_step(album_ids, get_current_context(), "enrich", outlet=ALBUM_ASSEMBLED)
 
-        return enrich(summary(vision(album_ids)))
+        @task(map_index_template="{{ album_label }}", pool=INDEX_POOL, execution_timeout=timedelta(minutes=15))
+        def index(album_ids: list[int]) -> list[int]:
+            return tasks.album_step(album_ids, get_current_context(), "index")
+
+        return index(enrich(summary(vision(album_ids))))
+
+    @task(pool=INDEX_POOL, execution_timeout=timedelta(minutes=30))
+    def index_posts() -> dict[str, int]:
+        return tasks.index_posts()
 
     @task(trigger_rule="none_failed")
     def report() -> dict[str, int]:
@@ -109,7 +125,8 @@ def telegram_albums():
 
     channels = list_channels()
     migrate() >> channels
-    album.expand(album_ids=albums_ready(ingest.expand(channel_id=channels))) >> report()
+    ingested = ingest.expand(channel_id=channels)
+    [album.expand(album_ids=albums_ready(ingested)), ingested >> index_posts()] >> report()
 
 
 telegram_albums()

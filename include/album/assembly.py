@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,15 +48,22 @@ class Album:
     meta: dict
     composed_at: datetime
     enriched_hash: str | None
+    enriched_at: str | None
+    indexed_for: str | None
 
     @property
     def label(self) -> str:
         return f"@{self.username or self.channel_id} album {self.id}"
 
     @property
-    def is_current(self) -> bool:
+    def is_assembled(self) -> bool:
         """Assembled, and for this very composition."""
         return self.status == "assembled" and self.enriched_hash == self.content_hash
+
+    @property
+    def is_indexed(self) -> bool:
+        """Its current enrichment is what the search index holds."""
+        return self.enriched_hash == self.content_hash and self.indexed_for == self.enriched_at
 
 
 def work_units(album_ids: Iterable[int], singles: int, batch_size: int) -> list[list[int]]:
@@ -111,11 +118,11 @@ class AlbumSeen:
 
 
 def unchanged(album: Album, seen: AlbumSeen) -> bool:
-    """True when the album was already assembled for this composition: skip all work."""
+    """True when the album was already assembled for this composition: skip vision, summary, enrichment."""
     hint = seen.get(album)
-    if hint == album.content_hash and not album.is_current:
+    if hint == album.content_hash and not album.is_assembled:
         log.info("%s: Redis says assembled but Postgres does not; processing it", album.label)
-    return album.is_current
+    return album.is_assembled
 
 
 @dataclass(frozen=True)
@@ -144,26 +151,32 @@ def vision_input(item: dict) -> VisionInput:
 
 
 def analyse_album(conn: Any, store: MediaStore, provider: VisionProvider, album: Album) -> dict[str, int]:
-    """Vision for every item image not analysed yet by this provider version."""
+    """Vision for every item image of the album not analysed yet by this provider version."""
     items = db.fetch_all(conn, "album_items_for_vision", {"album_id": album.id})
-    inputs = {item["position"]: vision_input(item) for item in items}
-    shas = sorted({i.sha256 for i in inputs.values() if i.sha256})
-    cached = {r["sha256"] for r in db.fetch_all(conn, "vision_cached",
-                                                {"provider_key": provider.key, "shas": shas})}
+    counts = analyse_images(conn, store, provider,
+                            [(f"{album.label} item {item['position']}", vision_input(item)) for item in items])
+    log.info("%s vision: %s", album.label, counts)
+    return counts
+
+
+def analyse_images(conn: Any, store: MediaStore, provider: VisionProvider,
+                   targets: Sequence[tuple[str, VisionInput]]) -> dict[str, int]:
+    """Analyse each distinct image once per provider version; results and terminal skips are cached."""
+    shas = sorted({t.sha256 for _, t in targets if t.sha256})
+    cached = {r["sha256"] for r in db.fetch_all(conn, "vision_cached", {"provider_key": provider.key,
+                                                                        "shas": shas})}
     counts = {"analysed": 0, "cached": 0, "skipped": 0, "pending": 0}
-    done: set[str] = set()
-    for position, target in sorted(inputs.items()):
+    for where, target in targets:
         if target.sha256 is None:
             counts["skipped"] += 1
             continue
-        if target.sha256 in cached or target.sha256 in done:
+        if target.sha256 in cached:
             counts["cached"] += 1
             continue
         try:
             data = store.get(target.s3_key)
-        except Exception as exc:  # noqa: BLE001 - the item stays pending; the album may go partial
-            log.warning("%s item %d: cannot read %s from S3 (%s); left pending", album.label, position,
-                        target.s3_key, exc)
+        except Exception as exc:  # noqa: BLE001 - the item stays pending; its album may go partial
+            log.warning("%s: cannot read %s from S3 (%s); left pending", where, target.s3_key, exc)
             counts["pending"] += 1
             continue
         started = time.monotonic()
@@ -173,12 +186,11 @@ def analyse_album(conn: Any, store: MediaStore, provider: VisionProvider, album:
             row["result"] = Jsonb(provider.analyse(data))
         except UnusableImage as exc:
             row["skip_reason"], row["skip_detail"] = exc.reason, exc.detail
-            log.warning("%s item %d (%s): %s", album.label, position, target.sha256[:12], exc.detail)
+            log.warning("%s (%s): %s", where, target.sha256[:12], exc.detail)
         row["duration_ms"] = int((time.monotonic() - started) * 1000)
         db.execute(conn, "vision_store", row)
-        done.add(target.sha256)
+        cached.add(target.sha256)
         counts["analysed"] += 1
-    log.info("%s vision: %s", album.label, counts)
     return counts
 
 
@@ -251,13 +263,22 @@ def enrich_album(conn: Any, store: MediaStore, seen: AlbumSeen, album: Album) ->
 
 
 def process_album(conn: Any, store: MediaStore, seen: AlbumSeen, provider: VisionProvider, album_id: int,
-                  timeout: timedelta, now: datetime) -> str:
-    """All three steps for one album in a plain loop (what the mapped task group does, minus Airflow)."""
+                  timeout: timedelta, now: datetime, indexer: Any = None) -> str:
+    """All steps for one album in a plain loop (what the mapped task group does, minus Airflow).
+
+    ``indexer`` (an ``indexing.AlbumIndexer``) adds the search-index step; without it the
+    album is assembled and enriched only.
+    """
     album = load_album(conn, album_id)
-    if unchanged(album, seen):
-        return "unchanged"
-    analyse_album(conn, store, provider, album)
-    status = summarize_album(conn, album, provider.key, timeout, now)
-    if status == "waiting":
-        return status
-    return "published" if enrich_album(conn, store, seen, load_album(conn, album_id)) else "waiting"
+    outcome = "unchanged"
+    if not unchanged(album, seen):
+        analyse_album(conn, store, provider, album)
+        status = summarize_album(conn, album, provider.key, timeout, now)
+        if status == "waiting":
+            return status
+        outcome = "published" if enrich_album(conn, store, seen, load_album(conn, album_id)) else "waiting"
+        album = load_album(conn, album_id)
+    if indexer is not None and not album.is_indexed and album.enriched_hash == album.content_hash:
+        indexer.index([album])
+        outcome = "published" if outcome == "published" else "indexed"
+    return outcome

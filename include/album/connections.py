@@ -81,3 +81,55 @@ def vision_provider(settings: Settings) -> Any:
         base_url = f"{connection.schema or 'https'}://{base_url}"
     return OpenAIVision(base_url, extra["model"], api_key=connection.password,
                         timeout=float(extra.get("timeout", 30)))
+
+
+def embedder(settings: Settings) -> Any:
+    from include.album.embeddings import OpenAIEmbedder, default_embedder
+
+    if settings.embedding_provider == "local":
+        return default_embedder()
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(settings.embedding_conn_id)
+    extra = connection.extra_dejson
+    base_url = extra.get("base_url") or connection.host
+    if not base_url or not extra.get("model"):
+        raise ValueError(f"connection {settings.embedding_conn_id} needs extra.base_url (or host) and extra.model")
+    return OpenAIEmbedder(base_url, extra["model"], api_key=connection.password, dim=extra.get("dim"))
+
+
+def qdrant_client(settings: Settings) -> Any:
+    """Local mode when the connection's extra has ``path``; otherwise the provider's QdrantHook."""
+    from airflow.sdk import BaseHook
+
+    extra = BaseHook.get_connection(settings.qdrant_conn_id).extra_dejson
+    if extra.get("path"):
+        from qdrant_client import QdrantClient
+
+        return QdrantClient(path=extra["path"])
+    from airflow.providers.qdrant.hooks.qdrant import QdrantHook
+
+    return QdrantHook(conn_id=settings.qdrant_conn_id).get_conn()
+
+
+def graph_backend(settings: Settings) -> Any | None:
+    """Neo4j (conn_type neo4j, via Neo4jHook) or FalkorDB (conn_type falkordb); None if not configured."""
+    from airflow.sdk import BaseHook
+
+    from include.album.graph import FalkorGraph, Neo4jGraph
+
+    try:
+        connection = BaseHook.get_connection(settings.graph_conn_id)
+    except Exception as exc:  # noqa: BLE001 - the graph is optional
+        log.warning("graph connection %s not configured (%s); albums are not written to a graph",
+                    settings.graph_conn_id, exc)
+        return None
+    extra = connection.extra_dejson
+    if connection.conn_type == "neo4j":
+        from airflow.providers.neo4j.hooks.neo4j import Neo4jHook
+
+        return Neo4jGraph(Neo4jHook(conn_id=settings.graph_conn_id).get_conn(), database=connection.schema or None)
+    from falkordb import FalkorDB
+
+    return FalkorGraph(FalkorDB(host=connection.host or "127.0.0.1", port=connection.port or 6379,
+                                password=connection.password or None), extra.get("graph", "telegram_albums"))

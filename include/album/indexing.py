@@ -1,0 +1,140 @@
+"""Search indexing: albums and posts into Qdrant, albums into the graph.
+
+* An album (after enrichment) becomes one album point (caption + summary + OCR) and one point
+  per item post (its text + its own vision text); its post points that are no longer items
+  are deleted, and the graph gets the album, its posts in position order and its labels.
+* A post outside albums becomes one point (text + the vision text of its image, analysed
+  through the same cache); a deleted post loses its point.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from include.album import db, graph
+from include.album.assembly import Album, analyse_images, item_outcomes, vision_input
+from include.album.index import IndexDoc, QdrantIndex, album_point_id, post_point_id, timestamp_fields
+from include.album.storage import MediaStore
+from include.album.vision import VisionProvider
+
+log = logging.getLogger(__name__)
+
+
+def vision_text(result: dict | None) -> str:
+    if not result:
+        return ""
+    ocr = (result.get("ocr") or {}).get("text") or ""
+    return "\n".join(part for part in (result.get("description") or "", ocr) if part)
+
+
+def _join(*parts: str | None) -> str:
+    return "\n".join(p.strip() for p in parts if p and p.strip())
+
+
+def _tenants(conn: Any, channel_ids: Sequence[int]) -> tuple[dict[int, list[str]], list[dict]]:
+    rows = db.fetch_all(conn, "channel_subscribers", {"channel_ids": sorted(set(channel_ids))})
+    tenants: dict[int, list[str]] = {}
+    for row in rows:
+        tenants.setdefault(row["channel_id"], []).append(row["tenant_id"])
+    return tenants, rows
+
+
+class AlbumIndexer:
+    """Writes albums to Qdrant and (when configured) the graph, then marks them indexed."""
+
+    def __init__(self, conn: Any, qindex: QdrantIndex, graph_backend: graph.GraphBackend | None,
+                 provider_key: str):
+        self.conn = conn
+        self.qindex = qindex
+        self.graph = graph_backend
+        self.provider_key = provider_key
+
+    def index(self, albums: Sequence[Album]) -> dict[str, int]:
+        albums = [a for a in albums if a.enriched_hash == a.content_hash]
+        if not albums:
+            return {"albums": 0, "points": 0}
+        tenants, subscriptions = _tenants(self.conn, [a.channel_id for a in albums])
+        docs, keep, graph_albums, graph_items, graph_labels = [], {}, [], [], []
+        for album in albums:
+            enrichment = album.meta.get("enrichment") or {}
+            tenant_ids = tenants.get(album.channel_id, [])
+            base = {"album_id": album.id, "channel_id": album.channel_id, "tenant_ids": tenant_ids}
+            docs.append(IndexDoc(album_point_id(album.id), _join(album.caption_text, enrichment.get("vision_summary"),
+                                                                  enrichment.get("ocr_text")), {
+                **base, "kind": "album", "grouped_id": album.grouped_id, "items_count": album.items_count,
+                "status": album.status, "labels": enrichment.get("vision_labels", []),
+                **timestamp_fields(album.posted_at)}))
+            outcomes = {o.position: o for o in item_outcomes(self.conn, album, self.provider_key)}
+            keep[album.id] = []
+            for post in db.fetch_all(self.conn, "album_index_posts", {"album_id": album.id}):
+                result = outcomes[post["position"]].result if post["position"] in outcomes else None
+                point = post_point_id(post["channel_id"], post["message_id"])
+                keep[album.id].append(point)
+                docs.append(IndexDoc(point, _join(post["text"], vision_text(result)), {
+                    **base, "kind": "post", "message_id": post["message_id"], "position": post["position"],
+                    "labels": (result or {}).get("labels", []), **timestamp_fields(post["posted_at"])}))
+                graph_items.append({"album_id": album.id, "post_id": graph.post_id(post["channel_id"],
+                                                                                   post["message_id"]),
+                                    "channel_id": post["channel_id"], "message_id": post["message_id"],
+                                    "position": post["position"], "media_kind": post["media_kind"],
+                                    "text": post["text"][:1000], "posted_at": post["posted_at"].isoformat()})
+            graph_albums.append({"album_id": album.id, "channel_id": album.channel_id, "grouped_id": album.grouped_id,
+                                 "album_kind": album.album_kind, "items_count": album.items_count,
+                                 "caption_text": album.caption_text, "posted_at": album.posted_at.isoformat(),
+                                 "status": album.status, "content_hash": album.content_hash})
+            graph_labels.extend({"album_id": album.id, "label": label, "count": count}
+                                for label, count in (enrichment.get("label_counts") or {}).items())
+
+        points = self.qindex.upsert(docs)
+        for album_id, point_ids in keep.items():
+            self.qindex.prune_album_posts(album_id, point_ids)
+        if self.graph is not None:
+            graph.write_subscriptions(self.graph, subscriptions)
+            graph.write_albums(self.graph, graph_albums, graph_items, graph_labels)
+        now = datetime.now(UTC).isoformat()
+        with self.conn.transaction():
+            for album in albums:
+                db.execute(self.conn, "album_mark_indexed", {
+                    "album_id": album.id, "content_hash": album.content_hash,
+                    "index": Jsonb({"enrichment_assembled_at": album.enriched_at, "indexed_at": now,
+                                    "embedding": self.qindex.embedder.key,
+                                    "graph": self.graph.name if self.graph else None})})
+        log.info("indexed %d albums: %d points%s", len(albums), points,
+                 f", graph {self.graph.name}" if self.graph else " (no graph configured)")
+        return {"albums": len(albums), "points": points}
+
+
+def index_loose_posts(conn: Any, store: MediaStore, provider: VisionProvider, qindex: QdrantIndex,
+                      limit: int = 5000) -> dict[str, int]:
+    """Index posts outside albums that are new or changed; drop the points of deleted posts."""
+    rows = db.fetch_all(conn, "posts_to_index", {"limit": limit})
+    targets = [(f"channel {r['channel_id']} message {r['message_id']}", vision_input(r)) for r in rows]
+    analyse_images(conn, store, provider, targets)
+    shas = sorted({t.sha256 for _, t in targets if t.sha256})
+    results = {r["sha256"]: r["result"] for r in db.fetch_all(conn, "vision_cached",
+                                                              {"provider_key": provider.key, "shas": shas})}
+    tenants, _ = _tenants(conn, [r["channel_id"] for r in rows])
+    docs = []
+    for row, (_, target) in zip(rows, targets, strict=True):
+        result = results.get(target.sha256) if target.sha256 else None
+        docs.append(IndexDoc(post_point_id(row["channel_id"], row["message_id"]),
+                             _join(row["text"], vision_text(result)), {
+            "kind": "post", "channel_id": row["channel_id"], "message_id": row["message_id"],
+            "tenant_ids": tenants.get(row["channel_id"], []), "labels": (result or {}).get("labels", []),
+            **timestamp_fields(row["posted_at"])}))
+    points = qindex.upsert(docs)
+    gone = db.fetch_all(conn, "posts_to_unindex", {"limit": limit})
+    qindex.delete_points([post_point_id(r["channel_id"], r["message_id"]) for r in gone])
+    now = datetime.now(UTC)
+    with conn.transaction():
+        db.execute_many(conn, "post_mark_indexed", [
+            {"channel_id": r["channel_id"], "message_id": r["message_id"], "indexed_at": now} for r in rows])
+        db.execute_many(conn, "post_mark_indexed", [
+            {"channel_id": r["channel_id"], "message_id": r["message_id"], "indexed_at": None} for r in gone])
+    log.info("indexed %d posts outside albums (%d points), removed %d deleted", len(rows), points, len(gone))
+    return {"posts": len(rows), "points": points, "removed": len(gone)}

@@ -1,0 +1,4 @@
+SELECT channel_id, message_id FROM posts
+WHERE deleted_at IS NOT NULL AND indexed_at IS NOT NULL
+ORDER BY channel_id, message_id
+LIMIT %(limit)s;
