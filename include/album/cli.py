@@ -157,6 +157,35 @@ def cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """Semantic search within a tenant; prints album id, channel, date, score and text."""
+    from include.album.connections import embedder, load_settings, qdrant_client
+    from include.album.index import QdrantIndex
+
+    settings = load_settings()
+    if args.qdrant_path:
+        from qdrant_client import QdrantClient
+
+        client = QdrantClient(path=args.qdrant_path)
+    else:
+        client = qdrant_client(settings)
+    try:
+        index = QdrantIndex(client, args.collection or settings.qdrant_collection, embedder(settings))
+        index.ensure_collection()
+        hits = index.search(args.tenant, args.query, album_id=args.album, kind="album" if args.albums_only else None,
+                            outside_albums=args.outside_albums, labels=args.labels, limit=args.limit)
+    finally:
+        client.close()
+    for hit in hits:
+        album = f"album {hit.album_id}" if hit.album_id is not None else "no album"
+        where = f"{hit.kind} {hit.channel_id}" + (f"/{hit.message_id}" if hit.message_id else "")
+        text = " ".join(hit.text.split())[:100]
+        print(f"{hit.score:6.3f}  {album:<10} {where:<24} {hit.posted_at[:16]}  {text}")
+    if not hits:
+        print("no results")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from include.album import demo
 
@@ -215,6 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--api-id", type=int)
     login.add_argument("--api-hash")
     login.set_defaults(func=cmd_login)
+
+    search = sub.add_parser("search", help="semantic search in Qdrant, always within one tenant")
+    search.add_argument("query")
+    search.add_argument("--tenant", required=True)
+    search.add_argument("--album", type=int, help="only within this album")
+    scope = search.add_mutually_exclusive_group()
+    scope.add_argument("--albums-only", action="store_true", help="album points only")
+    scope.add_argument("--outside-albums", action="store_true", help="posts that belong to no album")
+    search.add_argument("--labels", nargs="+", help="every one of these vision labels")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--collection", help="default: setting qdrant_collection")
+    search.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
+    search.set_defaults(func=cmd_search)
 
     demo = sub.add_parser("demo", help="run the DAG end to end on the sample archive (embedded services)")
     demo.add_argument("--state-dir")

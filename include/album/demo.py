@@ -20,8 +20,8 @@ from include.album.localenv import (
     airflow_db_migrate,
     embedded_postgres,
     pipeline_env,
-    start_falkordb,
     recreate_database,
+    start_falkordb,
     start_s3,
 )
 from include.album.sample import build_sample_archive, differences_from_expectation

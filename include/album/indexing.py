@@ -25,11 +25,22 @@ from include.album.vision import VisionProvider
 log = logging.getLogger(__name__)
 
 
+def readable(text: str | None) -> str:
+    """OCR lines as sentences; ALL-CAPS lines in sentence case (embeddings read shouting poorly)."""
+    lines = [line.strip() for line in (text or "").replace(" | ", "\n").splitlines() if line.strip()]
+    return ". ".join(line.capitalize() if line.isupper() else line for line in lines)
+
+
 def vision_text(result: dict | None) -> str:
+    """What an item's vision adds to its post's searchable text.
+
+    The local provider's descriptions are templates ("Photo, 800x450, ...") that only dilute a
+    vector, so only a model's description is embedded; OCR text always is.
+    """
     if not result:
         return ""
-    ocr = (result.get("ocr") or {}).get("text") or ""
-    return "\n".join(part for part in (result.get("description") or "", ocr) if part)
+    description = result.get("description") if result.get("provider") != "local" else None
+    return _join(description, readable((result.get("ocr") or {}).get("text")))
 
 
 def _join(*parts: str | None) -> str:
@@ -64,8 +75,10 @@ class AlbumIndexer:
             enrichment = album.meta.get("enrichment") or {}
             tenant_ids = tenants.get(album.channel_id, [])
             base = {"album_id": album.id, "channel_id": album.channel_id, "tenant_ids": tenant_ids}
-            docs.append(IndexDoc(album_point_id(album.id), _join(album.caption_text, enrichment.get("vision_summary"),
-                                                                  enrichment.get("ocr_text")), {
+            from_model = not str(enrichment.get("provider_key", "")).startswith("local:")
+            text = _join(album.caption_text, enrichment.get("vision_summary") if from_model else None,
+                         readable(enrichment.get("ocr_text")))
+            docs.append(IndexDoc(album_point_id(album.id), text, {
                 **base, "kind": "album", "grouped_id": album.grouped_id, "items_count": album.items_count,
                 "status": album.status, "labels": enrichment.get("vision_labels", []),
                 **timestamp_fields(album.posted_at)}))
