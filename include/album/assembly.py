@@ -22,7 +22,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from include.album import db
+from include.album import db, metrics
 from include.album.storage import MediaStore, summary_key
 from include.album.summary import ItemVision, aggregate
 from include.album.vision import UnusableImage, VisionProvider
@@ -177,6 +177,7 @@ def analyse_images(conn: Any, store: MediaStore, provider: VisionProvider,
             data = store.get(target.s3_key)
         except Exception as exc:  # noqa: BLE001 - the item stays pending; its album may go partial
             log.warning("%s: cannot read %s from S3 (%s); left pending", where, target.s3_key, exc)
+            metrics.incr("album_vision_calls_total", label="pending")
             counts["pending"] += 1
             continue
         started = time.monotonic()
@@ -184,9 +185,11 @@ def analyse_images(conn: Any, store: MediaStore, provider: VisionProvider,
                "skip_detail": None}
         try:
             row["result"] = Jsonb(provider.analyse(data))
+            metrics.incr("album_vision_calls_total", label="ok")
         except UnusableImage as exc:
             row["skip_reason"], row["skip_detail"] = exc.reason, exc.detail
             log.warning("%s (%s): %s", where, target.sha256[:12], exc.detail)
+            metrics.incr("album_vision_calls_total", label="skipped")
         row["duration_ms"] = int((time.monotonic() - started) * 1000)
         db.execute(conn, "vision_store", row)
         cached.add(target.sha256)
@@ -220,7 +223,9 @@ def summarize_album(conn: Any, album: Album, provider_key: str, timeout: timedel
         log.info("%s: items %s have no vision result yet; waiting (partial after %s)", album.label, pending, timeout)
         return "waiting"
     status = "partial" if pending else "assembled"
+    started = time.perf_counter()
     summary = aggregate(outcomes, posted_at=album.posted_at, assembled_at=now, partial=bool(pending))
+    metrics.observe("album_aggregation_duration_ms", (time.perf_counter() - started) * 1000)
     summary["items"] = [{"position": o.position, "message_id": o.message_id,
                          "status": "analyzed" if o.result else "skipped" if o.skip_reason else "pending",
                          "skip_reason": o.skip_reason if not o.result else None} for o in outcomes]
@@ -246,7 +251,7 @@ def enrich_album(conn: Any, store: MediaStore, seen: AlbumSeen, album: Album) ->
         key = summary_key(tenant_id, album.id)
         document = {"album_id": album.id, "channel_id": album.channel_id, "grouped_id": album.grouped_id,
                     "tenant_id": tenant_id, "content_hash": album.content_hash, **summary}
-        store.put_json(key, document)
+        metrics.observe("album_vision_summary_size_bytes", store.put_json(key, document))
         keys[tenant_id] = key
     enrichment = {**summary, "content_hash": album.content_hash, "s3_keys": keys,
                   "provider_key": row["provider_key"]}
@@ -256,6 +261,8 @@ def enrich_album(conn: Any, store: MediaStore, seen: AlbumSeen, album: Album) ->
     if not updated:
         log.info("%s changed while it was being enriched; the next run publishes the new composition", album.label)
         return None
+    metrics.incr("albums_assembled_total", label="ok" if row["status"] == "assembled" else "partial")
+    metrics.observe("album_assembly_lag_seconds", summary["assembly_lag_seconds"])
     if row["status"] == "assembled":
         seen.remember(album)
     log.info("%s enriched (%s) for tenants %s", album.label, row["status"], ", ".join(tenants) or "none")

@@ -18,7 +18,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from telethon import TelegramClient, errors
 
-from include.album import db
+from include.album import db, metrics
 from include.album.grouping import GroupMember, compose_album, group_members
 from include.album.models import DOWNLOADABLE_KINDS, Channel, IngestResult, Post, PostMedia, Skip, StoredMedia
 from include.album.settings import Settings
@@ -213,6 +213,17 @@ def regroup_albums(conn: Any, channel_id: int, grouped_ids: list[int]) -> list[i
     return changed
 
 
+def _emit(result: IngestResult, fetched: _Fetched) -> None:
+    metrics.incr("telegram_messages_pulled_total", len(fetched.posts))
+    metrics.incr("albums_parsed_total", len(result.album_ids), label="ok")
+    stored = {m.sha256: m.size for _, pm in fetched.posts for m in (pm.media, pm.thumb) if m is not None}
+    metrics.incr("telegram_media_stored_bytes_total", sum(stored.values()))
+    if fetched.flood_wait_seconds:
+        metrics.incr("telegram_flood_waits_total")
+    for skip in fetched.skips:
+        metrics.incr("telegram_ingest_skips_total", label=skip.reason)
+
+
 def ingest_channel(conn: Any, store: MediaStore, client: TelegramClient, channel_id: int, settings: Settings,
                    window: PullWindow | None = None, now: datetime | None = None) -> IngestResult:
     """Pull ``channel_id`` above its mark (or over ``window``) and store everything, atomically."""
@@ -250,6 +261,7 @@ def ingest_channel(conn: Any, store: MediaStore, client: TelegramClient, channel
         db.execute(conn, "channel_mark_pulled", {"channel_id": channel_id, "hwm": new_hwm,
                                                  "flood_wait_until": flood_until})
 
+    _emit(result, fetched)
     result.messages = len(fetched.posts)
     result.skips = fetched.skips
     result.hwm = max(channel.hwm, new_hwm)

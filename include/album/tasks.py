@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from include.album import db
+from include.album import db, metrics
 from include.album.assembly import (
     Album,
     AlbumSeen,
@@ -75,7 +75,11 @@ def ingest(channel_id: int, context: dict[str, Any], outlet: Any = None) -> list
         label = db.fetch_one(conn, "channel_get", {"channel_id": channel_id})
         context["channel_label"] = f"@{label['username']}" if label and label["username"] else str(channel_id)
         client = telegram_client(settings, run_end=context.get("data_interval_end"))
-        result = ingest_channel(conn, media_store(settings), client, channel_id, settings, window=window)
+        try:
+            result = ingest_channel(conn, media_store(settings), client, channel_id, settings, window=window)
+        except Exception:
+            metrics.incr("albums_parsed_total", label="error")
+            raise
     if outlet is not None:
         context["outlet_events"][outlet].extra = {"channel_id": channel_id, "album_ids": result.album_ids}
     return result.album_ids
@@ -119,7 +123,11 @@ def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet:
                 log.info("%s already assembled for this composition; nothing to do", album.label)
                 outcomes[album.id] = "unchanged"
                 continue
-            outcomes[album.id] = _run_step(conn, settings, seen, album, step)
+            try:
+                outcomes[album.id] = _run_step(conn, settings, seen, album, step)
+            except Exception:
+                metrics.incr("albums_assembled_total", label="error")
+                raise
     if outlet is not None:
         published = [album_id for album_id, outcome in outcomes.items() if outcome == "published"]
         context["outlet_events"][outlet].extra = {"album_ids": published}
@@ -167,5 +175,10 @@ def provider_key(settings: Settings) -> str:
 def report(run_started: datetime | None) -> dict[str, int]:
     with albums_db(load_settings()) as conn:
         counts = db.fetch_one(conn, "run_report", {"since": run_started})
+    # The old per-album gauge had unbounded series; this one is three numbers from Postgres.
+    metrics.gauge("album_items_count_gauge", counts["albums_open"], label="pending")
+    metrics.gauge("album_items_count_gauge", counts["albums_assembled"], label="assembled")
+    metrics.gauge("album_items_count_gauge", counts["albums_partial"], label="partial")
+    metrics.gauge("album_pending_oldest_age_seconds", counts["oldest_pending_seconds"])
     log.info("run report: %s", counts)
     return counts

@@ -12,4 +12,6 @@ SELECT
         OR (meta -> 'index' ->> 'indexed_at')::timestamptz >= %(since)s::timestamptz))   AS albums_indexed,
     (SELECT count(*) FROM posts WHERE indexed_at IS NOT NULL AND (%(since)s::timestamptz IS NULL
         OR indexed_at >= %(since)s::timestamptz))                                      AS posts_indexed,
-    (SELECT count(*) FROM ingest_skips)                                                AS skips;
+    (SELECT count(*) FROM ingest_skips)                                                AS skips,
+    (SELECT coalesce(extract(epoch FROM now() - min(composed_at)), 0)::bigint
+       FROM media_groups WHERE status <> 'assembled')                                  AS oldest_pending_seconds;

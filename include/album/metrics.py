@@ -1,0 +1,103 @@
+"""The pipeline's own metrics, sent through Airflow's StatsD client (SPEC §7).
+
+Every metric is declared once in ``METRICS``; ``monitoring/statsd/mapping.yml`` turns the
+StatsD names into the Prometheus names (the old system's six keep theirs) and the tests check
+the mapping against this table. Labels are low-cardinality values carried in the name
+(``telegram_albums.albums_parsed.ok``) so they survive plain StatsD, which drops tags.
+Never an album, message or channel id in a name.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+PREFIX = "telegram_albums"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # StatsD name after Airflow's prefix, without the label part
+    kind: str  # counter | gauge | histogram
+    prometheus: str
+    help: str
+    label: str | None = None  # the one label carried as the last name component
+    values: tuple[str, ...] = ()  # its allowed values (bounded)
+    buckets: tuple[float, ...] = ()  # in the Prometheus metric's own unit
+
+
+METRICS = {m.prometheus: m for m in (
+    Metric(f"{PREFIX}.albums_parsed", "counter", "albums_parsed_total",
+           "Albums new or changed by ingestion", "status", ("ok", "error")),
+    Metric(f"{PREFIX}.albums_assembled", "counter", "albums_assembled_total",
+           "Album assemblies (partial = assembled after the timeout with items missing)", "status",
+           ("ok", "partial", "error")),
+    Metric(f"{PREFIX}.album_assembly_lag", "histogram", "album_assembly_lag_seconds",
+           "From the album's first post to its assembly", buckets=(1, 5, 10, 30, 60, 300, 600, 1800, 3600)),
+    Metric(f"{PREFIX}.album_items_count", "gauge", "album_items_count_gauge",
+           "Albums by status, counted in Postgres by the report task", "status", ("pending", "assembled", "partial")),
+    Metric(f"{PREFIX}.album_pending_oldest_age", "gauge", "album_pending_oldest_age_seconds",
+           "Age of the oldest album not assembled for its current composition (0 when none)"),
+    Metric(f"{PREFIX}.album_vision_summary_size", "histogram", "album_vision_summary_size_bytes",
+           "Size of the album summary JSON written to S3", buckets=(100, 500, 1000, 5000, 10000, 50000, 100000)),
+    Metric(f"{PREFIX}.album_aggregation_duration", "histogram", "album_aggregation_duration_ms",
+           "Time spent aggregating item results into the album summary (aggregation only)",
+           buckets=(1, 5, 10, 50, 100, 500, 1000, 5000)),
+    Metric(f"{PREFIX}.messages_pulled", "counter", "telegram_messages_pulled_total",
+           "Telegram messages pulled by ingestion"),
+    Metric(f"{PREFIX}.media_stored_bytes", "counter", "telegram_media_stored_bytes_total",
+           "Bytes of media fetched and stored in S3"),
+    Metric(f"{PREFIX}.flood_waits", "counter", "telegram_flood_waits_total",
+           "Telegram FloodWaits that deferred a channel"),
+    Metric(f"{PREFIX}.ingest_skips", "counter", "telegram_ingest_skips_total",
+           "Messages or media not stored, by reason", "reason",
+           ("service_message", "unsupported_media", "media_unavailable", "media_too_large", "download_failed",
+            "thumbnail_failed", "corrupt_archive_line", "other")),
+    Metric(f"{PREFIX}.vision_calls", "counter", "album_vision_calls_total",
+           "Images analysed (cache misses)", "outcome", ("ok", "skipped", "pending")),
+    Metric(f"{PREFIX}.deadline_missed", "counter", "telegram_albums_deadline_missed_total",
+           "telegram_albums runs still unfinished at their deadline"),
+)}
+
+
+def _stats():
+    from airflow.sdk.observability import stats
+
+    return stats
+
+
+def _name(metric: Metric, label: str | None) -> str:
+    if metric.label is None:
+        return metric.name
+    value = label if label in metric.values else "other" if "other" in metric.values else None
+    if value is None:
+        raise ValueError(f"{metric.prometheus}: {metric.label}={label!r} is not one of {metric.values}")
+    return f"{metric.name}.{value}"
+
+
+def incr(prometheus: str, count: int = 1, label: str | None = None) -> None:
+    try:
+        _stats().incr(_name(METRICS[prometheus], label), count)
+    except ImportError:  # the plain-Python pipeline (benchmarks, CLI) runs without Airflow's client
+        log.debug("metrics off: %s += %s", prometheus, count)
+
+
+def gauge(prometheus: str, value: float, label: str | None = None) -> None:
+    try:
+        _stats().gauge(_name(METRICS[prometheus], label), value)
+    except ImportError:
+        log.debug("metrics off: %s = %s", prometheus, value)
+
+
+def observe(prometheus: str, value: float) -> None:
+    """One observation of a histogram, in the unit its Prometheus name says (seconds, bytes, ms).
+
+    Airflow's client sends histograms as StatsD timers, whose values statsd_exporter divides
+    by 1000 (ms -> s); sending ``value * 1000`` makes Prometheus receive ``value`` itself.
+    """
+    try:
+        _stats().timing(METRICS[prometheus].name, value * 1000.0)
+    except ImportError:
+        log.debug("metrics off: %s <- %s", prometheus, value)
