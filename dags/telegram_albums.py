@@ -36,7 +36,15 @@ album[unit] = vision ─► summary ─► enrich ─► index
   channel), the first ones get a group each and the rest are mapped in units of
   `album_batch_size` albums (labelled `N albums <first>-<last>`) that run the same steps in a
   loop, so a run never exceeds Airflow's `max_map_length` (1024) however many albums it brings.
-* **report** logs totals (albums by status, vision calls and albums/posts indexed this run).
+* **report** logs totals (albums by status, vision calls and albums/posts indexed this run)
+  and sets the gauges of albums by status and of the oldest pending album.
+
+Alerting: a **Deadline Alert** fires when a run is not finished `TELEGRAM_ALBUMS_DEADLINE_MINUTES`
+(default 15) after it was queued; its callback (`plugins/telegram_albums_alerts.py`) logs the
+run, counts `telegram_albums_deadline_missed_total` and posts to the optional webhook
+connection `albums_alert_webhook` — only for runs still queued or running. Tasks have
+`execution_timeout`s and the run a `dagrun_timeout`. Pipeline metrics go through Airflow's
+StatsD client (`include/album/metrics.py`; mapping and alert rules in `monitoring/`).
 
 Long FloodWaits defer a channel (`channels.flood_wait_until`); a later run pulls its messages,
 nothing is skipped. Settings: Airflow Variable `telegram_albums_settings` (fields and defaults
@@ -48,10 +56,20 @@ in `include/album/settings.py`); vision concurrency per run: env
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task, task_group
+from airflow.sdk import (
+    Asset,
+    AsyncCallback,
+    CronTriggerTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    dag,
+    get_current_context,
+    task,
+    task_group,
+)
 
 from include.album import tasks
-from include.album.settings import INDEX_POOL, VISION_CONCURRENCY
+from include.album.settings import DEADLINE_MINUTES, INDEX_POOL, VISION_CONCURRENCY
 
 TELEGRAM_POOL = "telegram"
 ALBUMS_PARSED = Asset("albums.parsed")
@@ -65,6 +83,11 @@ ALBUM_ASSEMBLED = Asset("album.assembled")
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=60),
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=DEADLINE_MINUTES),
+        callback=AsyncCallback("telegram_albums_alerts.on_deadline_missed"),  # plugins/, runs in the triggerer
+    ),
     default_args={
         "owner": "data-platform",
         "retries": 3,

@@ -76,6 +76,9 @@ def run(state_dir: Path | None = None) -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(DAGS_FOLDER)).get_dag("telegram_albums")
+    # Airflow 3.3 bug: dag.test() crashes after a successful run of a DAG that has deadline=
+    # ("'dict' object has no attribute 'hex'"); the demo has no triggerer to fire it anyway.
+    dag.deadline = None
     dag_run = dag.test()
     state_name = getattr(dag_run.state, "value", dag_run.state)
 

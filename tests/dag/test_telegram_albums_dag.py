@@ -36,6 +36,9 @@ def pipeline(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, sample_arch
 
 def run_dag(dagbag):
     dag = dagbag.get_dag("telegram_albums")
+    # Airflow 3.3 bug: dag.test() crashes after a successful run of a DAG that has deadline=
+    # ("'dict' object has no attribute 'hex'"). Deadlines are exercised under the real scheduler.
+    dag.deadline = None
     dag_run = dag.test()
     return getattr(dag_run.state, "value", dag_run.state), dag_run
 

@@ -1,0 +1,61 @@
+"""The Deadline Alert callback: alerts (log, metric, webhook) only for runs still unfinished."""
+
+import asyncio
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))  # as Airflow does for plugins/
+
+from telegram_albums_alerts import on_deadline_missed  # noqa: E402
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802
+        type(self).received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook(monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hook.received = []
+    monkeypatch.setenv("AIRFLOW_CONN_ALBUMS_ALERT_WEBHOOK", json.dumps(
+        {"conn_type": "http", "extra": {"url": f"http://127.0.0.1:{server.server_address[1]}/alerts"}}))
+    yield _Hook.received
+    server.shutdown()
+
+
+def context(state: str) -> dict:
+    return {"dag_run": {"dag_id": "telegram_albums", "run_id": "scheduled__2026-01-05T10:05:00+00:00",
+                        "state": state, "queued_at": "2026-01-05T10:05:01+00:00"},
+            "deadline": {"id": "d1", "deadline_time": "2026-01-05T10:20:01+00:00"}}
+
+
+def test_a_running_run_past_its_deadline_is_reported(webhook, caplog):
+    result = asyncio.run(on_deadline_missed(context=context("running")))
+    assert result == {"alerted": True, "webhook": True, "state": "running"}
+    assert webhook[0]["run_id"] == "scheduled__2026-01-05T10:05:00+00:00" and webhook[0]["state"] == "running"
+    assert "DEADLINE MISSED" in caplog.text
+
+
+@pytest.mark.parametrize("state", ["success", "failed"])
+def test_finished_runs_are_not_reported(webhook, state):
+    assert asyncio.run(on_deadline_missed(context=context(state))) == {"alerted": False, "state": state}
+    assert webhook == []
+
+
+def test_without_a_webhook_connection_it_still_logs_and_counts(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_ALBUMS_ALERT_WEBHOOK", raising=False)
+    assert asyncio.run(on_deadline_missed(context=context("queued")))["webhook"] is False
