@@ -39,8 +39,8 @@ album[unit] = vision ─► summary ─► enrich ─► index
 * **report** logs totals (albums by status, vision calls and albums/posts indexed this run)
   and sets the gauges of albums by status and of the oldest pending album.
 
-Alerting: a **Deadline Alert** fires when a run is not finished `TELEGRAM_ALBUMS_DEADLINE_MINUTES`
-(default 15) after it was queued; its callback (`plugins/telegram_albums_alerts.py`) logs the
+Alerting: a **Deadline Alert** fires when a run is not finished `TELEGRAM_ALBUMS_DEADLINE_SECONDS`
+(default 900) after it was queued; its callback (`plugins/telegram_albums_alerts.py`) logs the
 run, counts `telegram_albums_deadline_missed_total` and posts to the optional webhook
 connection `albums_alert_webhook` — only for runs still queued or running. Tasks have
 `execution_timeout`s and the run a `dagrun_timeout`. Pipeline metrics go through Airflow's
@@ -69,7 +69,7 @@ from airflow.sdk import (
 )
 
 from include.album import tasks
-from include.album.settings import DEADLINE_MINUTES, INDEX_POOL, VISION_CONCURRENCY
+from include.album.settings import DEADLINE_SECONDS, INDEX_POOL, VISION_CONCURRENCY
 
 TELEGRAM_POOL = "telegram"
 ALBUMS_PARSED = Asset("albums.parsed")
@@ -85,7 +85,7 @@ ALBUM_ASSEMBLED = Asset("album.assembled")
     dagrun_timeout=timedelta(minutes=60),
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(minutes=DEADLINE_MINUTES),
+        interval=timedelta(seconds=DEADLINE_SECONDS),
         callback=AsyncCallback("telegram_albums_alerts.on_deadline_missed"),  # plugins/, runs in the triggerer
     ),
     default_args={

@@ -1,6 +1,6 @@
 """Deadline Alert callback of telegram_albums (runs in the triggerer, so it lives in plugins/).
 
-Airflow calls it when a run is not finished ``TELEGRAM_ALBUMS_DEADLINE_MINUTES`` after it was
+Airflow calls it when a run is not finished ``TELEGRAM_ALBUMS_DEADLINE_SECONDS`` after it was
 queued. Airflow also fires for runs that already ended (failed before the deadline), so the
 run's state is checked first: only a run still queued or running is late.
 """

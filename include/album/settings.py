@@ -19,7 +19,7 @@ VISION_CONCURRENCY = int(os.environ.get("TELEGRAM_ALBUMS_VISION_CONCURRENCY", "4
 # a time: give the pool 1 slot then; with a Qdrant server, as many as it takes.
 INDEX_POOL = os.environ.get("TELEGRAM_ALBUMS_INDEX_POOL", "album_index")
 # Deadline Alert: a run not finished this long after it was queued is reported as late.
-DEADLINE_MINUTES = int(os.environ.get("TELEGRAM_ALBUMS_DEADLINE_MINUTES", "15"))
+DEADLINE_SECONDS = int(os.environ.get("TELEGRAM_ALBUMS_DEADLINE_SECONDS", "900"))
 
 
 @dataclass(frozen=True)
