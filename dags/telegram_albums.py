@@ -142,7 +142,7 @@ def telegram_albums():
     def index_posts() -> dict[str, int]:
         return tasks.index_posts()
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", multiple_outputs=False)
     def report() -> dict[str, int]:
         return tasks.report(get_current_context()["dag_run"].start_date)
 

@@ -34,13 +34,15 @@ def _webhook_url(conn_id: str) -> str | None:
 
 
 async def on_deadline_missed(context: dict[str, Any] | None = None, webhook_conn_id: str = WEBHOOK_CONN_ID,
-                             **_: Any) -> dict[str, Any]:
-    dag_run = (context or {}).get("dag_run") or {}
+                             **_: Any) -> str:
+    """Report a late run; returns a one-line outcome (Airflow stores it as the callback's text output)."""
+    dag_run = (context or {}).get("dag_run") or {}  # the REST API's DAGRunResponse, as JSON
     state = dag_run.get("state")
-    run = f"{dag_run.get('dag_id')} {dag_run.get('run_id')}"
+    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id")
+    run = f"{dag_run.get('dag_id')} {run_id}"
     if state in FINISHED:
         log.info("deadline passed for %s, but it already %s: nothing to report", run, state)
-        return {"alerted": False, "state": state}
+        return f"not alerted: {run} already {state}"
 
     deadline = ((context or {}).get("deadline") or {}).get("deadline_time")
     log.warning("DEADLINE MISSED: %s (queued at %s, state %s) is not finished by %s", run,
@@ -53,7 +55,7 @@ async def on_deadline_missed(context: dict[str, Any] | None = None, webhook_conn
         import httpx
 
         payload = {"alert": "telegram_albums deadline missed", "dag_id": dag_run.get("dag_id"),
-                   "run_id": dag_run.get("run_id"), "state": state, "queued_at": dag_run.get("queued_at"),
+                   "run_id": run_id, "state": state, "queued_at": dag_run.get("queued_at"),
                    "deadline": str(deadline)}
         try:
             async with httpx.AsyncClient(timeout=10) as client:
@@ -61,5 +63,5 @@ async def on_deadline_missed(context: dict[str, Any] | None = None, webhook_conn
                 response.raise_for_status()
         except httpx.HTTPError as exc:
             log.error("deadline webhook %s failed: %s", webhook_conn_id, exc)
-            return {"alerted": True, "webhook": False, "state": state}
-    return {"alerted": True, "webhook": bool(url), "state": state}
+            return f"alerted: {run} {state}; webhook failed: {exc}"
+    return f"alerted: {run} {state}; webhook {'sent' if url else 'not configured'}"
