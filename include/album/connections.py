@@ -64,23 +64,28 @@ def redis_client(settings: Settings) -> Any | None:
         return None
 
 
+def openai_endpoint(conn_id: str) -> tuple[str, str, str | None, dict]:
+    """(base URL, model, API key, extra) of an OpenAI-compatible endpoint's connection."""
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(conn_id)
+    extra = connection.extra_dejson
+    base_url = extra.get("base_url") or connection.host
+    if not base_url or not extra.get("model"):
+        raise ValueError(f"connection {conn_id} needs extra.base_url (or host) and extra.model")
+    if "://" not in base_url:
+        base_url = f"{connection.schema or 'https'}://{base_url}"
+    return base_url, extra["model"], connection.password, extra
+
+
 def vision_provider(settings: Settings) -> Any:
     """The configured vision provider; ``openai`` reads base URL, key and model from its connection."""
     from include.album.vision import LocalVision, OpenAIVision
 
     if settings.vision_provider == "local":
         return LocalVision()
-    from airflow.sdk import BaseHook
-
-    connection = BaseHook.get_connection(settings.vision_conn_id)
-    extra = connection.extra_dejson
-    base_url = extra.get("base_url") or connection.host
-    if not base_url or not extra.get("model"):
-        raise ValueError(f"connection {settings.vision_conn_id} needs extra.base_url (or host) and extra.model")
-    if "://" not in base_url:
-        base_url = f"{connection.schema or 'https'}://{base_url}"
-    return OpenAIVision(base_url, extra["model"], api_key=connection.password,
-                        timeout=float(extra.get("timeout", 30)))
+    base_url, model, api_key, extra = openai_endpoint(settings.vision_conn_id)
+    return OpenAIVision(base_url, model, api_key=api_key, timeout=float(extra.get("timeout", 30)))
 
 
 def embedder(settings: Settings) -> Any:
@@ -88,14 +93,8 @@ def embedder(settings: Settings) -> Any:
 
     if settings.embedding_provider == "local":
         return default_embedder()
-    from airflow.sdk import BaseHook
-
-    connection = BaseHook.get_connection(settings.embedding_conn_id)
-    extra = connection.extra_dejson
-    base_url = extra.get("base_url") or connection.host
-    if not base_url or not extra.get("model"):
-        raise ValueError(f"connection {settings.embedding_conn_id} needs extra.base_url (or host) and extra.model")
-    return OpenAIEmbedder(base_url, extra["model"], api_key=connection.password, dim=extra.get("dim"))
+    base_url, model, api_key, extra = openai_endpoint(settings.embedding_conn_id)
+    return OpenAIEmbedder(base_url, model, api_key=api_key, dim=extra.get("dim"))
 
 
 def qdrant_client(settings: Settings) -> Any:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -25,7 +24,7 @@ from include.album.channels import register_sample
 from include.album.localenv import DAGS_FOLDER, REPO, PgTarget, free_port, pipeline_env, recreate_database
 from include.album.sample import differences_from_expectation
 from tests.conftest import ADMIN_DSN, PG_HOST, PG_PORT, PG_USER
-from tests.helpers import snapshot
+from tests.helpers import RecordingWebhook, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -57,18 +56,6 @@ class StatsdSink:
     def close(self) -> None:
         self._stop = True
         self.sock.close()
-
-
-class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self):  # noqa: N802
-        type(self).received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
 
 
 class Stack:
@@ -146,9 +133,7 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="x",
                  aws_secret_access_key="x").create_bucket(Bucket=bucket)
 
-    statsd, webhook = StatsdSink(), ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
-    threading.Thread(target=webhook.serve_forever, daemon=True).start()
-    _Webhook.received = []
+    statsd, webhook = StatsdSink(), RecordingWebhook()
     api_port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTEST"))},
@@ -172,13 +157,13 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
         "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
         "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
         "AIRFLOW_CONN_ALBUMS_ALERT_WEBHOOK": json.dumps(
-            {"conn_type": "http", "extra": {"url": f"http://127.0.0.1:{webhook.server_address[1]}/alerts"}}),
+            {"conn_type": "http", "extra": {"url": webhook.url}}),
         **pipeline_env(pg=app, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(archive)},
                        qdrant_path=home / "qdrant", settings={"s3_bucket": bucket},
                        falkordb_port=falkordb_port),
     }
     stack = Stack(home, env, api_port)
-    stack.app, stack.expected, stack.statsd, stack.webhook = app, expected, statsd, _Webhook.received
+    stack.app, stack.expected, stack.statsd, stack.webhook = app, expected, statsd, webhook.received
     try:
         stack.cli("db", "migrate", timeout=300)
         stack.cli("pools", "set", "telegram", "1", "one Telegram session")
@@ -198,7 +183,7 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     finally:
         stack.stop_all()
         statsd.close()
-        webhook.shutdown()
+        webhook.close()
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
             for name in (meta_db, app_db):
                 conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -206,12 +191,21 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
 
 
 def capture_grid(stack: Stack, folder: Path) -> None:
-    """Headless Chromium screenshots of the grid of the last successful run (mapped album groups)."""
-    runs = stack.request("GET", "/api/v2/dags/telegram_albums/dagRuns",
-                         params={"state": "success", "order_by": "-end_date", "limit": 1}).json()["dag_runs"]
+    """Headless Chromium screenshots: the first full run's grid and its mapped album groups,
+    and the last run (the one whose 1-second deadline was missed)."""
+    from datetime import datetime
+
+    runs = stack.request("GET", "/api/v2/dags/telegram_albums/dagRuns", params={"state": "success"}).json()["dag_runs"]
+
+    def duration(run: dict) -> float:
+        return (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])).total_seconds()
+
+    full = max(runs, key=duration)["dag_run_id"]
+    last = max(runs, key=lambda r: r["end_date"])["dag_run_id"]
     folder.mkdir(parents=True, exist_ok=True)
-    pages = {"airflow-grid.png": f"{stack.api}/dags/telegram_albums/runs/{runs[0]['dag_run_id']}",
-             "airflow-dag.png": f"{stack.api}/dags/telegram_albums"}
+    pages = {"airflow-grid.png": f"{stack.api}/dags/telegram_albums/runs/{full}",
+             "airflow-album-groups.png": f"{stack.api}/dags/telegram_albums/runs/{full}/tasks/album.vision/mapped",
+             "airflow-deadline-missed.png": f"{stack.api}/dags/telegram_albums/runs/{last}"}
     for name, url in pages.items():
         subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                         "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -3,8 +3,6 @@
 import asyncio
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,28 +11,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))  # as A
 
 from telegram_albums_alerts import on_deadline_missed  # noqa: E402
 
-
-class _Hook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self):  # noqa: N802
-        type(self).received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+from tests.helpers import RecordingWebhook  # noqa: E402
 
 
 @pytest.fixture
 def webhook(monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Hook.received = []
-    monkeypatch.setenv("AIRFLOW_CONN_ALBUMS_ALERT_WEBHOOK", json.dumps(
-        {"conn_type": "http", "extra": {"url": f"http://127.0.0.1:{server.server_address[1]}/alerts"}}))
-    yield _Hook.received
-    server.shutdown()
+    hook = RecordingWebhook()
+    connection = {"conn_type": "http", "extra": {"url": hook.url}}
+    monkeypatch.setenv("AIRFLOW_CONN_ALBUMS_ALERT_WEBHOOK", json.dumps(connection))
+    yield hook.received
+    hook.close()
 
 
 def context(state: str) -> dict:
