@@ -114,8 +114,10 @@ def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet:
         context["album_label"] = albums[0].label if len(albums) == 1 else \
             f"{len(album_ids)} albums {album_ids[0]}-{album_ids[-1]}"
         if step == "index":
-            with open_indexer(conn, settings) as indexer:
-                indexer.index([a for a in albums if not a.is_indexed])
+            pending = [a for a in albums if not a.is_indexed and a.enriched_hash == a.content_hash]
+            if pending:  # else skip loading the model and taking Qdrant's local-mode lock for nothing
+                with open_indexer(conn, settings) as indexer:
+                    indexer.index(pending)
             return album_ids
         seen = AlbumSeen(redis_client(settings))
         for album in albums:
