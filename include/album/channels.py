@@ -52,10 +52,19 @@ def unsubscribe(conn: Any, tenant_id: str, channel_id: int) -> bool:
 
 def register_sample(conn: Any, expected: dict) -> None:
     """Register the channels, tenants and subscriptions a sample archive expects."""
-    for channel in expected["channels"]:
+    register_archive(conn, expected, expected["tenants"])
+
+
+def register_archive(conn: Any, manifest: dict, tenants: dict[str, list[int]] | None = None) -> list[int]:
+    """Register every channel of an archive's manifest; subscribe ``tenants`` (default: tenant
+    ``default`` to all of them). Returns the channel ids."""
+    channel_ids = []
+    for channel in manifest["channels"]:
         add_channel(conn, channel_id=int(channel["id"]), access_hash=int(channel["access_hash"]),
-                    title=channel["title"], username=channel.get("username"))
-    for tenant_id, channel_ids in expected["tenants"].items():
+                    title=channel.get("title") or str(channel["id"]), username=channel.get("username"))
+        channel_ids.append(int(channel["id"]))
+    for tenant_id, subscribed in (tenants or {"default": channel_ids}).items():
         add_tenant(conn, tenant_id)
-        for channel_id in channel_ids:
+        for channel_id in subscribed:
             subscribe(conn, tenant_id, int(channel_id))
+    return channel_ids

@@ -65,8 +65,18 @@ def cmd_channels_add(args: argparse.Namespace) -> int:
                 await close_client(client)
 
         found = asyncio.run(resolve())
+    elif args.archive:
+        from include.album.archive import read_manifest
+
+        with _connect(args) as conn:
+            tenants = {tenant: [int(c["id"]) for c in read_manifest(Path(args.archive))["channels"]]
+                       for tenant in args.tenant} if args.tenant else None
+            added = channel_admin.register_archive(conn, read_manifest(Path(args.archive)), tenants)
+        print(f"{len(added)} channel(s) of {args.archive} added, subscribed by {', '.join(args.tenant or ['default'])}")
+        return 0
     else:
-        raise SystemExit("give a username to resolve, or --id/--access-hash/--title")
+        raise SystemExit("give a username to resolve, --id/--access-hash/--title, or --archive alone for all "
+                         "channels of an archive")
     with _connect(args) as conn:
         channel_admin.add_channel(conn, **found)
         for tenant in args.tenant or []:
@@ -189,7 +199,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from include.album import demo
 
-    return demo.run(Path(args.state_dir) if args.state_dir else None)
+    return demo.run(Path(args.state_dir) if args.state_dir else None, Path(args.archive) if args.archive else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--access-hash", type=int)
     add.add_argument("--title")
     add.add_argument("--tenant", action="append", help="subscribe this tenant (repeatable)")
-    add.add_argument("--archive", help="resolve against an archive instead of Telegram")
+    add.add_argument("--archive", help="resolve against an archive instead of Telegram; without a username, "
+                                       "add every channel of the archive")
     add.set_defaults(func=cmd_channels_add)
     channels.add_parser("list", help="list channels").set_defaults(func=cmd_channels_list)
     remove = channels.add_parser("remove", help="deactivate a channel (its history is kept)")
@@ -260,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the DAG end to end on the sample archive (embedded services)")
     demo.add_argument("--state-dir")
+    demo.add_argument("--archive", help="a telegram-archive/1 directory to run on instead of the sample (its "
+                                        "expected.json, if any, is checked)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

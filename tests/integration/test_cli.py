@@ -51,3 +51,13 @@ def test_sample_command_writes_and_registers_the_archive(pg, conn, tmp_path, cap
     assert (tmp_path / "a" / "expected.json").is_file()
     subs = conn.execute("SELECT tenant_id, channel_id FROM subscriptions ORDER BY 1, 2").fetchall()
     assert len(subs) == 4
+
+
+def test_every_channel_of_an_archive_can_be_registered_at_once(pg, conn, sample_archive, capsys):
+    path, expected = sample_archive
+    assert cli(pg, "channels", "add", "--archive", str(path)) == 0
+    assert "3 channel(s)" in capsys.readouterr().out
+    subs = conn.execute("SELECT tenant_id, channel_id FROM subscriptions ORDER BY 2").fetchall()
+    assert subs == [{"tenant_id": "default", "channel_id": c["id"]} for c in expected["channels"]]
+    assert cli(pg, "channels", "add", "--archive", str(path), "--tenant", "acme") == 0
+    assert conn.execute("SELECT count(*) AS n FROM subscriptions WHERE tenant_id = 'acme'").fetchone()["n"] == 3
