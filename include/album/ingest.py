@@ -213,14 +213,13 @@ def regroup_albums(conn: Any, channel_id: int, grouped_ids: list[int]) -> list[i
     return changed
 
 
-def _emit(result: IngestResult, fetched: _Fetched) -> None:
-    metrics.incr("telegram_messages_pulled_total", len(fetched.posts))
+def _emit(result: IngestResult) -> None:
+    metrics.incr("telegram_messages_pulled_total", result.messages)
     metrics.incr("albums_parsed_total", len(result.album_ids), label="ok")
-    stored = {m.sha256: m.size for _, pm in fetched.posts for m in (pm.media, pm.thumb) if m is not None}
-    metrics.incr("telegram_media_stored_bytes_total", sum(stored.values()))
-    if fetched.flood_wait_seconds:
+    metrics.incr("telegram_media_stored_bytes_total", result.media_bytes)
+    if result.flood_wait_seconds:
         metrics.incr("telegram_flood_waits_total")
-    for skip in fetched.skips:
+    for skip in result.skips:
         metrics.incr("telegram_ingest_skips_total", label=skip.reason)
 
 
@@ -261,12 +260,12 @@ def ingest_channel(conn: Any, store: MediaStore, client: TelegramClient, channel
         db.execute(conn, "channel_mark_pulled", {"channel_id": channel_id, "hwm": new_hwm,
                                                  "flood_wait_until": flood_until})
 
-    _emit(result, fetched)
     result.messages = len(fetched.posts)
     result.skips = fetched.skips
     result.hwm = max(channel.hwm, new_hwm)
     stored = {m.sha256: m.size for _, pm in fetched.posts for m in (pm.media, pm.thumb) if m is not None}
     result.media_stored, result.media_bytes = len(stored), sum(stored.values())
+    _emit(result)
     for skip in fetched.skips:
         log.warning("skipped %s: %s", skip.reason, skip.detail)
     log.info("channel %s: %d posts, %d media objects (%d bytes), %d skips, %d albums new/changed, mark %d",

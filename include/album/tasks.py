@@ -34,10 +34,12 @@ from include.album.connections import (
 )
 from include.album.index import QdrantIndex
 from include.album.indexing import AlbumIndexer, index_loose_posts
-from include.album.ingest import ingest_channel
+from include.album.ingest import ingest_channel, load_channel
 from include.album.models import Channel
 from include.album.settings import Settings
+from include.album.storage import MediaStore
 from include.album.telegram import PullWindow
+from include.album.vision import VisionProvider
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,7 @@ def ingest(channel_id: int, context: dict[str, Any], outlet: Any = None) -> list
     settings = load_settings()
     window = pull_window(context)
     with albums_db(settings) as conn:
-        label = db.fetch_one(conn, "channel_get", {"channel_id": channel_id})
-        context["channel_label"] = f"@{label['username']}" if label and label["username"] else str(channel_id)
+        context["channel_label"] = load_channel(conn, channel_id).label
         client = telegram_client(settings, run_end=context.get("data_interval_end"))
         try:
             result = ingest_channel(conn, media_store(settings), client, channel_id, settings, window=window)
@@ -116,17 +117,18 @@ def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet:
         if step == "index":
             pending = [a for a in albums if not a.is_indexed and a.enriched_hash == a.content_hash]
             if pending:  # else skip loading the model and taking Qdrant's local-mode lock for nothing
-                with open_indexer(conn, settings) as indexer:
+                with open_indexer(conn, settings, vision_provider(settings).key) as indexer:
                     indexer.index(pending)
             return album_ids
         seen = AlbumSeen(redis_client(settings))
+        store, provider = media_store(settings), vision_provider(settings)  # once per task, not per album
         for album in albums:
             if unchanged(album, seen):
                 log.info("%s already assembled for this composition; nothing to do", album.label)
                 outcomes[album.id] = "unchanged"
                 continue
             try:
-                outcomes[album.id] = _run_step(conn, settings, seen, album, step)
+                outcomes[album.id] = _run_step(conn, settings, seen, store, provider, album, step)
             except Exception:
                 metrics.incr("albums_assembled_total", label="error")
                 raise
@@ -137,7 +139,7 @@ def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet:
 
 
 @contextmanager
-def open_indexer(conn: Any, settings: Settings) -> Iterator[AlbumIndexer]:
+def open_indexer(conn: Any, settings: Settings, provider_key: str) -> Iterator[AlbumIndexer]:
     """Qdrant + graph for one task; closed at the end (Qdrant local mode holds a file lock)."""
     client, graph = qdrant_client(settings), graph_backend(settings)
     try:
@@ -145,7 +147,7 @@ def open_indexer(conn: Any, settings: Settings) -> Iterator[AlbumIndexer]:
         qindex.ensure_collection()
         if graph is not None:
             graph.ensure_schema()
-        yield AlbumIndexer(conn, qindex, graph, provider_key(settings))
+        yield AlbumIndexer(conn, qindex, graph, provider_key)
     finally:
         client.close()
         if graph is not None:
@@ -155,23 +157,21 @@ def open_indexer(conn: Any, settings: Settings) -> Iterator[AlbumIndexer]:
 def index_posts() -> dict[str, int]:
     """Index the posts outside albums that are new, changed or deleted."""
     settings = load_settings()
-    with albums_db(settings) as conn, open_indexer(conn, settings) as indexer:
-        return index_loose_posts(conn, media_store(settings), vision_provider(settings), indexer.qindex)
+    provider = vision_provider(settings)
+    with albums_db(settings) as conn, open_indexer(conn, settings, provider.key) as indexer:
+        return index_loose_posts(conn, media_store(settings), provider, indexer.qindex)
 
 
-def _run_step(conn: Any, settings: Settings, seen: AlbumSeen, album: Album, step: str) -> str:
+def _run_step(conn: Any, settings: Settings, seen: AlbumSeen, store: MediaStore, provider: VisionProvider,
+              album: Album, step: str) -> str:
     if step == "vision":
-        counts = analyse_album(conn, media_store(settings), vision_provider(settings), album)
+        counts = analyse_album(conn, store, provider, album)
         return "pending" if counts["pending"] else "done"
     if step == "summary":
         timeout = timedelta(minutes=settings.assembly_timeout_minutes)
-        return summarize_album(conn, album, provider_key(settings), timeout, datetime.now(UTC))
-    enrichment = enrich_album(conn, media_store(settings), seen, album)
+        return summarize_album(conn, album, provider.key, timeout, datetime.now(UTC))
+    enrichment = enrich_album(conn, store, seen, album)
     return "published" if enrichment else "waiting"
-
-
-def provider_key(settings: Settings) -> str:
-    return vision_provider(settings).key
 
 
 def report(run_started: datetime | None) -> dict[str, int]:
