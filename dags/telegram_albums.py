@@ -30,8 +30,9 @@ album[unit] = vision ─► summary ─► enrich ─► index
   album, its posts in position order and its labels to the graph (Neo4j or FalkorDB). Clear
   one album's group in the UI to redo just that album.
 * **index_posts** indexes posts outside albums (text + the vision text of their image) and
-  removes the points of deleted posts. Index writes go through the pool `album_index`: give it
-  1 slot with Qdrant's embedded local mode (one process at a time), more with a Qdrant server.
+  takes what was deleted on Telegram out of S3, Qdrant and the graph. Index writes go through
+  the pool `album_index`: give it 1 slot with Qdrant's embedded local mode (one process at a
+  time), more with a Qdrant server.
 * Batching: when a run brings more than `albums_mapped_per_run` albums (a backfill, a new busy
   channel), the first ones get a group each and the rest are mapped in units of
   `album_batch_size` albums (labelled `N albums <first>-<last>`) that run the same steps in a
@@ -45,6 +46,12 @@ run, counts `telegram_albums_deadline_missed_total` and posts to the optional we
 connection `albums_alert_webhook` — only for runs still queued or running. Tasks have
 `execution_timeout`s and the run a `dagrun_timeout`. Pipeline metrics go through Airflow's
 StatsD client (`include/album/metrics.py`; mapping and alert rules in `monitoring/`).
+
+Failures: every task retries 3 times with exponential backoff. Album steps run each album of
+a unit on its own: an album that fails every try is quarantined with its error (`python -m
+include.album quarantine list|requeue`) and the others go on; a service outage fails the
+task instead (no quarantine) and the next run picks the albums up. Edits and deletions are
+caught by the daily `telegram_albums_refresh` DAG.
 
 Long FloodWaits defer a channel (`channels.flood_wait_until`); a later run pulls its messages,
 nothing is skipped. Settings: Airflow Variable `telegram_albums_settings` (fields and defaults
@@ -69,9 +76,8 @@ from airflow.sdk import (
 )
 
 from include.album import tasks
-from include.album.settings import DEADLINE_SECONDS, INDEX_POOL, VISION_CONCURRENCY
+from include.album.settings import DEADLINE_SECONDS, INDEX_POOL, TASK_DEFAULTS, TELEGRAM_POOL, VISION_CONCURRENCY
 
-TELEGRAM_POOL = "telegram"
 ALBUMS_PARSED = Asset("albums.parsed")
 ALBUM_ASSEMBLED = Asset("album.assembled")
 
@@ -88,13 +94,7 @@ ALBUM_ASSEMBLED = Asset("album.assembled")
         interval=timedelta(seconds=DEADLINE_SECONDS),
         callback=AsyncCallback("telegram_albums_alerts.on_deadline_missed"),  # plugins/, runs in the triggerer
     ),
-    default_args={
-        "owner": "data-platform",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-    },
+    default_args=TASK_DEFAULTS,
     tags=["telegram", "albums"],
     doc_md=__doc__,
 )

@@ -86,3 +86,57 @@ class RecordingWebhook:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+# Bookkeeping columns that legitimately move on every pull: when a channel was last pulled,
+# when a skip was last seen again. Everything else must be identical after a rerun.
+VOLATILE_COLUMNS = {"channels": {"last_pulled_at", "updated_at"}, "ingest_skips": {"last_seen_at"}}
+ALL_TABLES = (*TABLES, "vision_results", "album_summaries", "album_failures", "schema_migrations")
+
+
+def store_state(conn: Any, s3_client: Any, bucket: str, qdrant: Any = None, collection: str | None = None,
+                graph: Any = None) -> dict[str, Any]:
+    """Every row of every table, every S3 object, every Qdrant point and every graph node and
+    edge (with their contents): what a rerun, a clear or a retry must leave identical."""
+    import hashlib
+
+    rows = {}
+    for table in ALL_TABLES:
+        volatile = VOLATILE_COLUMNS.get(table, set())
+        rows[table] = sorted(
+            repr(sorted((k, v) for k, v in row.items() if k not in volatile))
+            for row in conn.execute(f"SELECT * FROM {table}"))  # noqa: S608 - fixed table names
+    objects = {key: hashlib.sha256(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+               for key in s3_keys(s3_client, bucket)}
+    state = {"postgres": rows, "s3": objects}
+    if qdrant is not None:
+        points, offset = {}, None
+        while True:
+            batch, offset = qdrant.scroll(collection, limit=1000, offset=offset, with_payload=True, with_vectors=True)
+            points.update({str(p.id): (repr(sorted(p.payload.items())), Vector(p.vector)) for p in batch})
+            if offset is None:
+                break
+        state["qdrant"] = points
+    if graph is not None:
+        state["graph"] = graph_state(graph)
+    return state
+
+
+class Vector(tuple):
+    """A vector compared with a tolerance: re-embedding the same text in a batch of another size
+    moves the last float digits (~1e-5), which is not a change."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, tuple) and len(self) == len(other) and all(
+            abs(a - b) <= 1e-4 for a, b in zip(self, other, strict=True))
+
+    __hash__ = tuple.__hash__
+
+
+def graph_state(graph: Any) -> dict[str, list[str]]:
+    nodes = graph.run("MATCH (n) RETURN labels(n) AS labels, properties(n) AS props")
+    edges = graph.run("MATCH (a)-[r]->(b) RETURN type(r) AS type, properties(a) AS a, properties(r) AS r, "
+                      "properties(b) AS b")
+    return {"nodes": sorted(repr((n["labels"], sorted(n["props"].items()))) for n in nodes),
+            "edges": sorted(repr((e["type"], sorted(e["a"].items()), sorted(e["r"].items()), sorted(e["b"].items())))
+                            for e in edges)}

@@ -7,6 +7,11 @@ An archive (format ``telegram-archive/1``) is a directory::
     media/<photo_or_document_id>           raw bytes served to upload.GetFile
     media/<document_id>.thumb              optional thumbnail bytes (video preview)
 
+A channel's lines are its history as recorded, in order: a later line for the same message id
+is a later version of it (an edit; its ``edit_date`` says when), and a ``MessageEmpty`` line
+means the message was deleted from Telegram (``record`` appends both when it re-reads a
+channel; ``append_messages`` does it for tests and hand-made archives).
+
 ``ArchiveTelegramClient`` is a ``TelegramClient`` whose ``_call`` sends every request to
 an in-process sender that answers from the archive. Everything above the sender is
 Telethon's own code: ``iter_messages``, ``get_messages(ids=...)``, ``download_media``,
@@ -41,8 +46,12 @@ ARCHIVE_FORMAT = "telegram-archive/1"
 def _message_empty(message_id: int) -> Any:
     # Telethon patches types.MessageEmpty with its custom Message; build it the way a server
     # answer would arrive: from the TL bytes of the plain constructor.
-    raw = types.MessageEmpty.__bases__[1](id=message_id)
-    return BinaryReader(bytes(raw)).tgread_object()
+    return BinaryReader(bytes(deletion_marker(message_id))).tgread_object()
+
+
+def deletion_marker(message_id: int) -> Any:
+    """The archive line content that records ``message_id`` as deleted (a plain ``messageEmpty``)."""
+    return types.MessageEmpty.__bases__[1](id=message_id)
 
 
 class ArchiveError(Exception):
@@ -98,6 +107,9 @@ class ArchiveWriter:
     def add_message(self, channel_id: int, message: Any) -> None:
         self._lines[channel_id].append(encode_message(message))
 
+    def add_deletion(self, channel_id: int, message_id: int) -> None:
+        self._lines[channel_id].append(encode_message(deletion_marker(message_id)))
+
     def add_media(self, file_id: int, data: bytes, *, thumb: bool = False) -> None:
         name = f"{file_id}.thumb" if thumb else str(file_id)
         (self.path / "media" / name).write_bytes(data)
@@ -116,10 +128,18 @@ class ArchiveWriter:
             (channel_dir / "messages.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
+def append_messages(path: Path, channel_id: int, messages: list[Any]) -> None:
+    """Append later versions to a channel's history: edited messages, or ``deletion_marker(id)``."""
+    file = Path(path) / "channels" / str(channel_id) / "messages.jsonl"
+    with file.open("a", encoding="utf-8") as handle:
+        handle.writelines(encode_message(m) + "\n" for m in messages)
+
+
 class ArchiveSender:
     """Answers Telegram RPCs from an archive, the way Telegram's servers would.
 
-    ``as_of`` hides messages dated later (replaying a channel as it was at that moment);
+    ``as_of`` hides messages dated later and edits made later (replaying a channel as it was
+    at that moment; a deletion line carries no date and applies at any moment);
     ``flood_waits`` maps a channel id to seconds: the first history request for that
     channel raises ``FloodWaitError`` once, like Telegram does under load.
     """
@@ -158,7 +178,7 @@ class ArchiveSender:
         )
         relative = f"channels/{channel_id}/messages.jsonl"
         file = self.path / relative
-        messages, problems = [], []
+        by_id, problems = {}, []
         lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -174,10 +194,13 @@ class ArchiveSender:
                            f"({type(exc).__name__}: {exc}); the message on it was not ingested",
                 ))
                 continue
-            if self.as_of is not None and message.date is not None and message.date > self.as_of:
+            if isinstance(message, types.MessageEmpty):  # deleted from Telegram since recorded
+                by_id.pop(message.id, None)
                 continue
-            messages.append(message)
-        by_id = {m.id: m for m in messages}  # a re-recorded line for the same id wins
+            version_date = getattr(message, "edit_date", None) or message.date
+            if self.as_of is not None and version_date is not None and version_date > self.as_of:
+                continue
+            by_id[message.id] = message  # a later line is a later version (an edit)
         history = sorted(by_id.values(), key=lambda m: m.id, reverse=True)
         return _ChannelHistory(channel=channel, messages=history, problems=problems)
 

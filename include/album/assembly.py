@@ -47,6 +47,8 @@ class Album:
     status: str
     meta: dict
     composed_at: datetime
+    deleted_at: datetime | None
+    quarantined: bool
     enriched_hash: str | None
     enriched_at: str | None
     indexed_for: str | None
@@ -238,6 +240,18 @@ def summarize_album(conn: Any, album: Album, provider_key: str, timeout: timedel
     return status
 
 
+def write_summaries(store: MediaStore, album: Album, summary: dict, tenants: Sequence[str]) -> dict[str, str]:
+    """One S3 summary document per subscribed tenant; returns tenant id -> key."""
+    keys = {}
+    for tenant_id in tenants:
+        key = summary_key(tenant_id, album.id)
+        document = {"album_id": album.id, "channel_id": album.channel_id, "grouped_id": album.grouped_id,
+                    "tenant_id": tenant_id, "content_hash": album.content_hash, **summary}
+        metrics.observe("album_vision_summary_size_bytes", store.put_json(key, document))
+        keys[tenant_id] = key
+    return keys
+
+
 def enrich_album(conn: Any, store: MediaStore, seen: AlbumSeen, album: Album) -> dict | None:
     """Publish the album's summary (S3 per tenant, then Postgres, then Redis); None if nothing to publish."""
     row = db.fetch_one(conn, "album_summary_get", {"album_id": album.id})
@@ -246,13 +260,7 @@ def enrich_album(conn: Any, store: MediaStore, seen: AlbumSeen, album: Album) ->
         return None
     summary = row["summary"]
     tenants = [r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album.id})]
-    keys = {}
-    for tenant_id in tenants:  # S3 first: Postgres never points at an object that is not there
-        key = summary_key(tenant_id, album.id)
-        document = {"album_id": album.id, "channel_id": album.channel_id, "grouped_id": album.grouped_id,
-                    "tenant_id": tenant_id, "content_hash": album.content_hash, **summary}
-        metrics.observe("album_vision_summary_size_bytes", store.put_json(key, document))
-        keys[tenant_id] = key
+    keys = write_summaries(store, album, summary, tenants)  # S3 first: Postgres never points at a missing object
     enrichment = {**summary, "content_hash": album.content_hash, "s3_keys": keys,
                   "provider_key": row["provider_key"]}
     with conn.transaction():
@@ -277,6 +285,8 @@ def process_album(conn: Any, store: MediaStore, seen: AlbumSeen, provider: Visio
     album is assembled and enriched only.
     """
     album = load_album(conn, album_id)
+    if album.deleted_at is not None or album.quarantined:
+        return "deleted" if album.deleted_at is not None else "quarantined"
     outcome = "unchanged"
     if not unchanged(album, seen):
         analyse_album(conn, store, provider, album)

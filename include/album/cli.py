@@ -196,6 +196,33 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    from include.album.quarantine import quarantined
+
+    with _connect(args) as conn:
+        rows = quarantined(conn)
+    if not rows:
+        print("no quarantined albums")
+    for row in rows:
+        state = "" if row["current"] else " (composition changed since: the next run retries it anyway)"
+        print(f"album {row['album_id']} @{row['username'] or row['channel_id']} grouped_id {row['grouped_id']}: "
+              f"{row['step']} failed {row['attempts']}x since {row['first_failed_at']:%Y-%m-%d %H:%M}, "
+              f"quarantined {row['quarantined_at']:%Y-%m-%d %H:%M}{state}\n    {row['error']}")
+    return 0
+
+
+def cmd_quarantine_requeue(args: argparse.Namespace) -> int:
+    from include.album.quarantine import requeue
+
+    if not args.all and not args.album_ids:
+        raise SystemExit("give album ids, or --all")
+    with _connect(args) as conn:
+        released = requeue(conn, None if args.all else args.album_ids)
+    print(f"re-queued {len(released)} album(s): {', '.join(map(str, released)) or 'none were quarantined'}; "
+          "the next run of telegram_albums processes them")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from include.album import demo
 
@@ -268,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--collection", help="default: setting qdrant_collection")
     search.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
     search.set_defaults(func=cmd_search)
+
+    quarantine = sub.add_parser("quarantine", help="albums set aside after failing every retry").add_subparsers(
+        dest="action", required=True)
+    quarantine.add_parser("list", help="list quarantined albums with their error").set_defaults(
+        func=cmd_quarantine_list)
+    requeue = quarantine.add_parser("requeue", help="release quarantined albums to the next run")
+    requeue.add_argument("album_ids", nargs="*", type=int)
+    requeue.add_argument("--all", action="store_true", help="every quarantined album")
+    requeue.set_defaults(func=cmd_quarantine_requeue)
 
     demo = sub.add_parser("demo", help="run the DAG end to end on the sample archive (embedded services)")
     demo.add_argument("--state-dir")

@@ -2,7 +2,7 @@
 
 ``(:Tenant)-[:SUBSCRIBES]->(:Channel)-[:HAS_ALBUM]->(:Album)-[:CONTAINS {position}]->(:Post)``
 plus ``(:Album)-[:LABELED]->(:Label)`` for label queries. Writes are MERGE, batched with
-UNWIND; the only deletions prune edges an album no longer has. Ids: ``album_id`` and
+UNWIND; deletions prune edges an album no longer has and remove what was deleted on Telegram. Ids: ``album_id`` and
 ``channel_id`` are integers, ``post_id`` is ``"<channel_id>:<message_id>"``, as in Qdrant.
 """
 
@@ -119,6 +119,22 @@ def write_albums(graph: GraphBackend, albums: Sequence[dict], items: Sequence[di
             "album_id": album_id, "post_ids": [i["post_id"] for i in items if i["album_id"] == album_id]})
         graph.run(cypher("prune_album_labels"), {
             "album_id": album_id, "labels": [row["label"] for row in labels if row["album_id"] == album_id]})
+
+
+def delete_posts(graph: GraphBackend, post_ids: Sequence[str]) -> None:
+    if post_ids:
+        graph.run(cypher("delete_posts"), {"post_ids": list(post_ids)})
+
+
+def delete_albums(graph: GraphBackend, album_ids: Sequence[int]) -> None:
+    if album_ids:
+        graph.run(cypher("delete_albums"), {"album_ids": list(album_ids)})
+
+
+def albums_dated(graph: GraphBackend, since: str, until: str) -> dict[int, dict]:
+    """Album id -> {content_hash, items} of albums posted in [since, until) (ISO timestamps)."""
+    rows = graph.run(cypher("albums_dated"), {"since": since, "until": until})
+    return {row["album_id"]: row for row in rows}
 
 
 def albums_of_channel(graph: GraphBackend, channel_id: int, limit: int = 50) -> list[dict]:

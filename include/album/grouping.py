@@ -52,17 +52,16 @@ def caption_of(texts_in_position_order: Iterable[str]) -> str | None:
     return None
 
 
-def content_hash(items: Sequence[AlbumItem], caption: str | None) -> str:
-    """Fingerprint of the composition: which messages, in which order, with which bytes.
+def content_hash(items: Sequence[AlbumItem], texts: Sequence[str]) -> str:
+    """Fingerprint of the composition: which messages, in which order, with which bytes and texts.
 
-    It changes when an item is added, removed or re-uploaded, or the caption is edited;
-    that is what makes an album "changed" and due for re-assembly.
+    It changes when an item is added, removed or re-uploaded, or any item's text (the caption
+    or another item's) is edited; that is what makes an album "changed" and due for
+    re-assembly and re-indexing (item texts are in the index).
     """
-    canonical = {
-        "items": [[i.message_id, i.media_kind, i.sha256, i.thumb_sha256] for i in items],
-        "caption": caption,
-    }
-    data = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    canonical = [[i.message_id, i.media_kind, i.sha256, i.thumb_sha256, text] for i, text in
+                 zip(items, texts, strict=True)]
+    data = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
@@ -96,7 +95,7 @@ def compose_album(channel_id: int, grouped_id: int, members: Iterable[GroupMembe
         album_kind=album_kind(m.media_kind for m in ordered),
         caption_text=caption,
         posted_at=min(m.posted_at for m in ordered),
-        content_hash=content_hash(items, caption),
+        content_hash=content_hash(items, [m.text for m in ordered]),
         items=items,
         over_limit=over_limit,
     )

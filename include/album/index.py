@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -57,8 +57,13 @@ class Hit:
     labels: list[str]
 
 
+def utc_iso(moment: datetime) -> str:
+    """ISO 8601 in UTC: the one string form of timestamps in Qdrant and the graph (ordered as text)."""
+    return moment.astimezone(UTC).isoformat()
+
+
 def timestamp_fields(posted_at: datetime) -> dict:
-    return {"posted_at": posted_at.isoformat(), "posted_ts": int(posted_at.timestamp())}
+    return {"posted_at": utc_iso(posted_at), "posted_ts": int(posted_at.timestamp())}
 
 
 class QdrantIndex:
@@ -119,6 +124,25 @@ class QdrantIndex:
     def delete_points(self, point_ids: Sequence[str]) -> None:
         if point_ids:
             self.client.delete(self.collection, points_selector=models.PointIdsList(points=list(point_ids)))
+
+    def delete_album(self, album_id: int) -> None:
+        """Delete the album's point and its item post points."""
+        self.client.delete(self.collection, points_selector=models.FilterSelector(
+            filter=models.Filter(must=[_match("album_id", album_id)])))
+
+    def points_dated(self, since: datetime, until: datetime) -> dict[str, dict]:
+        """Id -> payload (without text) of every point whose post or album is dated in [since, until)."""
+        found: dict[str, dict] = {}
+        window = models.Filter(must=[models.FieldCondition(key="posted_ts", range=models.Range(
+            gte=int(since.timestamp()), lt=int(until.timestamp())))])
+        offset = None
+        while True:
+            points, offset = self.client.scroll(self.collection, scroll_filter=window, limit=1000, offset=offset,
+                                                with_payload=models.PayloadSelectorExclude(exclude=["text"]),
+                                                with_vectors=False)
+            found.update({str(p.id): p.payload for p in points})
+            if offset is None:
+                return found
 
     def count(self, flt: models.Filter | None = None) -> int:
         return self.client.count(self.collection, count_filter=flt, exact=True).count

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +42,9 @@ class ChannelDeferred(Exception):
 
 
 @dataclass
-class _Fetched:
+class Fetched:
+    """What a pull brought: posts with their stored media, skips, and a FloodWait if one stopped it."""
+
     posts: list[tuple[Post, PostMedia]] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     flood_wait_seconds: int | None = None
@@ -129,35 +132,45 @@ async def _fetch_media(client: TelegramClient, store: MediaStore, post: Post, me
 
 
 async def _fetch(conn: Any, client: TelegramClient, store: MediaStore, channel: Channel,
-                 window: PullWindow | None, settings: Settings) -> _Fetched:
-    fetched = _Fetched()
+                 window: PullWindow | None, settings: Settings) -> Fetched:
+    fetched = Fetched()
     await open_client(client)
     try:
         pull = await pull_channel(client, channel, window, settings.max_messages_per_pull)
         fetched.flood_wait_seconds = pull.flood_wait_seconds
         fetched.skips.extend(client.transport_problems(channel.id))
-        posts, skips = read_messages(channel.id, pull.messages)
-        fetched.skips.extend(skips)
-        file_ids = sorted({p.media.file_id for p, _ in posts if p.media and p.media.file_id is not None})
-        known = _known_media(conn, file_ids) if file_ids else {}
-        for post, message in posts:
-            file_id = post.media.file_id if post.media else None
-            if file_id in known:
-                fetched.posts.append((post, known[file_id]))
-                continue
-            try:
-                media, media_skips = await _fetch_media(client, store, post, message, settings)
-            except errors.FloodWaitError as exc:
-                # Keep what came before this message; the rest is pulled again later.
-                fetched.flood_wait_seconds = exc.seconds
-                break
-            if media.media is not None and file_id is not None:
-                known[file_id] = media
-            fetched.posts.append((post, media))
-            fetched.skips.extend(media_skips)
+        await fetch_media(conn, client, store, channel.id, pull.messages, settings, fetched)
     finally:
         await close_client(client)
     return fetched
+
+
+async def fetch_media(conn: Any, client: TelegramClient, store: MediaStore, channel_id: int, messages: list[Any],
+                      settings: Settings, fetched: Fetched) -> None:
+    """Read ``messages`` into ``fetched``: posts with their media stored in S3, and skips.
+
+    Media already stored for a Telegram file id is not downloaded again. A FloodWait stops
+    here: what came before it is kept and ``fetched.flood_wait_seconds`` is set.
+    """
+    posts, skips = read_messages(channel_id, messages)
+    fetched.skips.extend(skips)
+    file_ids = sorted({p.media.file_id for p, _ in posts if p.media and p.media.file_id is not None})
+    known = _known_media(conn, file_ids) if file_ids else {}
+    for post, message in posts:
+        file_id = post.media.file_id if post.media else None
+        if file_id in known:
+            fetched.posts.append((post, known[file_id]))
+            continue
+        try:
+            media, media_skips = await _fetch_media(client, store, post, message, settings)
+        except errors.FloodWaitError as exc:
+            # Keep what came before this message; the rest is pulled again later.
+            fetched.flood_wait_seconds = exc.seconds
+            break
+        if media.media is not None and file_id is not None:
+            known[file_id] = media
+        fetched.posts.append((post, media))
+        fetched.skips.extend(media_skips)
 
 
 def _post_row(post: Post, media: PostMedia) -> dict:
@@ -183,10 +196,14 @@ def _media_rows(posts: list[tuple[Post, PostMedia]]) -> list[dict]:
     return [objects[sha] for sha in sorted(objects)]
 
 
-def regroup_albums(conn: Any, channel_id: int, grouped_ids: list[int]) -> list[int]:
-    """Recompose the given albums from all their stored posts; return ids of new or changed ones."""
+def regroup_albums(conn: Any, channel_id: int, grouped_ids: list[int]) -> tuple[list[int], list[int]]:
+    """Recompose the given albums from all their live posts.
+
+    Returns the ids of albums new or changed, and of albums tombstoned because every one of
+    their posts was deleted.
+    """
     if not grouped_ids:
-        return []
+        return [], []
     rows = db.fetch_all(conn, "album_members", {"channel_id": channel_id, "grouped_ids": grouped_ids})
     groups = group_members(
         (r["grouped_id"], GroupMember(r["message_id"], r["text"], r["posted_at"], r["media_kind"],
@@ -210,7 +227,37 @@ def regroup_albums(conn: Any, channel_id: int, grouped_ids: list[int]) -> list[i
         changed.append(row["id"])
         log.info("album %s (channel %s, grouped_id %s): %s, %d items", row["id"], channel_id, grouped_id,
                  "new" if row["previous_hash"] is None else "changed", album.items_count)
-    return changed
+    emptied = sorted(set(grouped_ids) - set(groups))
+    tombstoned = [r["id"] for r in db.fetch_all(conn, "album_tombstone", {"channel_id": channel_id,
+                                                                        "grouped_ids": emptied})] if emptied else []
+    for album_id in tombstoned:
+        log.info("album %s (channel %s): every post was deleted; tombstoned", album_id, channel_id)
+    return changed, tombstoned
+
+
+def write_fetched(conn: Any, channel_id: int, fetched: Fetched, *, hwm: int | None,
+                  flood_wait_until: datetime | None = None,
+                  deleted: Sequence[int] = ()) -> tuple[list[int], list[int]]:
+    """One transaction: media rows, posts, skips, tombstones of ``deleted`` message ids, albums, mark.
+
+    ``hwm`` None leaves the channel's mark and FloodWait state alone (refreshes).
+    Returns the album ids new or changed, and those tombstoned.
+    """
+    with conn.transaction():
+        db.execute(conn, "channel_lock", {"channel_id": channel_id})
+        db.execute_many(conn, "media_object_upsert", _media_rows(fetched.posts))
+        db.execute_many(conn, "post_upsert", (_post_row(p, m) for p, m in fetched.posts))
+        db.execute_many(conn, "skip_record", ({"channel_id": s.channel_id, "ref": s.ref, "reason": s.reason,
+                                               "detail": s.detail} for s in fetched.skips))
+        gone = db.fetch_all(conn, "posts_tombstone", {"channel_id": channel_id,
+                                                      "message_ids": list(deleted)}) if deleted else []
+        grouped_ids = {p.grouped_id for p, _ in fetched.posts if p.grouped_id is not None}
+        grouped_ids.update(r["grouped_id"] for r in gone if r["grouped_id"] is not None)
+        changed, tombstoned = regroup_albums(conn, channel_id, sorted(grouped_ids))
+        if hwm is not None:
+            db.execute(conn, "channel_mark_pulled", {"channel_id": channel_id, "hwm": hwm,
+                                                     "flood_wait_until": flood_wait_until})
+    return changed, tombstoned
 
 
 def _emit(result: IngestResult) -> None:
@@ -249,16 +296,7 @@ def ingest_channel(conn: Any, store: MediaStore, client: TelegramClient, channel
         int(s.ref.split(":")[1]) for s in fetched.skips if s.ref.startswith("message:")]
     new_hwm = max([channel.hwm, *message_ids]) if window is None else channel.hwm
 
-    with conn.transaction():
-        db.execute(conn, "channel_lock", {"channel_id": channel_id})
-        db.execute_many(conn, "media_object_upsert", _media_rows(fetched.posts))
-        db.execute_many(conn, "post_upsert", (_post_row(p, m) for p, m in fetched.posts))
-        db.execute_many(conn, "skip_record", ({"channel_id": s.channel_id, "ref": s.ref, "reason": s.reason,
-                                               "detail": s.detail} for s in fetched.skips))
-        grouped_ids = sorted({p.grouped_id for p, _ in fetched.posts if p.grouped_id is not None})
-        result.album_ids = regroup_albums(conn, channel_id, grouped_ids)
-        db.execute(conn, "channel_mark_pulled", {"channel_id": channel_id, "hwm": new_hwm,
-                                                 "flood_wait_until": flood_until})
+    result.album_ids, _ = write_fetched(conn, channel_id, fetched, hwm=new_hwm, flood_wait_until=flood_until)
 
     result.messages = len(fetched.posts)
     result.skips = fetched.skips

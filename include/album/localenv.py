@@ -89,7 +89,7 @@ def airflow_core_env(home: Path) -> dict[str, str]:
 
 def pipeline_env(*, pg: PgTarget, s3_endpoint: str, telegram_extra: dict[str, Any], qdrant_path: Path,
                  settings: dict[str, Any] | None = None, redis: tuple[str, int, int] | None = None,
-                 falkordb_port: int | None = None) -> dict[str, str]:
+                 falkordb_port: int | None = None, graph_name: str = "telegram_albums") -> dict[str, str]:
     """The pipeline's connections and settings Variable, as Airflow environment variables.
 
     ``redis`` is (host, port, db); without it there is no ``albums_redis`` and the pipeline
@@ -103,7 +103,7 @@ def pipeline_env(*, pg: PgTarget, s3_endpoint: str, telegram_extra: dict[str, An
             {"conn_type": "redis", "host": redis[0], "port": redis[1], "extra": {"db": redis[2]}})
     if falkordb_port is not None:
         env["AIRFLOW_CONN_ALBUMS_GRAPH"] = json.dumps({"conn_type": "falkordb", "host": "127.0.0.1",
-                                                       "port": falkordb_port, "extra": {"graph": "telegram_albums"}})
+                                                       "port": falkordb_port, "extra": {"graph": graph_name}})
     return env | {
         "AIRFLOW_CONN_ALBUMS_DB": json.dumps(pg.connection()),
         "AIRFLOW_CONN_ALBUMS_S3": json.dumps(s3),

@@ -59,6 +59,17 @@ METRICS = {m.prometheus: m for m in (
            "Images analysed (cache misses)", "outcome", ("ok", "skipped", "pending")),
     Metric(f"{PREFIX}.deadline_missed", "counter", "telegram_albums_deadline_missed_total",
            "telegram_albums runs still unfinished at their deadline"),
+    Metric(f"{PREFIX}.album_failures", "counter", "album_step_failures_total",
+           "Failed tries of an album step (quarantined = the album failed every try and was set aside)",
+           "outcome", ("retried", "quarantined")),
+    Metric(f"{PREFIX}.albums_quarantined", "gauge", "albums_quarantined",
+           "Albums quarantined for their current composition (re-queue with the quarantine CLI)"),
+    Metric(f"{PREFIX}.refresh_changes", "counter", "telegram_refresh_changes_total",
+           "Messages found edited or deleted by the refresh DAG", "kind", ("edited", "deleted")),
+    Metric(f"{PREFIX}.reconcile_drift", "counter", "reconcile_drift_total",
+           "Differences between Postgres and S3/Qdrant/graph found by reconciliation", "kind",
+           ("s3_summary_missing", "media_missing", "qdrant_missing", "qdrant_orphan", "graph_missing",
+            "graph_orphan")),
 )}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 VARIABLE_NAME = "telegram_albums_settings"
@@ -18,8 +19,19 @@ VISION_CONCURRENCY = int(os.environ.get("TELEGRAM_ALBUMS_VISION_CONCURRENCY", "4
 # The pool index writes go through. Qdrant's embedded local mode (a path) allows one process at
 # a time: give the pool 1 slot then; with a Qdrant server, as many as it takes.
 INDEX_POOL = os.environ.get("TELEGRAM_ALBUMS_INDEX_POOL", "album_index")
+# One Telegram session in use at a time across the deployment (two = AUTH_KEY_DUPLICATED).
+TELEGRAM_POOL = "telegram"
 # Deadline Alert: a run not finished this long after it was queued is reported as late.
 DEADLINE_SECONDS = int(os.environ.get("TELEGRAM_ALBUMS_DEADLINE_SECONDS", "900"))
+
+# Every task of both DAGs: bounded retries with exponential backoff (30 s, 60 s, 120 s).
+TASK_DEFAULTS = {
+    "owner": "data-platform",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,9 @@ class Settings:
     assembly_timeout_minutes: int = 30            # then an album with items lacking vision is assembled partial
     albums_mapped_per_run: int = 256              # one mapped task group per album up to this many per run,
     album_batch_size: int = 100                   # the rest in batches of this size (max_map_length is 1024)
+    # Refresh (the daily telegram_albums_refresh DAG): how far back to re-read posts for edits
+    # and deletions, and to reconcile S3, Qdrant and the graph with Postgres.
+    refresh_lookback_hours: int = 48
     # Search.
     embedding_provider: str = "local"             # local | openai
     qdrant_collection: str = "telegram_albums"

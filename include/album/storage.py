@@ -68,6 +68,12 @@ class MediaStore:
     def get(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
+    def delete(self, keys: list[str]) -> None:
+        """Delete objects (missing ones are fine: S3 deletes are idempotent)."""
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start:start + 1000]
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+
     def put_json(self, key: str, document: dict) -> int:
         """Overwrite ``key`` with canonical JSON (same document, same bytes); returns its size."""
         body = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")

@@ -17,6 +17,7 @@ from include.album.assembly import (
     analyse_album,
     enrich_album,
     load_album,
+    process_album,
     summarize_album,
     unchanged,
     work_units,
@@ -33,9 +34,12 @@ from include.album.connections import (
     vision_provider,
 )
 from include.album.index import QdrantIndex
-from include.album.indexing import AlbumIndexer, index_loose_posts
+from include.album.indexing import AlbumIndexer, index_loose_posts, remove_deleted
 from include.album.ingest import ingest_channel, load_channel
 from include.album.models import Channel
+from include.album.quarantine import is_transient, run_guarded, settle
+from include.album.reconcile import reconcile
+from include.album.refresh import refresh_channel
 from include.album.settings import Settings
 from include.album.storage import MediaStore
 from include.album.telegram import PullWindow
@@ -106,36 +110,66 @@ def albums_ready(per_channel: Sequence[list[int] | None]) -> list[list[int]]:
     return units
 
 
+def last_try(context: Mapping[str, Any]) -> bool:
+    """True on the task's last try (no retry left): the moment to quarantine instead of raising."""
+    ti = context.get("ti")
+    return ti is None or ti.try_number > ti.max_tries
+
+
 def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet: Any = None) -> list[int]:
-    """Run one step (vision, summary, enrich or index) for a unit of albums; returns the unit."""
+    """Run one step (vision, summary, enrich or index) for a unit of albums; returns the unit.
+
+    Albums tombstoned or quarantined meanwhile are passed over. One album failing does not
+    stop the others: see ``quarantine`` for retries and quarantine.
+    """
     settings = load_settings()
-    outcomes = {}
     with albums_db(settings) as conn:
         albums = [load_album(conn, album_id) for album_id in album_ids]
         context["album_label"] = albums[0].label if len(albums) == 1 else \
             f"{len(album_ids)} albums {album_ids[0]}-{album_ids[-1]}"
+        for album in albums:
+            if album.deleted_at is not None or album.quarantined:
+                log.info("%s is %s; skipped", album.label, "deleted" if album.deleted_at else "quarantined")
+        albums = [a for a in albums if a.deleted_at is None and not a.quarantined]
         if step == "index":
             pending = [a for a in albums if not a.is_indexed and a.enriched_hash == a.content_hash]
             if pending:  # else skip loading the model and taking Qdrant's local-mode lock for nothing
                 with open_indexer(conn, settings, vision_provider(settings).key) as indexer:
-                    indexer.index(pending)
+                    failures = index_guarded(indexer, pending)
+                settle(conn, step, failures, last_try=last_try(context))
             return album_ids
         seen = AlbumSeen(redis_client(settings))
         store, provider = media_store(settings), vision_provider(settings)  # once per task, not per album
-        for album in albums:
+
+        def run(album: Album) -> str:
             if unchanged(album, seen):
                 log.info("%s already assembled for this composition; nothing to do", album.label)
-                outcomes[album.id] = "unchanged"
-                continue
+                return "unchanged"
             try:
-                outcomes[album.id] = _run_step(conn, settings, seen, store, provider, album, step)
+                return _run_step(conn, settings, seen, store, provider, album, step)
             except Exception:
                 metrics.incr("albums_assembled_total", label="error")
                 raise
+
+        outcomes, failures = run_guarded(albums, step, run)
+        settle(conn, step, failures, last_try=last_try(context))
     if outlet is not None:
         published = [album_id for album_id, outcome in outcomes.items() if outcome == "published"]
         context["outlet_events"][outlet].extra = {"album_ids": published}
     return album_ids
+
+
+def index_guarded(indexer: AlbumIndexer, albums: Sequence[Album]) -> dict:
+    """Index the albums in one batch; if that fails for an album's sake, one by one to find which."""
+    try:
+        indexer.index(albums)
+        return {}
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.warning("indexing %d albums together failed (%s); indexing them one by one", len(albums), exc)
+    _, failures = run_guarded(albums, "index", lambda album: indexer.index([album]))
+    return failures
 
 
 @contextmanager
@@ -155,11 +189,64 @@ def open_indexer(conn: Any, settings: Settings, provider_key: str) -> Iterator[A
 
 
 def index_posts() -> dict[str, int]:
-    """Index the posts outside albums that are new, changed or deleted."""
+    """Index the posts outside albums that are new or changed; unpublish what was deleted."""
     settings = load_settings()
     provider = vision_provider(settings)
+    store = media_store(settings)
     with albums_db(settings) as conn, open_indexer(conn, settings, provider.key) as indexer:
-        return index_loose_posts(conn, media_store(settings), provider, indexer.qindex)
+        counts = index_loose_posts(conn, store, provider, indexer.qindex)
+        counts.update(remove_deleted(conn, store, indexer.qindex, indexer.graph))
+    return counts
+
+
+# -- the refresh DAG -------------------------------------------------------------------
+
+
+def refresh_window(context: Mapping[str, Any], settings: Settings) -> tuple[datetime, datetime]:
+    """[end - refresh_lookback_hours, end) where end is the run's data interval end (or now)."""
+    end = context.get("data_interval_end") or datetime.now(UTC)
+    return end - timedelta(hours=settings.refresh_lookback_hours), end
+
+
+def refresh(channel_id: int, context: dict[str, Any]) -> list[int]:
+    """Re-read a channel's recent posts; returns the albums recomposed by edits or deletions."""
+    settings = load_settings()
+    since, until = refresh_window(context, settings)
+    with albums_db(settings) as conn:
+        context["channel_label"] = load_channel(conn, channel_id).label
+        client = telegram_client(settings)
+        result = refresh_channel(conn, media_store(settings), client, channel_id, settings, since, until)
+    return result.album_ids
+
+
+def republish(per_channel: Sequence[list[int] | None], context: dict[str, Any]) -> dict[str, int]:
+    """Re-assemble and re-index the albums a refresh changed; unpublish what was deleted."""
+    settings = load_settings()
+    album_ids = sorted({a for i in range(len(per_channel)) for a in (per_channel[i] or [])})
+    provider, store = vision_provider(settings), media_store(settings)
+    seen = AlbumSeen(redis_client(settings))
+    timeout, now = timedelta(minutes=settings.assembly_timeout_minutes), datetime.now(UTC)
+    with albums_db(settings) as conn, open_indexer(conn, settings, provider.key) as indexer:
+        albums = [load_album(conn, album_id) for album_id in album_ids]
+        outcomes, failures = run_guarded(albums, "republish", lambda album: process_album(
+            conn, store, seen, provider, album.id, timeout, now, indexer))
+        settle(conn, "republish", failures, last_try=last_try(context))
+        counts = index_loose_posts(conn, store, provider, indexer.qindex)
+        counts.update(remove_deleted(conn, store, indexer.qindex, indexer.graph))
+    counts["albums_republished"] = sum(1 for o in outcomes.values() if o in ("published", "indexed"))
+    counts["albums_waiting"] = sum(1 for o in outcomes.values() if o == "waiting")
+    log.info("republished after the refresh: %s", counts)
+    return counts
+
+
+def reconcile_stores(context: dict[str, Any]) -> dict[str, int]:
+    """Compare Postgres with S3, Qdrant and the graph over the refresh window; repair and report drift."""
+    settings = load_settings()
+    since, until = refresh_window(context, settings)
+    provider = vision_provider(settings)
+    with albums_db(settings) as conn, open_indexer(conn, settings, provider.key) as indexer:
+        drift = reconcile(conn, media_store(settings), indexer, provider, since, until)
+    return {kind: len(ids) for kind, ids in drift.items()}
 
 
 def _run_step(conn: Any, settings: Settings, seen: AlbumSeen, store: MediaStore, provider: VisionProvider,
@@ -182,5 +269,6 @@ def report(run_started: datetime | None) -> dict[str, int]:
     metrics.gauge("album_items_count_gauge", counts["albums_assembled"], label="assembled")
     metrics.gauge("album_items_count_gauge", counts["albums_partial"], label="partial")
     metrics.gauge("album_pending_oldest_age_seconds", counts["oldest_pending_seconds"])
+    metrics.gauge("albums_quarantined", counts["albums_quarantined"])
     log.info("run report: %s", counts)
     return counts

@@ -3,45 +3,13 @@
 import json
 
 import pytest
-import redis
 
 from include.album import db
-from include.album.channels import register_sample
-from include.album.localenv import ensure_pool, pipeline_env
 from include.album.sample import differences_from_expectation
+from tests.dag.conftest import run_dag
 from tests.helpers import s3_keys, snapshot
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
-
-REDIS_DB = 12
-
-
-@pytest.fixture
-def pipeline(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, sample_archive, tmp_path, falkordb_port):
-    path, expected = sample_archive
-    register_sample(conn, expected)
-    env = pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(path)},
-                       qdrant_path=tmp_path / "qdrant", settings={"s3_bucket": bucket,
-                                                               "qdrant_collection": f"albums_{bucket}"},
-                       redis=("127.0.0.1", 6379, REDIS_DB), falkordb_port=falkordb_port)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    ensure_pool("telegram", 1, "one Telegram session at a time")
-    ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
-    yield expected
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
-    for key in client.scan_iter("album_seen:*"):
-        client.delete(key)
-
-
-def run_dag(dagbag):
-    dag = dagbag.get_dag("telegram_albums")
-    # Airflow 3.3 bug: dag.test() crashes after a successful run of a DAG that has deadline=
-    # ("'dict' object has no attribute 'hex'"). Deadlines are exercised under the real scheduler.
-    dag.deadline = None
-    dag_run = dag.test()
-    return getattr(dag_run.state, "value", dag_run.state), dag_run
-
 
 def rendered_labels(dag_run, task_id: str) -> list[str]:
     from airflow.models import TaskInstance
@@ -53,13 +21,13 @@ def rendered_labels(dag_run, task_id: str) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def asset_events(name: str) -> list[dict]:
+def asset_events(name: str, run_id: str) -> list[dict]:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         rows = session.query(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id).filter(
-            AssetModel.name == name).all()
+            AssetModel.name == name, AssetEvent.source_run_id == run_id).all()
     return [r[0] for r in rows]
 
 
@@ -73,13 +41,13 @@ def stores(conn, s3_client, bucket) -> dict:
 def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, conn, s3_client, bucket):
     state, dag_run = run_dag(dagbag)
     assert state == "success"
-    assert differences_from_expectation(conn, pipeline) == []
+    assert differences_from_expectation(conn, pipeline.expected) == []
     assert rendered_labels(dag_run, "ingest") == ["@album_lab", "@mixed_media", "@novosti_test"]
     albums = db.fetch_all(conn, "albums_with_items")
     assert rendered_labels(dag_run, "album.vision") == sorted(f"@{a['username']} album {a['id']}" for a in albums)
     assert {a["status"] for a in albums} == {"assembled"}
 
-    subscriptions = {(t, c) for t, cs in pipeline["tenants"].items() for c in cs}
+    subscriptions = {(t, c) for t, cs in pipeline.expected["tenants"].items() for c in cs}
     summaries = sorted(k for k in s3_keys(s3_client, bucket) if k.startswith("album/"))
     assert summaries == sorted(f"album/{t}/{a['id']}_vision_summary_v1.json"
                                for a in albums for t, c in subscriptions if c == a["channel_id"])
@@ -91,10 +59,10 @@ def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, con
     report = db.fetch_one(conn, "run_report", {"since": None})
     assert report["vision_calls"] > 0
 
-    assembled = [e for e in asset_events("album.assembled") if e.get("album_ids")]
+    assembled = [e for e in asset_events("album.assembled", dag_run.run_id) if e.get("album_ids")]
     assert sorted(i for e in assembled for i in e["album_ids"]) == [a["id"] for a in albums]
-    parsed = asset_events("albums.parsed")
-    assert sorted(e["channel_id"] for e in parsed) == sorted(c["id"] for c in pipeline["channels"])
+    parsed = asset_events("albums.parsed", dag_run.run_id)
+    assert sorted(e["channel_id"] for e in parsed) == sorted(c["id"] for c in pipeline.expected["channels"])
 
     before = stores(conn, s3_client, bucket)
     state, rerun = run_dag(dagbag)
@@ -106,7 +74,7 @@ def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, con
 def test_albums_beyond_the_per_album_mapping_are_processed_in_batches(dagbag, pipeline, conn, monkeypatch, bucket):
     monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS",
                        json.dumps({"s3_bucket": bucket, "albums_mapped_per_run": 2, "album_batch_size": 3,
-                                   "qdrant_collection": f"albums_{bucket}"}))
+                                   "qdrant_collection": pipeline.collection}))
     state, dag_run = run_dag(dagbag)
     assert state == "success"
     albums = db.fetch_all(conn, "albums_with_items")

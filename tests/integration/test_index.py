@@ -12,7 +12,7 @@ from include.album.assembly import AlbumSeen, load_album, process_album
 from include.album.channels import register_sample
 from include.album.embeddings import default_embedder
 from include.album.index import IndexMismatch, QdrantIndex, album_point_id, post_point_id
-from include.album.indexing import AlbumIndexer, index_loose_posts
+from include.album.indexing import AlbumIndexer, index_loose_posts, remove_deleted
 from include.album.ingest import ingest_channel, regroup_albums
 from include.album.sample import LAB, MIXED, NEWS, SAMPLE_START
 from include.album.vision import LocalVision
@@ -61,6 +61,7 @@ def run_pipeline(conn, store, provider, indexer) -> None:
     for row in db.fetch_all(conn, "albums_needing_work"):
         process_album(conn, store, AlbumSeen(None), provider, row["id"], TIMEOUT, datetime.now(UTC), indexer)
     index_loose_posts(conn, store, provider, indexer.qindex)
+    remove_deleted(conn, store, indexer.qindex, indexer.graph)
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_late_item_updates_the_album_point_and_leaves_no_stale_points(conn, stor
 
     conn.execute("UPDATE posts SET deleted_at = now() WHERE channel_id = %s AND message_id = 113", (LAB,))
     with conn.transaction():
-        assert regroup_albums(conn, LAB, [COMPASS]) == [compass]
+        assert regroup_albums(conn, LAB, [COMPASS]) == ([compass], [])
     run_pipeline(conn, store, provider, indexer)
     assert point_count(qindex, album_id=compass, kind="post") == 2
     assert not qindex.client.retrieve("albums", [post_point_id(LAB, 113)])

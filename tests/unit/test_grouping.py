@@ -66,6 +66,13 @@ def test_edited_caption_changes_the_content_hash():
     assert before.content_hash != after.content_hash
 
 
+def test_an_edited_text_of_a_non_caption_item_changes_the_content_hash():
+    before = compose_album(1, 99, [member(10, "caption"), member(11, "first comment")])
+    after = compose_album(1, 99, [member(10, "caption"), member(11, "edited comment")])
+    assert before.caption_text == after.caption_text
+    assert before.content_hash != after.content_hash
+
+
 def test_group_members_splits_rows_per_grouped_id():
     groups = group_members([(5, member(1)), (6, member(2)), (5, member(3))])
     assert {k: [m.message_id for m in v] for k, v in groups.items()} == {5: [1, 3], 6: [2]}

@@ -50,7 +50,8 @@ def test_the_old_systems_six_metrics_keep_their_names():
     old_six = {"albums_parsed_total", "albums_assembled_total", "album_assembly_lag_seconds",
                "album_items_count_gauge", "album_vision_summary_size_bytes", "album_aggregation_duration_ms"}
     assert old_six <= set(METRICS)
-    assert all(m.label in (None, "status", "reason", "outcome") for m in METRICS.values())  # no per-album labels
+    labels = (None, "status", "reason", "outcome", "kind")
+    assert all(m.label in labels for m in METRICS.values())  # no per-album labels
 
 
 def test_airflow_metrics_get_dag_and_task_labels():

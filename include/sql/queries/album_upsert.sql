@@ -1,4 +1,5 @@
--- Same album_id forever for (channel_id, grouped_id); a changed composition re-opens it.
+-- Same album_id forever for (channel_id, grouped_id); a changed composition (or a post of a
+-- tombstoned album coming back) re-opens it.
 WITH previous AS (
     SELECT content_hash FROM media_groups
     WHERE channel_id = %(channel_id)s AND grouped_id = %(grouped_id)s
@@ -16,6 +17,7 @@ SET album_kind = EXCLUDED.album_kind,
     status = 'open',
     meta = g.meta || EXCLUDED.meta,
     composed_at = now(),
+    deleted_at = NULL,
     updated_at = now()
-WHERE g.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+WHERE g.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR g.deleted_at IS NOT NULL
 RETURNING g.id, (SELECT content_hash FROM previous) AS previous_hash;

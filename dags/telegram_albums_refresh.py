@@ -1,0 +1,69 @@
+"""
+# telegram_albums_refresh
+
+Daily: catch what changed on Telegram after ingestion — edits and deletions — and check that
+S3, Qdrant and the graph still agree with Postgres, for the last `refresh_lookback_hours`
+(default 48) before the run's data interval end.
+
+```
+list_channels ─► refresh[channel] ─► republish ─► reconcile
+```
+
+* **refresh** (mapped per channel, pool `telegram`) re-reads the ids of the channel's live posts
+  dated in the window with `get_messages(ids=...)`: an edited message is stored again (text,
+  caption, replaced media), a message that comes back empty was deleted and is tombstoned
+  (`posts.deleted_at`); albums they belong to are recomposed in the same transaction, and an
+  album left without posts is tombstoned. Returns the recomposed album ids.
+* **republish** (pool `album_index`) re-assembles and re-indexes those albums (vision only for
+  new images), re-indexes edited posts outside albums, and takes deleted posts and albums out
+  of every store: S3 summaries, Qdrant points, graph nodes.
+* **reconcile** (pool `album_index`) compares Postgres with S3 (summaries, media), Qdrant
+  (points) and the graph (Album nodes and their items) over the window, repairs what can be
+  derived again, and reports drift with counts and ids in its log and the metric
+  `reconcile_drift_total{kind}`.
+
+Run it for another window with `airflow backfill create --dag-id telegram_albums_refresh ...`
+or a manual run; it is idempotent (a second run finds nothing to change). Settings and
+connections: as for `telegram_albums`.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
+
+from include.album import tasks
+from include.album.settings import INDEX_POOL, TASK_DEFAULTS, TELEGRAM_POOL
+
+
+@dag(
+    dag_id="telegram_albums_refresh",
+    schedule=CronTriggerTimetable("30 3 * * *", timezone="UTC", interval=timedelta(days=1)),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=3),
+    default_args=TASK_DEFAULTS,
+    tags=["telegram", "albums"],
+    doc_md=__doc__,
+)
+def telegram_albums_refresh():
+    @task(execution_timeout=timedelta(minutes=2))
+    def list_channels() -> list[int]:
+        return tasks.channels_to_pull()
+
+    @task(pool=TELEGRAM_POOL, map_index_template="{{ channel_label }}", execution_timeout=timedelta(minutes=30))
+    def refresh(channel_id: int) -> list[int]:
+        return tasks.refresh(channel_id, get_current_context())
+
+    @task(pool=INDEX_POOL, execution_timeout=timedelta(minutes=60))
+    def republish(per_channel: list[list[int]]) -> dict[str, int]:
+        return tasks.republish(per_channel, get_current_context())
+
+    @task(pool=INDEX_POOL, execution_timeout=timedelta(minutes=30))
+    def reconcile() -> dict[str, int]:
+        return tasks.reconcile_stores(get_current_context())
+
+    republish(refresh.expand(channel_id=list_channels())) >> reconcile()
+
+
+telegram_albums_refresh()
