@@ -140,3 +140,78 @@ def graph_state(graph: Any) -> dict[str, list[str]]:
     return {"nodes": sorted(repr((n["labels"], sorted(n["props"].items()))) for n in nodes),
             "edges": sorted(repr((e["type"], sorted(e["a"].items()), sorted(e["r"].items()), sorted(e["b"].items())))
                             for e in edges)}
+
+
+class TcpProxy:
+    """A loopback TCP forwarder that can be stopped and restarted on the same port: the service
+    behind it keeps its state (moto keeps objects only in memory) while clients see it go down
+    (connection refused) and come back."""
+
+    def __init__(self, target_port: int):
+        import socket
+
+        self.target_port = target_port
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._server = None
+        self._connections: list = []
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import socket
+        import threading
+
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def stop(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        import socket
+
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for sock in self._connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self._connections.clear()
+
+    def _accept(self, server) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self._connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                sink.shutdown(1)
+            except OSError:
+                pass

@@ -15,6 +15,19 @@ from include.album.storage import MediaStore
 log = logging.getLogger(__name__)
 
 
+def mask_secrets(*secrets: str | None) -> None:
+    """Have Airflow print ``***`` for these values in task logs and the UI.
+
+    Airflow masks a connection's password and extras with sensitive names (key, token, ...)
+    by itself; the Telegram session string lives in the extra ``session``, which it does not.
+    """
+    from airflow.sdk.log import mask_secret
+
+    for secret in secrets:
+        if secret:
+            mask_secret(secret)
+
+
 def load_settings() -> Settings:
     from airflow.sdk import Variable
 
@@ -48,6 +61,7 @@ def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> A
 
     connection = BaseHook.get_connection(settings.telegram_conn_id)
     extra = connection.extra_dejson
+    mask_secrets(extra.get("session"), connection.password)
     as_of = run_end if extra.get("archive") and extra.get("replay") else None
     return make_client(api_id=connection.login, api_hash=connection.password, extra=extra, as_of=as_of,
                        flood_sleep_threshold=settings.flood_sleep_threshold_seconds)

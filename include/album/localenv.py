@@ -46,8 +46,10 @@ class PgTarget:
         return psycopg.conninfo.make_conninfo(host=self.host, port=self.port, user=self.user, dbname=self.dbname)
 
     def connection(self) -> dict[str, Any]:
+        # connect_timeout: a Postgres that does not answer fails the task (which retries) in
+        # seconds instead of hanging it (extras are passed to psycopg by PostgresHook).
         return {"conn_type": "postgres", "host": self.host, "port": self.port, "login": self.user,
-                "schema": self.dbname}
+                "schema": self.dbname, "extra": {"connect_timeout": 10}}
 
 
 def recreate_database(admin_dsn: str, dbname: str) -> None:

@@ -61,12 +61,13 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def run_guarded(albums: Sequence[Any], step: str, action: Callable[[Any], Any]) -> tuple[dict[int, Any], dict]:
-    """``action(album)`` for each album; returns (outcomes by album id, failures by album).
+def run_guarded(albums: Sequence[Any], step: str,
+                action: Callable[[Any], Any]) -> tuple[dict[int, Any], list[tuple[Any, Exception]]]:
+    """``action(album)`` for each album; returns (outcomes by album id, (album, error) failures).
 
     A transient error is raised at once (the task retries; nothing is the album's fault).
     """
-    outcomes, failures = {}, {}
+    outcomes, failures = {}, []
     for album in albums:
         try:
             outcomes[album.id] = action(album)
@@ -74,15 +75,15 @@ def run_guarded(albums: Sequence[Any], step: str, action: Callable[[Any], Any]) 
             if is_transient(exc):
                 raise
             log.exception("%s: %s failed", album.label, step)
-            failures[album] = exc
+            failures.append((album, exc))
     return outcomes, failures
 
 
-def settle(conn: Any, step: str, failures: dict, *, last_try: bool) -> None:
+def settle(conn: Any, step: str, failures: Sequence[tuple[Any, Exception]], *, last_try: bool) -> None:
     """Record the failures; quarantine them on the last try, else raise so the task retries."""
     if not failures:
         return
-    for album, exc in failures.items():
+    for album, exc in failures:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         db.fetch_one(conn, "album_failure_record", {"album_id": album.id, "content_hash": album.content_hash,
                                                     "step": step, "error": error, "quarantine": last_try})
@@ -92,9 +93,9 @@ def settle(conn: Any, step: str, failures: dict, *, last_try: bool) -> None:
                       "with `python -m include.album quarantine requeue %s` once the cause is fixed",
                       album.label, step, error, album.id)
     if not last_try:
-        labels = ", ".join(a.label for a in failures)
+        labels = ", ".join(album.label for album, _ in failures)
         raise AlbumsFailed(f"{step} failed for {labels}; the task retries them (the unit's other albums are done), "
-                           "and quarantines them if the last try fails too") from next(iter(failures.values()))
+                           "and quarantines them if the last try fails too") from failures[0][1]
 
 
 def quarantined(conn: Any) -> list[dict]:

@@ -159,11 +159,11 @@ def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet:
     return album_ids
 
 
-def index_guarded(indexer: AlbumIndexer, albums: Sequence[Album]) -> dict:
+def index_guarded(indexer: AlbumIndexer, albums: Sequence[Album]) -> list[tuple[Album, Exception]]:
     """Index the albums in one batch; if that fails for an album's sake, one by one to find which."""
     try:
         indexer.index(albums)
-        return {}
+        return []
     except Exception as exc:
         if is_transient(exc):
             raise

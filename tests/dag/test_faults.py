@@ -16,11 +16,11 @@ from datetime import timedelta
 import pytest
 from qdrant_client import QdrantClient
 
-from include.album import graph
+from include.album import db, graph
 from include.album.archive import ArchiveSender, append_messages, deletion_marker
 from include.album.graph import FalkorGraph
 from include.album.index import album_point_id, post_point_id
-from include.album.sample import LAB, MIXED, NEWS, SAMPLE_START
+from include.album.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation
 from tests.dag.conftest import run_dag, xcom
 from tests.helpers import s3_keys, store_state
 
@@ -188,3 +188,191 @@ def test_reconciliation_repairs_drifted_stores(dagbag, pipeline, stores, conn):
     assert repaired["s3"] == clean["s3"] and repaired["graph"] == clean["graph"]
     assert repaired["qdrant"] == clean["qdrant"]
     assert s3_keys(stores.s3, stores.bucket) == sorted(clean["s3"])
+
+
+# -- outages and killed connections ------------------------------------------------------
+
+
+def fast_retries(dagbag, dag_id: str = "telegram_albums", retries: int = 3, seconds: int = 2):
+    """The DAG's own retry policy with short, fixed delays, so a test waits seconds, not minutes."""
+    dag = dagbag.get_dag(dag_id)
+    for task in dag.tasks:
+        task.retries, task.retry_delay, task.retry_exponential_backoff = retries, timedelta(seconds=seconds), False
+    return dag
+
+
+def tries(dag_run) -> dict[tuple[str, int], int]:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.try_number).filter(
+            TaskInstance.run_id == dag_run.run_id).all()
+    return {(r.task_id, r.map_index): r.try_number for r in rows}
+
+
+def test_s3_going_down_mid_run_is_retried_and_no_enrichment_points_at_a_missing_object(
+        dagbag, pipeline, stores, conn, s3_endpoint, monkeypatch):
+    import threading
+    import time
+
+    from include.album.storage import MediaStore
+    from tests.helpers import TcpProxy
+
+    proxy = TcpProxy(int(s3_endpoint.rsplit(":", 1)[1]))
+    s3 = json.loads(pipeline.env["AIRFLOW_CONN_ALBUMS_S3"])
+    s3["extra"]["endpoint_url"] = proxy.url
+    monkeypatch.setenv("AIRFLOW_CONN_ALBUMS_S3", json.dumps(s3))
+    # Injected: the S3 endpoint stops when the first album summary is being written, and
+    # comes back once a task has failed for it and is waiting for its retry.
+    put_json, outage = MediaStore.put_json, threading.Event()
+
+    def put_json_then_outage(self, key, document):
+        if not outage.is_set():
+            outage.set()
+            proxy.stop()
+            threading.Thread(target=restart_after_a_failure, daemon=True).start()
+        return put_json(self, key, document)
+
+    def restart_after_a_failure():
+        from airflow.models import TaskInstance
+        from airflow.utils.session import create_session
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                if session.query(TaskInstance).filter(TaskInstance.state == "up_for_retry").count():
+                    break
+            time.sleep(0.2)
+        proxy.start()
+
+    monkeypatch.setattr(MediaStore, "put_json", put_json_then_outage)
+    fast_retries(dagbag)
+    try:
+        state, dag_run = run_dag(dagbag)
+    finally:
+        proxy.stop()
+    assert state == "success" and outage.is_set()
+    assert max(t for (task_id, _), t in tries(dag_run).items() if task_id == "album.enrich") >= 2
+    albums = conn.execute("SELECT id, status, meta FROM media_groups ORDER BY id").fetchall()
+    assert {a["status"] for a in albums} == {"assembled"}
+    for album in albums:
+        for key in album["meta"]["enrichment"]["s3_keys"].values():
+            stores.s3.head_object(Bucket=stores.bucket, Key=key)  # raises if missing
+    assert differences_from_expectation(conn, pipeline.expected) == []
+
+
+def test_a_postgres_connection_killed_mid_transaction_is_retried_without_a_partial_album(
+        dagbag, pipeline, conn, monkeypatch):
+    import psycopg
+
+    from include.album import db as album_db
+    from tests.conftest import ADMIN_DSN
+
+    execute_many, killed = album_db.execute_many, []
+
+    def kill_before_album_items(connection, name, rows):
+        # Injected: the task's connection is terminated by the server after the album's old
+        # items were deleted and before its new ones are inserted, inside the transaction.
+        if name == "album_item_insert" and not killed:
+            killed.append(connection.info.backend_pid)
+            with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (connection.info.backend_pid,))
+        return execute_many(connection, name, rows)
+
+    monkeypatch.setattr(album_db, "execute_many", kill_before_album_items)
+    fast_retries(dagbag)
+    state, dag_run = run_dag(dagbag)
+    assert state == "success" and killed
+    assert max(t for (task_id, _), t in tries(dag_run).items() if task_id == "ingest") == 2
+    assert differences_from_expectation(conn, pipeline.expected) == []
+    partial = conn.execute("""SELECT g.id FROM media_groups g LEFT JOIN media_group_items i ON i.group_id = g.id
+                              GROUP BY g.id HAVING count(i.*) <> max(g.items_count) OR max(g.status) <> 'assembled'
+                           """).fetchall()
+    assert partial == []
+
+
+def test_redis_down_the_run_completes_without_the_cache_and_warns(dagbag, pipeline, conn, monkeypatch, caplog):
+    from include.album.localenv import free_port
+
+    # Injected: albums_redis points at a port nothing listens on.
+    monkeypatch.setenv("AIRFLOW_CONN_ALBUMS_REDIS", json.dumps(
+        {"conn_type": "redis", "host": "127.0.0.1", "port": free_port(), "extra": {"db": 0}}))
+    state, _ = run_dag(dagbag)
+    assert state == "success"
+    assert differences_from_expectation(conn, pipeline.expected) == []
+    assert {r["status"] for r in conn.execute("SELECT status FROM media_groups")} == {"assembled"}
+    assert any("Redis unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_a_long_floodwait_defers_one_channel_and_the_next_run_catches_up(dagbag, pipeline, conn, monkeypatch, bucket):
+    import time
+
+    settings = json.loads(pipeline.env["AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS"])
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({**settings,
+                                                                          "flood_sleep_threshold_seconds": 1}))
+    # Injected: Telegram answers @novosti_test's history with FLOOD_WAIT_3 (above the 1-s threshold).
+    monkeypatch.setenv("AIRFLOW_CONN_TELEGRAM_DEFAULT", json.dumps(
+        {"conn_type": "generic", "extra": {"archive": str(pipeline.archive), "flood_waits": {str(NEWS): 3}}}))
+    state, dag_run = run_dag(dagbag)
+    assert state == "success"
+    counts = {r["channel_id"]: r["n"] for r in
+              conn.execute("SELECT channel_id, count(*) AS n FROM posts GROUP BY channel_id")}
+    assert NEWS not in counts and counts[LAB] and counts[MIXED]
+    deferred = conn.execute("SELECT flood_wait_until FROM channels WHERE id = %s", (NEWS,)).fetchone()
+    assert deferred["flood_wait_until"] is not None
+
+    time.sleep(max(0.0, (deferred["flood_wait_until"] - dag_run.start_date).total_seconds()) + 1)
+    monkeypatch.setenv("AIRFLOW_CONN_TELEGRAM_DEFAULT", pipeline.env["AIRFLOW_CONN_TELEGRAM_DEFAULT"])
+    assert run_dag(dagbag)[0] == "success"
+    assert differences_from_expectation(conn, pipeline.expected) == []
+    assert conn.execute("SELECT flood_wait_until FROM channels WHERE id = %s", (NEWS,)).fetchone()[
+        "flood_wait_until"] is None
+
+
+# -- a poison album ------------------------------------------------------------------------
+
+
+def test_a_poison_album_is_quarantined_without_blocking_others_and_can_be_requeued(
+        dagbag, pipeline, conn, pg, monkeypatch, capsys):
+    import hashlib
+
+    from include.album import cli
+    from include.album.sample import _file_id
+    from include.album.vision import LocalVision
+
+    poison = hashlib.sha256((pipeline.archive / "media" / str(_file_id(f"photo:{LAB}:106"))).read_bytes()).hexdigest()
+    analyse = LocalVision.analyse
+
+    def crash_on_the_poison_image(self, data):
+        # Injected: the vision engine crashes on one image of the street-food album, every time.
+        if hashlib.sha256(data).hexdigest() == poison:
+            raise RuntimeError("tesseract crashed: Segmentation fault")
+        return analyse(self, data)
+
+    monkeypatch.setattr(LocalVision, "analyse", crash_on_the_poison_image)
+    fast_retries(dagbag, retries=1, seconds=1)
+    state, dag_run = run_dag(dagbag)
+    assert state == "success"
+    poisoned = conn.execute("SELECT id FROM media_groups WHERE grouped_id = %s AND channel_id = %s",
+                            (STREET_FOOD, LAB)).fetchone()["id"]
+    statuses = {r["id"]: r["status"] for r in conn.execute("SELECT id, status FROM media_groups")}
+    assert statuses.pop(poisoned) == "open" and set(statuses.values()) == {"assembled"}
+    failure = conn.execute("SELECT * FROM album_failures WHERE album_id = %s", (poisoned,)).fetchone()
+    assert failure["quarantined_at"] is not None and failure["step"] == "vision" and failure["attempts"] == 2
+    assert "tesseract crashed" in failure["error"]
+    assert db.fetch_all(conn, "albums_needing_work") == []  # later runs leave it alone
+
+    state, rerun = run_dag(dagbag)
+    assert state == "success"
+    assert conn.execute("SELECT attempts FROM album_failures WHERE album_id = %s", (poisoned,)).fetchone()[
+        "attempts"] == 2
+    assert cli.main(["--dsn", pg.dsn, "quarantine", "list"]) == 0
+    assert f"album {poisoned} @album_lab" in capsys.readouterr().out
+
+    monkeypatch.setattr(LocalVision, "analyse", analyse)  # the cause is fixed
+    assert cli.main(["--dsn", pg.dsn, "quarantine", "requeue", str(poisoned)]) == 0
+    assert f"re-queued 1 album(s): {poisoned}" in capsys.readouterr().out
+    assert run_dag(dagbag)[0] == "success"
+    assert conn.execute("SELECT status FROM media_groups WHERE id = %s", (poisoned,)).fetchone()["status"] == \
+        "assembled"
