@@ -9,8 +9,8 @@ An archive (format ``telegram-archive/1``) is a directory::
 
 A channel's lines are its history as recorded, in order: a later line for the same message id
 is a later version of it (an edit; its ``edit_date`` says when), and a ``MessageEmpty`` line
-means the message was deleted from Telegram (``record`` appends both when it re-reads a
-channel; ``append_messages`` does it for tests and hand-made archives).
+means the message was deleted from Telegram (``append_messages`` writes both). A refresh
+over the archive sees them as a live refresh sees Telegram's answers.
 
 ``ArchiveTelegramClient`` is a ``TelegramClient`` whose ``_call`` sends every request to
 an in-process sender that answers from the archive. Everything above the sender is

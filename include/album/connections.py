@@ -72,10 +72,13 @@ def redis_client(settings: Settings) -> Any | None:
     from airflow.providers.redis.hooks.redis import RedisHook
 
     try:
-        return RedisHook(redis_conn_id=settings.redis_conn_id).get_conn()
+        client = RedisHook(redis_conn_id=settings.redis_conn_id).get_conn()
     except Exception as exc:  # noqa: BLE001 - Redis is optional: Postgres is the source of truth
         log.warning("Redis connection %s unusable (%s); running without album_seen", settings.redis_conn_id, exc)
         return None
+    # A hint cache must never stall a task: give up after 2 s and let Postgres decide.
+    client.connection_pool.connection_kwargs.update(socket_timeout=2, socket_connect_timeout=2)
+    return client
 
 
 def openai_endpoint(conn_id: str) -> tuple[str, str, str | None, dict]:

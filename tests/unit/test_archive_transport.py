@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 from telethon import errors, types
 
-from include.album.archive import ArchiveError, ArchiveTelegramClient, read_manifest
+from include.album.archive import (
+    ArchiveError,
+    ArchiveTelegramClient,
+    append_messages,
+    deletion_marker,
+    read_manifest,
+)
 from include.album.record import record
 from include.album.sample import LAB, MIXED, NEWS, SAMPLE_START, build_sample_archive
 from tests.helpers import run
@@ -67,6 +73,21 @@ def test_as_of_hides_messages_posted_later(sample_archive):
     cut = SAMPLE_START + timedelta(minutes=10, seconds=3)
     client = ArchiveTelegramClient(sample_archive[0], as_of=cut)
     assert run(ids(client.iter_messages(PEER, min_id=110, reverse=True))) == [111, 112, 113]
+
+
+def test_later_lines_are_edits_and_empty_messages_deletions(archive_copy):
+    path, _ = archive_copy
+    original = run(ArchiveTelegramClient(path).get_messages(PEER, ids=[101]))[0]
+    edit = run(ArchiveTelegramClient(path).get_messages(PEER, ids=[101]))[0]
+    edit.message, edit.edit_date = "Edited welcome", original.date + timedelta(hours=1)
+    append_messages(path, LAB, [edit, deletion_marker(102)])
+
+    now = ArchiveTelegramClient(path)
+    found = run(now.get_messages(PEER, ids=[101, 102, 103]))
+    assert found[0].message == "Edited welcome" and found[1] is None and found[2].id == 103
+    assert 102 not in run(ids(now.iter_messages(PEER, min_id=0, reverse=True)))
+    before_the_edit = ArchiveTelegramClient(path, as_of=original.date + timedelta(minutes=30))
+    assert run(before_the_edit.get_messages(PEER, ids=[101]))[0].message == original.message
 
 
 def test_long_flood_wait_raises_and_short_one_is_slept(sample_archive):
