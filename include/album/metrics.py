@@ -54,7 +54,7 @@ METRICS = {m.prometheus: m for m in (
     Metric(f"{PREFIX}.ingest_skips", "counter", "telegram_ingest_skips_total",
            "Messages or media not stored, by reason", "reason",
            ("service_message", "unsupported_media", "media_unavailable", "media_too_large", "download_failed",
-            "thumbnail_failed", "corrupt_archive_line", "other")),
+            "thumbnail_failed", "corrupt_archive_line", "text_nul_replaced", "invalid_mime_type", "other")),
     Metric(f"{PREFIX}.vision_calls", "counter", "album_vision_calls_total",
            "Images analysed (cache misses)", "outcome", ("ok", "skipped", "pending")),
     Metric(f"{PREFIX}.deadline_missed", "counter", "telegram_albums_deadline_missed_total",

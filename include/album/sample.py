@@ -144,6 +144,13 @@ def webpage_message(channel_id: int, message_id: int, date: datetime, text: str,
     return _message(channel_id, message_id, date, text, types.MessageMediaWebPage(webpage=page))
 
 
+def geo_message(channel_id: int, message_id: int, date: datetime, lat: float, long: float,
+                text: str = "") -> types.Message:
+    """A shared location: media of a kind that is stored as a post with an ``unsupported_media`` skip."""
+    point = types.GeoPoint(long=long, lat=lat, access_hash=_file_id(f"geo:{channel_id}:{message_id}"))
+    return _message(channel_id, message_id, date, text, types.MessageMediaGeo(geo=point))
+
+
 @dataclass
 class SampleBuilder:
     """Collects messages, media and the expectation while writing an archive."""

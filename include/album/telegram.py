@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,9 +50,11 @@ def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[s
             "(run `python -m include.album login` once to create the session string), "
             "or extra.archive=<path> for the offline archive transport"
         )
+    # Bounded: a request is retried 5 times, a lost connection re-established 5 times, each
+    # attempt times out after 30 s; then the task fails and Airflow's retries take over.
     return LiveTelegramClient(StringSession(session), int(api_id), api_hash,
-                              flood_sleep_threshold=flood_sleep_threshold,
-                              receive_updates=False)
+                              flood_sleep_threshold=flood_sleep_threshold, receive_updates=False,
+                              request_retries=5, connection_retries=5, retry_delay=2, timeout=30)
 
 
 async def open_client(client: TelegramClient) -> None:
@@ -125,7 +128,7 @@ def media_ref(message: Any) -> MediaRef | None:
             kind = "voice"
         elif any(isinstance(a, types.DocumentAttributeAudio) for a in attributes):
             kind = "audio"
-        return MediaRef(kind=kind, file_id=document.id, mime=document.mime_type or "application/octet-stream",
+        return MediaRef(kind=kind, file_id=document.id, mime=clean_mime(document.mime_type),
                         size=document.size, width=width, height=height, file_name=file_name,
                         has_thumb=bool(document.thumbs))
     kinds = {
@@ -135,12 +138,35 @@ def media_ref(message: Any) -> MediaRef | None:
     return MediaRef(kind=kinds.get(type(media), "other"))
 
 
-def message_text(message: Any) -> str:
+# A MIME type as S3 (an HTTP header) and Postgres can carry it: printable ASCII, at most
+# 255 characters (RFC 6838 caps type and subtype at 127 each).
+_MIME_PATTERN = re.compile(r"[\x21-\x7e]+/[\x20-\x7e]+")
+_MIME_MAX = 255
+OCTET_STREAM = "application/octet-stream"
+
+
+def clean_mime(mime: str | None) -> str:
+    """The sender's MIME type, or ``application/octet-stream`` when it is missing or not one.
+
+    The uploader's client chooses it: a CR/LF breaks the S3 PUT header and a NUL the Postgres
+    insert, and either would fail the channel's ingest on every run.
+    """
+    if mime and len(mime) <= _MIME_MAX and _MIME_PATTERN.fullmatch(mime):
+        return mime
+    return OCTET_STREAM
+
+
+def _raw_text(message: Any) -> str:
     text = getattr(message, "message", None) or ""
     if not text and isinstance(getattr(message, "media", None), types.MessageMediaPoll):
         question = message.media.poll.question
         text = getattr(question, "text", question) or ""
     return text
+
+
+def message_text(message: Any) -> str:
+    """The text (a poll's question when it has none), with NUL as U+FFFD: Postgres text cannot hold NUL."""
+    return _raw_text(message).replace("\x00", "\ufffd")
 
 
 def to_post(channel_id: int, message: types.Message) -> Post:
@@ -166,7 +192,27 @@ def read_messages(channel_id: int, messages: Sequence[Any]) -> tuple[list[tuple[
                               "service messages are not stored as posts"))
         elif isinstance(message, types.Message):
             posts.append((to_post(channel_id, message), message))
+            skips.extend(altered(channel_id, message))
     return posts, skips
+
+
+def altered(channel_id: int, message: types.Message) -> list[Skip]:
+    """What of a stored post was changed to be storable: recorded, so nothing is altered silently."""
+    where = f"channel {channel_id} message {message.id}"
+    skips = []
+    nuls = _raw_text(message).count("\x00")
+    if nuls:
+        skips.append(Skip(channel_id, f"message:{message.id}", "text_nul_replaced",
+                          f"{where}: its text holds {nuls} NUL character(s), which Postgres text cannot store; "
+                          "stored with U+FFFD in their place"))
+    document = getattr(getattr(message, "media", None), "document", None)
+    mime = document.mime_type if isinstance(document, types.Document) else None
+    if mime and clean_mime(mime) != mime:
+        skips.append(Skip(channel_id, f"message:{message.id}", "invalid_mime_type",
+                          f"{where}: document {document.id} has the MIME type {mime[:100]!r}, which is "
+                          f"not one (printable ASCII type/subtype, at most {_MIME_MAX} characters); "
+                          f"stored as {OCTET_STREAM}"))
+    return skips
 
 
 def file_extension(mime: str | None, file_name: str | None = None) -> str:

@@ -49,12 +49,35 @@ def pipeline(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, archive_cop
                              graph_name=setup.graph_name)
     for key, value in setup.env.items():
         monkeypatch.setenv(key, value)
+    memoise_local_vision(monkeypatch)
     ensure_pool("telegram", 1, "one Telegram session at a time")
     ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
     yield setup
     client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
     for key in client.scan_iter("album_seen:*"):
         client.delete(key)
+
+
+_VISION_MEMO: dict[str, dict] = {}
+
+
+def memoise_local_vision(monkeypatch) -> None:
+    """Remember LocalVision's answer per image across the session: every DAG test analyses the
+    same sample images, and OCR is the slow part. Each test's database still has its own vision
+    cache, so vision calls are still counted per run (as tests/helpers.MemoVision does)."""
+    import hashlib
+
+    from include.album.vision import LocalVision
+
+    analyse = LocalVision.analyse
+
+    def memoised(self, data: bytes) -> dict:
+        key = hashlib.sha256(data).hexdigest()
+        if key not in _VISION_MEMO:
+            _VISION_MEMO[key] = analyse(self, data)  # UnusableImage propagates, uncached
+        return dict(_VISION_MEMO[key])
+
+    monkeypatch.setattr(LocalVision, "analyse", memoised)
 
 
 def run_dag(dagbag, dag_id: str = "telegram_albums", **test_args):

@@ -64,3 +64,22 @@ def test_settings_reject_unknown_keys_and_convert_types():
     assert Settings.from_mapping({"max_messages_per_pull": "50"}).max_messages_per_pull == 50
     with pytest.raises(ValueError, match="unknown settings"):
         Settings.from_mapping({"max_mesages_per_pull": 5})
+
+
+def test_nul_in_text_and_a_header_breaking_mime_type_are_made_storable_and_recorded():
+    text = text_message(1, 1, T, "before\x00after")
+    pdf, _ = document_message(1, 2, T, "", mime="application/pdf\r\nX-Injected: 1", size=10)
+    posts, skips = read_messages(1, [text, pdf])
+    assert posts[0][0].text == "before\ufffdafter"
+    assert posts[1][0].media.mime == "application/octet-stream"
+    assert [(s.ref, s.reason) for s in skips] == [("message:1", "text_nul_replaced"),
+                                                  ("message:2", "invalid_mime_type")]
+
+
+@pytest.mark.parametrize(("mime", "kept"), [("image/png", True), ("application/vnd.ms-excel", True),
+                                            ("image/png\x00", False), ("text", False), ("a/" + "b" * 300, False),
+                                            ("", False), (None, False)])
+def test_clean_mime_keeps_only_real_mime_types(mime, kept):
+    from include.album.telegram import clean_mime
+
+    assert (clean_mime(mime) == mime) is kept
