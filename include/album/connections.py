@@ -76,8 +76,13 @@ def redis_client(settings: Settings) -> Any | None:
     except Exception as exc:  # noqa: BLE001 - Redis is optional: Postgres is the source of truth
         log.warning("Redis connection %s unusable (%s); running without album_seen", settings.redis_conn_id, exc)
         return None
-    # A hint cache must never stall a task: give up after 2 s and let Postgres decide.
+    # A hint cache must never stall a task: no retries (redis-py's default backs off for ~3.5 s
+    # per call), 2-s timeouts; on the first failure AlbumSeen stops asking and Postgres decides.
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     client.connection_pool.connection_kwargs.update(socket_timeout=2, socket_connect_timeout=2)
+    client.set_retry(Retry(NoBackoff(), 0))
     return client
 
 
