@@ -110,16 +110,76 @@ def store_state(conn: Any, s3_client: Any, bucket: str, qdrant: Any = None, coll
                for key in s3_keys(s3_client, bucket)}
     state = {"postgres": rows, "s3": objects}
     if qdrant is not None:
-        points, offset = {}, None
-        while True:
-            batch, offset = qdrant.scroll(collection, limit=1000, offset=offset, with_payload=True, with_vectors=True)
-            points.update({str(p.id): (repr(sorted(p.payload.items())), Vector(p.vector)) for p in batch})
-            if offset is None:
-                break
-        state["qdrant"] = points
+        state["qdrant"] = qdrant_points(qdrant, collection)
     if graph is not None:
         state["graph"] = graph_state(graph)
     return state
+
+
+def qdrant_points(qdrant: Any, collection: str, clean: Any = None) -> dict[str, tuple[str, Vector]]:
+    """Point id -> (payload, vector) of every point; ``clean`` maps each payload first."""
+    points, offset = {}, None
+    while True:
+        batch, offset = qdrant.scroll(collection, limit=1000, offset=offset, with_payload=True, with_vectors=True)
+        points.update({str(p.id): (repr(sorted((clean(p.payload) if clean else p.payload).items())),
+                                   Vector(p.vector)) for p in batch})
+        if offset is None:
+            return points
+
+
+# Measured durations: they differ whenever a step is redone, however identical its result.
+PROCESSING_DURATIONS = {"duration_ms", "assembly_lag_seconds"}
+
+
+def without_processing_times(value: Any, since: Any) -> Any:
+    """``value`` with every timestamp at or after ``since`` (a datetime, or an ISO 8601 string as
+    in JSON documents) and every measured duration replaced by a placeholder, in nested dicts
+    and lists too. Content times (when a message was posted) are older and stay."""
+    import re
+    from datetime import UTC, datetime
+
+    def recent(moment: datetime) -> bool:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) >= since
+
+    if isinstance(value, dict):
+        return {k: "<duration>" if k in PROCESSING_DURATIONS else without_processing_times(v, since)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_processing_times(v, since) for v in value]
+    if isinstance(value, datetime):
+        return "<time>" if recent(value) else value
+    if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", value):
+        try:
+            return "<time>" if recent(datetime.fromisoformat(value)) else value
+        except ValueError:
+            return value
+    return value
+
+
+def store_contents(conn: Any, s3_client: Any, bucket: str, qdrant: Any, collection: str, graph: Any, *,
+                   since: Any) -> dict[str, Any]:
+    """``store_state`` without the times of processing: every timestamp at or after ``since`` and
+    every measured duration masked (``without_processing_times``), in Postgres rows and JSON
+    columns, in the JSON documents in S3 (other objects by content hash), in Qdrant payloads and
+    in graph properties. What a redone step must reproduce exactly, whenever it ran."""
+    import hashlib
+    import json
+
+    def clean(value: Any) -> Any:
+        return without_processing_times(value, since)
+
+    rows = {}
+    for table in ALL_TABLES:
+        volatile = VOLATILE_COLUMNS.get(table, set())
+        rows[table] = sorted(repr(sorted(clean({k: v for k, v in row.items() if k not in volatile}).items()))
+                             for row in conn.execute(f"SELECT * FROM {table}"))  # noqa: S608 - fixed names
+    objects = {}
+    for key in s3_keys(s3_client, bucket):
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        objects[key] = json.dumps(clean(json.loads(body)), sort_keys=True, ensure_ascii=False) \
+            if key.endswith(".json") else hashlib.sha256(body).hexdigest()
+    return {"postgres": rows, "s3": objects, "qdrant": qdrant_points(qdrant, collection, clean),
+            "graph": graph_state(graph, clean)}
 
 
 class Vector(tuple):
@@ -133,13 +193,16 @@ class Vector(tuple):
     __hash__ = tuple.__hash__
 
 
-def graph_state(graph: Any) -> dict[str, list[str]]:
+def graph_state(graph: Any, clean: Any = None) -> dict[str, list[str]]:
+    """Every node and edge with its properties; ``clean`` maps each property dict first."""
+    def props(value: dict) -> list:
+        return sorted((clean(value) if clean else value).items())
+
     nodes = graph.run("MATCH (n) RETURN labels(n) AS labels, properties(n) AS props")
     edges = graph.run("MATCH (a)-[r]->(b) RETURN type(r) AS type, properties(a) AS a, properties(r) AS r, "
                       "properties(b) AS b")
-    return {"nodes": sorted(repr((n["labels"], sorted(n["props"].items()))) for n in nodes),
-            "edges": sorted(repr((e["type"], sorted(e["a"].items()), sorted(e["r"].items()), sorted(e["b"].items())))
-                            for e in edges)}
+    return {"nodes": sorted(repr((n["labels"], props(n["props"]))) for n in nodes),
+            "edges": sorted(repr((e["type"], props(e["a"]), props(e["r"]), props(e["b"]))) for e in edges)}
 
 
 class TcpProxy:

@@ -91,14 +91,21 @@ def airflow_core_env(home: Path) -> dict[str, str]:
 
 def pipeline_env(*, pg: PgTarget, s3_endpoint: str, telegram_extra: dict[str, Any], qdrant_path: Path,
                  settings: dict[str, Any] | None = None, redis: tuple[str, int, int] | None = None,
-                 falkordb_port: int | None = None, graph_name: str = "telegram_albums") -> dict[str, str]:
+                 falkordb_port: int | None = None, graph_name: str = "telegram_albums",
+                 s3_keys: tuple[str, str] = ("local-access-key", "local-secret-key"),
+                 telegram_login: tuple[str, str] | None = None) -> dict[str, str]:
     """The pipeline's connections and settings Variable, as Airflow environment variables.
 
     ``redis`` is (host, port, db); without it there is no ``albums_redis`` and the pipeline
-    runs on Postgres alone. Without ``falkordb_port`` there is no graph.
+    runs on Postgres alone. Without ``falkordb_port`` there is no graph. ``s3_keys`` is the
+    (access key, secret key) of ``albums_s3``; ``telegram_login`` the (api_id, api_hash) of
+    ``telegram_default`` (none by default: the archive transport needs neither).
     """
-    s3 = {"conn_type": "aws", "login": "local-access-key", "password": "local-secret-key",
+    s3 = {"conn_type": "aws", "login": s3_keys[0], "password": s3_keys[1],
           "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
+    telegram = {"conn_type": "generic", "extra": telegram_extra}
+    if telegram_login is not None:
+        telegram |= {"login": telegram_login[0], "password": telegram_login[1]}
     env = {"AIRFLOW_CONN_ALBUMS_QDRANT": json.dumps({"conn_type": "qdrant", "extra": {"path": str(qdrant_path)}})}
     if redis is not None:
         env["AIRFLOW_CONN_ALBUMS_REDIS"] = json.dumps(
@@ -109,7 +116,7 @@ def pipeline_env(*, pg: PgTarget, s3_endpoint: str, telegram_extra: dict[str, An
     return env | {
         "AIRFLOW_CONN_ALBUMS_DB": json.dumps(pg.connection()),
         "AIRFLOW_CONN_ALBUMS_S3": json.dumps(s3),
-        "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps({"conn_type": "generic", "extra": telegram_extra}),
+        "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps(telegram),
         "AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS": json.dumps(settings or {}),
     }
 

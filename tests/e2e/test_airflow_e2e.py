@@ -1,18 +1,26 @@
 """telegram_albums under a real Airflow: scheduler, dag-processor, triggerer and api-server with
 the LocalExecutor, metadata on the running Postgres; REST trigger, `airflow backfill create`,
 Deadline Alerts and StatsD on the wire. Everything started here is stopped at the end.
+
+Scheduler-level faults (see docs/reliability.md): a backfill over ingested windows, a REST clear
+of one mapped album and of a whole finished run — each leaving every store (Postgres, S3, Qdrant,
+graph) identical — a task process SIGKILLed mid-work and retried by Airflow, and no secret in any
+log, XCom or rendered field. The tests share one stack and run in file order.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,14 +30,17 @@ import pytest
 from include.album import db
 from include.album.channels import register_sample
 from include.album.localenv import DAGS_FOLDER, REPO, PgTarget, free_port, pipeline_env, recreate_database
-from include.album.sample import differences_from_expectation
+from include.album.sample import NEWS, differences_from_expectation
 from tests.conftest import ADMIN_DSN, PG_HOST, PG_PORT, PG_USER
-from tests.helpers import RecordingWebhook, snapshot
+from tests.helpers import RecordingWebhook, store_contents, store_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-RUN_TIMEOUT = 420
+RUN_TIMEOUT = 600
+DAG = "/api/v2/dags/telegram_albums"
+COLLECTION = GRAPH = "telegram_albums"  # the defaults of the settings and of pipeline_env
+SHARED = 7000000000000000001  # the sample's grouped_id in two channels: four photos in NEWS
 
 
 class StatsdSink:
@@ -85,8 +96,17 @@ class Stack:
             process.wait()
 
     def stop_all(self) -> None:
-        for name in list(self.processes):
-            self.stop(name)
+        """SIGTERM to every process group at once, then wait (30 s in all) and SIGKILL what is left."""
+        for process in self.processes.values():
+            os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
 
     def request(self, method: str, path: str, **kwargs) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -106,16 +126,68 @@ class Stack:
         raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
     def run_state(self, run_id: str) -> str:
-        return self.request("GET", f"/api/v2/dags/telegram_albums/dagRuns/{run_id}").json()["state"]
+        return self.request("GET", f"{DAG}/dagRuns/{run_id}").json()["state"]
 
     def wait_for_run(self, run_id: str) -> str:
         return self.wait_for(f"run {run_id} to finish",
                              lambda: (s := self.run_state(run_id)) in ("success", "failed") and s,
                              timeout=RUN_TIMEOUT, every=2)
 
+    def trigger(self) -> str:
+        response = self.request("POST", f"{DAG}/dagRuns", json={"logical_date": None})
+        assert response.status_code == 200, response.text
+        return response.json()["dag_run_id"]
+
+    def clear(self, run_id: str, **body) -> list[tuple[str, int]]:
+        """Clear task instances of a finished run through the REST API; returns the (task, map index) cleared."""
+        response = self.request("POST", f"{DAG}/clearTaskInstances", json={
+            "dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True, **body})
+        assert response.status_code == 200, response.text
+        return sorted((ti["task_id"], ti["map_index"]) for ti in response.json()["task_instances"])
+
+    def task_instances(self, run_id: str) -> dict[tuple[str, int], dict]:
+        """(task id, map index) -> the task instance's row in the metadata DB."""
+        with psycopg.connect(self.meta_dsn, row_factory=psycopg.rows.dict_row) as meta:
+            return {(r["task_id"], r["map_index"]): r for r in meta.execute(
+                "SELECT * FROM task_instance WHERE dag_id = 'telegram_albums' AND run_id = %s", (run_id,))}
+
+    def active_runs(self) -> list[dict]:
+        return self.request("GET", f"{DAG}/dagRuns", params=[("state", "queued"), ("state", "running")]
+                            ).json()["dag_runs"]
+
+    def stores(self, since: datetime | None = None) -> dict:
+        """``store_state`` of Postgres, S3, Qdrant and the graph (``store_contents`` with ``since``),
+        read while no run is active: Qdrant's local mode admits one process at a time."""
+        import boto3
+        from falkordb import FalkorDB
+        from qdrant_client import QdrantClient
+
+        from include.album.graph import FalkorGraph
+
+        def open_qdrant():
+            try:
+                return QdrantClient(path=str(self.home / "qdrant"))
+            except RuntimeError:  # "already accessed by another instance": a task holds it
+                return None
+
+        self.wait_for("no active run", lambda: not self.active_runs(), timeout=RUN_TIMEOUT, every=2)
+        s3 = boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+        qdrant = self.wait_for("Qdrant's local-mode lock", open_qdrant, timeout=120)
+        graph = FalkorGraph(FalkorDB(host="127.0.0.1", port=self.falkordb_port), GRAPH)
+        try:
+            with app_conn(self) as conn:
+                if since is None:
+                    return store_state(conn, s3, self.bucket, qdrant, COLLECTION, graph)
+                return store_contents(conn, s3, self.bucket, qdrant, COLLECTION, graph, since=since)
+        finally:
+            qdrant.close()
+            graph.close()
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
+    started = datetime.now(UTC)
     home = tmp_path_factory.mktemp("airflow-e2e")
     tag = f"{os.getpid()}"
     meta_db, app_db = f"telegram_albums_e2e_meta_{tag}", f"telegram_albums_e2e_app_{tag}"
@@ -135,6 +207,10 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
 
     statsd, webhook = StatsdSink(), RecordingWebhook()
     api_port = free_port()
+    # Fake credentials, distinctive so that the secrets test can look for them everywhere. The
+    # archive transport ignores them, but the tasks read (and mask) them as in production.
+    fake = {"api_hash": f"e2e-api-hash-{secrets.token_hex(8)}", "session": f"e2e-session-{secrets.token_hex(16)}",
+            "s3_secret_key": f"e2e-s3-secret-{secrets.token_hex(12)}"}
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTEST"))},
         "AIRFLOW_HOME": str(home),
@@ -146,6 +222,9 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-secret-not-for-production",
+        # Runs only when a test makes one (REST, backfill, clear): a cron run every 5 minutes
+        # would queue ahead of them and hold Qdrant's local-mode lock while a test reads it.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
@@ -158,12 +237,18 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
         "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
         "AIRFLOW_CONN_ALBUMS_ALERT_WEBHOOK": json.dumps(
             {"conn_type": "http", "extra": {"url": webhook.url}}),
-        **pipeline_env(pg=app, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(archive)},
+        **pipeline_env(pg=app, s3_endpoint=s3_endpoint,
+                       telegram_extra={"archive": str(archive), "session": fake["session"]},
+                       telegram_login=("12345", fake["api_hash"]),
+                       s3_keys=("e2e-access-key", fake["s3_secret_key"]),
                        qdrant_path=home / "qdrant", settings={"s3_bucket": bucket},
                        falkordb_port=falkordb_port),
     }
     stack = Stack(home, env, api_port)
     stack.app, stack.expected, stack.statsd, stack.webhook = app, expected, statsd, webhook.received
+    stack.started, stack.secrets, stack.bucket = started, fake, bucket
+    stack.s3_endpoint, stack.falkordb_port = s3_endpoint, falkordb_port
+    stack.meta_dsn = psycopg.conninfo.make_conninfo(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=meta_db)
     try:
         stack.cli("db", "migrate", timeout=300)
         stack.cli("pools", "set", "telegram", "1", "one Telegram session")
@@ -193,14 +278,13 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
 def capture_grid(stack: Stack, folder: Path) -> None:
     """Headless Chromium screenshots: the first full run's grid and its mapped album groups,
     and the last run (the one whose 1-second deadline was missed)."""
-    from datetime import datetime
-
     runs = stack.request("GET", "/api/v2/dags/telegram_albums/dagRuns", params={"state": "success"}).json()["dag_runs"]
 
-    def duration(run: dict) -> float:
-        return (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])).total_seconds()
+    def album_groups(run: dict) -> int:  # (clears reset a run's start date: its duration says nothing)
+        tis = stack.task_instances(run["dag_run_id"])
+        return sum(1 for (task, _), ti in tis.items() if task == "album.vision" and ti["state"] == "success")
 
-    full = max(runs, key=duration)["dag_run_id"]
+    full = max(runs, key=album_groups)["dag_run_id"]
     last = max(runs, key=lambda r: r["end_date"])["dag_run_id"]
     folder.mkdir(parents=True, exist_ok=True)
     pages = {"airflow-grid.png": f"{stack.api}/dags/telegram_albums/runs/{full}",
@@ -231,24 +315,176 @@ def test_a_run_triggered_through_the_rest_api_succeeds_and_stores_the_sample(sta
     assert stack.webhook == []  # finished well inside its 900 s deadline: no alert
 
 
-def test_backfill_over_two_windows_succeeds_without_duplicating_rows(stack):
-    with app_conn(stack) as conn:
-        before = snapshot(conn)
+def test_backfill_over_already_ingested_windows_changes_no_store(stack):
+    """Two backfill runs re-pull windows the first run ingested: every Postgres row, S3 object,
+    Qdrant point and graph node/edge is identical afterwards."""
+    before = stack.stores()
     stack.cli("backfill", "create", "--dag-id", "telegram_albums", "--from-date", "2026-01-05T10:05:00+00:00",
               "--to-date", "2026-01-05T10:10:00+00:00")
 
     def backfill_runs():
-        runs = stack.request("GET", "/api/v2/dags/telegram_albums/dagRuns",
-                             params={"run_type": "backfill"}).json()["dag_runs"]
+        runs = stack.request("GET", f"{DAG}/dagRuns", params={"run_type": "backfill"}).json()["dag_runs"]
         return runs if len(runs) >= 2 and all(r["state"] in ("success", "failed") for r in runs) else None
 
     runs = stack.wait_for("two backfill runs", backfill_runs, timeout=RUN_TIMEOUT, every=3)
     assert [r["state"] for r in runs] == ["success"] * len(runs)
     intervals = sorted((r["data_interval_start"], r["data_interval_end"]) for r in runs)
     assert intervals[0][0].startswith("2026-01-05T10:00") and intervals[-1][1].startswith("2026-01-05T10:10")
+    for run in runs:  # the windows were really pulled again
+        ingests = [ti for (task, _), ti in stack.task_instances(run["dag_run_id"]).items() if task == "ingest"]
+        assert ingests and {ti["state"] for ti in ingests} == {"success"}
+    assert stack.stores() == before
     with app_conn(stack) as conn:
-        assert snapshot(conn)["counts"] == before["counts"]
         assert differences_from_expectation(conn, stack.expected) == []
+
+
+def first_run(stack) -> str:
+    """The REST-triggered run of the first test: the one that ingested and assembled everything."""
+    runs = stack.request("GET", f"{DAG}/dagRuns", params={"run_type": "manual", "order_by": "run_after",
+                                                          "limit": 1}).json()["dag_runs"]
+    return runs[0]["dag_run_id"]
+
+
+def test_clearing_one_mapped_album_reruns_its_group_and_changes_no_store(stack):
+    """Clear one album's vision task with its downstream (as "clear" on a mapped album group in
+    the UI): exactly that album's group and the report run again, find the album assembled for
+    its composition, and every store is identical afterwards."""
+    run_id = first_run(stack)
+    tis = stack.task_instances(run_id)
+    albums = sorted(index for task, index in tis if task == "album.vision")
+    assert len(albums) == len(stack.expected["albums"])
+    index = albums[-1]
+    before = stack.stores()
+
+    cleared = stack.clear(run_id, task_ids=[["album.vision", index]], include_downstream=True)
+    assert cleared == sorted([(f"album.{step}", index) for step in ("vision", "summary", "enrich", "index")]
+                             + [("report", -1)])
+    assert stack.wait_for_run(run_id) == "success"
+    after_tis = stack.task_instances(run_id)
+    for key, ti in after_tis.items():
+        assert ti["state"] == "success", key
+        assert ti["try_number"] == tis[key]["try_number"] + (key in cleared), key  # the others did not run again
+    log = stack.home / "logs" / "dag_id=telegram_albums" / f"run_id={run_id}" / "task_id=album.vision" / \
+        f"map_index={index}" / f"attempt={after_tis[('album.vision', index)]['try_number']}.log"
+    assert "already assembled for this composition; nothing to do" in log.read_text()
+    assert stack.stores() == before
+
+
+def test_a_vision_task_killed_with_sigkill_is_retried_and_the_stores_end_as_a_clean_run(stack):
+    """SIGKILL of a task process under the real LocalExecutor, in the middle of its work.
+
+    To give a vision task real work, the clean run's processing of one album (NEWS's four-photo
+    album) is undone in the stores — its cached vision results and summary deleted, its
+    enrichment, index marker and status reset, its S3 summaries deleted — which is exactly what
+    the stores hold for an album that was ingested but not yet processed. A REST-triggered run
+    then picks it up (albums still needing work), and the test SIGKILLs the album's vision task
+    process (the pid Airflow records for the running try) once it has stored at least one of the
+    four results and before it has stored all of them. Airflow must retry it and the run succeed.
+
+    The stores must then equal the clean run's, with one necessary exception: the album was
+    really processed again, so the moments of that processing (analyzed_at, computed_at,
+    assembled_at, indexed_at, updated_at: every timestamp later than the stack's start) and
+    the measured durations (duration_ms, assembly_lag_seconds) are new. ``store_contents`` masks
+    exactly those, everywhere; every other value — vision results, summary, enrichment, S3
+    documents, Qdrant payloads and vectors, graph nodes and edges — must be identical, and
+    Qdrant and the graph (which hold no processing times) are compared unmasked too.
+    """
+    with app_conn(stack) as conn:
+        album = conn.execute("SELECT * FROM media_groups WHERE channel_id = %s AND grouped_id = %s",
+                             (NEWS, SHARED)).fetchone()
+        shas = [r["sha256"] for r in conn.execute(
+            "SELECT sha256 FROM media_group_items WHERE group_id = %s ORDER BY position", (album["id"],))]
+    assert album["status"] == "assembled" and len(set(shas)) == len(shas) == 4 and all(shas)
+    summaries = sorted(album["meta"]["enrichment"]["s3_keys"].values())
+    clean, clean_raw = stack.stores(since=stack.started), stack.stores()
+
+    # Undo the album's processing in Postgres and S3 (no run is active: stores() waited for that).
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint, region_name="us-east-1", aws_access_key_id="x",
+                      aws_secret_access_key="x")
+    reset_at = datetime.now(UTC)
+    with app_conn(stack) as conn, conn.transaction():
+        assert conn.execute("DELETE FROM vision_results WHERE sha256 = ANY(%s)", (shas,)).rowcount == 4
+        conn.execute("DELETE FROM album_summaries WHERE album_id = %s", (album["id"],))
+        conn.execute("UPDATE media_groups SET status = 'open', meta = meta - 'enrichment' - 'index' WHERE id = %s",
+                     (album["id"],))
+    for key in summaries:
+        s3.delete_object(Bucket=stack.bucket, Key=key)
+
+    run_id = stack.trigger()
+    killed = None
+    deadline = time.monotonic() + RUN_TIMEOUT
+    with psycopg.connect(stack.meta_dsn, autocommit=True) as meta, app_conn(stack) as conn:
+        while killed is None:
+            assert time.monotonic() < deadline, "the album's vision task never ran"
+            running = meta.execute("SELECT pid, try_number FROM task_instance WHERE dag_id = 'telegram_albums' "
+                                   "AND run_id = %s AND task_id = 'album.vision' AND state = 'running' "
+                                   "AND pid IS NOT NULL", (run_id,)).fetchone()
+            stored = conn.execute("SELECT count(*) AS n FROM vision_results WHERE sha256 = ANY(%s)",
+                                  (shas,)).fetchone()["n"]
+            assert stored < 4, "the vision task analysed all four images before it could be killed"
+            if running and stored >= 1:
+                os.kill(running[0], signal.SIGKILL)
+                killed = {"pid": running[0], "try_number": running[1], "results_stored": stored}
+            time.sleep(0.05)
+
+    assert stack.wait_for_run(run_id) == "success"
+    vision = stack.task_instances(run_id)[("album.vision", 0)]
+    assert vision["state"] == "success" and vision["try_number"] >= 2 and killed["try_number"] == 1
+    with psycopg.connect(stack.meta_dsn) as meta:
+        first_try = meta.execute("SELECT state, pid FROM task_instance_history WHERE dag_id = 'telegram_albums' "
+                                 "AND run_id = %s AND task_id = 'album.vision' AND try_number = 1",
+                                 (run_id,)).fetchone()
+    assert first_try is not None and first_try[0] in ("up_for_retry", "failed") and first_try[1] == killed["pid"]
+    log = stack.home / "logs" / "dag_id=telegram_albums" / f"run_id={run_id}" / "task_id=album.vision" / \
+        "map_index=0" / f"attempt={vision['try_number']}.log"
+    counts = re.search(r"album \d+ vision: \{'analysed': (\d+), 'cached': (\d+)", log.read_text())
+    analysed, cached = int(counts[1]), int(counts[2])  # the retry redid only what the killed try had not stored
+    assert analysed + cached == 4 and cached >= killed["results_stored"]
+
+    with app_conn(stack) as conn:
+        redone = conn.execute("SELECT count(*) AS n, min(analyzed_at) AS first FROM vision_results "
+                              "WHERE sha256 = ANY(%s)", (shas,)).fetchone()
+    assert redone["n"] == 4 and redone["first"] >= reset_at  # really analysed again, each image once
+    after, after_raw = stack.stores(since=stack.started), stack.stores()
+    assert after == clean
+    assert after_raw["qdrant"] == clean_raw["qdrant"] and after_raw["graph"] == clean_raw["graph"]
+    assert sorted(after_raw["s3"]) == sorted(clean_raw["s3"])
+    assert {k for k in clean_raw["s3"] if clean_raw["s3"][k] != after_raw["s3"][k]} <= set(summaries)
+    print(f"SIGKILL: {killed}; first try ended {first_try[0]}; vision succeeded on try {vision['try_number']}")
+
+
+def test_clearing_a_finished_run_reruns_it_and_changes_no_store(stack):
+    """Clear every task of the last finished run (the previous test's, which processed an album):
+    it runs again from migrate to report and every store is identical afterwards. Nothing is new,
+    so albums_ready maps no album this time and Airflow marks the run's album tasks removed.
+
+    (The last run, not the first: the first keeps its six album groups for the grid screenshots.)
+    """
+    runs = stack.request("GET", f"{DAG}/dagRuns", params={"run_type": "manual", "order_by": "-run_after",
+                                                          "limit": 1}).json()["dag_runs"]
+    run_id = runs[0]["dag_run_id"]
+    assert run_id != first_run(stack)
+    tis = stack.task_instances(run_id)
+    assert ("album.vision", 0) in tis
+    before = stack.stores()
+
+    cleared = stack.clear(run_id)
+    assert {task for task, _ in cleared} == {"migrate", "list_channels", "ingest", "albums_ready", "album.vision",
+                                             "album.summary", "album.enrich", "album.index", "index_posts",
+                                             "report"}
+    assert stack.wait_for_run(run_id) == "success"
+    after_tis = stack.task_instances(run_id)
+    for task in ("migrate", "list_channels", "albums_ready", "index_posts", "report"):
+        assert after_tis[(task, -1)]["state"] == "success"
+        assert after_tis[(task, -1)]["try_number"] > tis[(task, -1)]["try_number"], task
+    ingests = [key for key in after_tis if key[0] == "ingest"]
+    assert len(ingests) == len(stack.expected["channels"])
+    assert all(after_tis[k]["state"] == "success" and after_tis[k]["try_number"] > tis[k]["try_number"]
+               for k in ingests)
+    assert {ti["state"] for (task, _), ti in after_tis.items() if task.startswith("album.")} == {"removed"}
+    assert stack.stores() == before
 
 
 def test_statsd_carries_pipeline_and_airflow_metrics(stack):
@@ -282,3 +518,28 @@ def test_a_run_held_past_a_one_second_deadline_fires_the_alert(stack):
     assert stack.wait_for_run(run_id) == "success"
     stack.wait_for("the deadline metric", lambda: "airflow.telegram_albums.deadline_missed" in stack.statsd.names,
                    timeout=30)
+
+
+def test_no_secret_reaches_a_task_log_an_xcom_or_a_rendered_field(stack):
+    """After every run of the module: the Telegram api_hash and session string and the S3 secret
+    key (distinctive fake values in the connections) appear in no task or DAG-processor log
+    file, no process log, no XCom value and no rendered template field."""
+    scanned: dict[str, str] = {}
+    for path in sorted((stack.home / "logs").rglob("*")):
+        if path.is_file():
+            scanned[str(path.relative_to(stack.home))] = path.read_text(errors="replace")
+    task_logs = [name for name, text in scanned.items() if "dag_id=telegram_albums" in name and text.strip()]
+    for task in ("ingest", "album.vision", "album.enrich", "album.index", "index_posts"):  # all read connections
+        assert any(f"task_id={task}/" in name for name in task_logs), f"no log of {task} to scan"
+    for path in sorted(stack.home.glob("*.log")):
+        scanned[path.name] = path.read_text(errors="replace")
+    with psycopg.connect(stack.meta_dsn) as meta:
+        xcoms = meta.execute("SELECT dag_id, run_id, task_id, map_index, key, value::text FROM xcom").fetchall()
+        rendered = meta.execute("SELECT dag_id, run_id, task_id, map_index, rendered_fields::text "
+                                "FROM rendered_task_instance_fields").fetchall()
+    assert xcoms and rendered
+    scanned.update({f"xcom {row[:-1]}": row[-1] or "" for row in xcoms})
+    scanned.update({f"rendered fields {row[:-1]}": row[-1] or "" for row in rendered})
+    leaks = [(name, where) for where, text in scanned.items() for name, secret in stack.secrets.items()
+             if secret in text]
+    assert leaks == []
