@@ -45,7 +45,7 @@ def reconcile(conn: Any, store: MediaStore, indexer: AlbumIndexer, provider: Vis
     albums = [load_album(conn, r["id"]) for r in db.fetch_all(conn, "albums_dated", {"since": since, "until": until})]
     settled = [a for a in albums if a.deleted_at is None and a.is_indexed]
     in_flux = {a.id for a in albums if a.deleted_at is None and not a.is_indexed}
-    to_reindex: dict[int, Any] = {}
+    to_reindex: set[int] = set()  # albums whose points or graph entries are missing or stale
 
     # S3: every published summary and every stored media object of the window.
     for album in settled:
@@ -73,12 +73,13 @@ def reconcile(conn: Any, store: MediaStore, indexer: AlbumIndexer, provider: Vis
     for point_id in sorted(set(expected) - set(actual)):
         drift["qdrant_missing"].append(point_id)
         if owner.get(point_id) is not None:
-            to_reindex[owner[point_id]] = None
+            to_reindex.add(owner[point_id])
     orphans = sorted(p for p, payload in actual.items()
                      if p not in expected and p not in flux_loose and payload.get("album_id") not in in_flux)
     drift["qdrant_orphan"].extend(orphans)
     if repair:
-        indexer.qindex.upsert([d for p, d in expected.items() if p in drift["qdrant_missing"] and owner.get(p) is None])
+        missing_loose = set(drift["qdrant_missing"]) - set(owner)  # album points come back with their album
+        indexer.qindex.upsert([expected[p] for p in sorted(missing_loose)])
         indexer.qindex.delete_points(orphans)
 
     # Graph: Album nodes of the window with their items.
@@ -90,7 +91,7 @@ def reconcile(conn: Any, store: MediaStore, indexer: AlbumIndexer, provider: Vis
             node = stored.get(album_id)
             if node is None or node["content_hash"] != row["content_hash"] or node["items"] != items[album_id]:
                 drift["graph_missing"].append(str(album_id))
-                to_reindex[album_id] = None
+                to_reindex.add(album_id)
         graph_orphans = sorted(set(stored) - set(wanted) - in_flux)
         drift["graph_orphan"].extend(str(a) for a in graph_orphans)
         if repair:
