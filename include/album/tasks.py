@@ -139,7 +139,9 @@ def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet:
                 settle(conn, step, failures, last_try=last_try(context))
             return album_ids
         seen = AlbumSeen(redis_client(settings))
-        store, provider = media_store(settings), vision_provider(settings)  # once per task, not per album
+        # Once per task, not per album; the summary step reads only Postgres (no S3 client to build).
+        store = media_store(settings) if step in ("vision", "enrich") else None
+        provider = vision_provider(settings)
 
         def run(album: Album) -> str:
             if unchanged(album, seen):
@@ -249,7 +251,7 @@ def reconcile_stores(context: dict[str, Any]) -> dict[str, int]:
     return {kind: len(ids) for kind, ids in drift.items()}
 
 
-def _run_step(conn: Any, settings: Settings, seen: AlbumSeen, store: MediaStore, provider: VisionProvider,
+def _run_step(conn: Any, settings: Settings, seen: AlbumSeen, store: MediaStore | None, provider: VisionProvider,
               album: Album, step: str) -> str:
     if step == "vision":
         counts = analyse_album(conn, store, provider, album)

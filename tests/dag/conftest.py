@@ -29,33 +29,47 @@ class Pipeline:
     env: dict
 
 
-@pytest.fixture
-def pipeline(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, archive_copy, tmp_path, falkordb_port):
-    """Connections and settings (``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*``) for runs on a private copy of
-    the sample archive, with this test's own database, bucket, Qdrant collection and graph."""
-    import redis
-
+def use_archive(monkeypatch, *, archive: Path, expected: dict, pg, conn, s3_endpoint: str, bucket: str,
+                tmp_path: Path, falkordb_port: int, **extra_env: str) -> Pipeline:
+    """Register ``archive``'s channels and point the pipeline's connections and settings
+    (``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*``) at it and at this test's own database, bucket,
+    Qdrant collection and graph."""
     from include.album.channels import register_sample
     from include.album.localenv import ensure_pool, pipeline_env
 
-    path, expected = archive_copy
     register_sample(conn, expected)
-    setup = Pipeline(expected=expected, archive=path, qdrant_path=tmp_path / "qdrant",
+    setup = Pipeline(expected=expected, archive=archive, qdrant_path=tmp_path / "qdrant",
                      collection=f"albums_{bucket}", graph_name=f"albums_{uuid.uuid4().hex[:10]}", env={})
-    setup.env = pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(path)},
+    setup.env = pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(archive)},
                              qdrant_path=setup.qdrant_path,
                              settings={"s3_bucket": bucket, "qdrant_collection": setup.collection},
                              redis=("127.0.0.1", 6379, REDIS_DB), falkordb_port=falkordb_port,
                              graph_name=setup.graph_name)
-    for key, value in setup.env.items():
+    for key, value in {**setup.env, **extra_env}.items():
         monkeypatch.setenv(key, value)
-    memoise_local_vision(monkeypatch)
     ensure_pool("telegram", 1, "one Telegram session at a time")
     ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
-    yield setup
+    return setup
+
+
+def forget_album_seen() -> None:
+    """Drop the album_seen hints the test's runs left in the tests' Redis database."""
+    import redis
+
     client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
     for key in client.scan_iter("album_seen:*"):
         client.delete(key)
+
+
+@pytest.fixture
+def pipeline(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, archive_copy, tmp_path, falkordb_port):
+    """Runs on a private copy of the sample archive (see ``use_archive``)."""
+    path, expected = archive_copy
+    setup = use_archive(monkeypatch, archive=path, expected=expected, pg=pg, conn=conn, s3_endpoint=s3_endpoint,
+                        bucket=bucket, tmp_path=tmp_path, falkordb_port=falkordb_port)
+    memoise_local_vision(monkeypatch)
+    yield setup
+    forget_album_seen()
 
 
 _VISION_MEMO: dict[str, dict] = {}

@@ -15,14 +15,13 @@ the normal posts and albums are all there, and no metacharacter was executed or 
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from include.album import db
 from include.album.index import album_point_id, post_point_id
 from include.album.sample import differences_from_expectation
-from tests.dag.conftest import REDIS_DB, Pipeline, run_dag
+from tests.dag.conftest import forget_album_seen, run_dag, use_archive
 from tests.helpers import TABLES, s3_keys
 from tests.hostile import (
     ALBUM_IDS,
@@ -66,30 +65,12 @@ SECRET = "rendered-secret-7f3a"
 @pytest.fixture
 def hostile(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, tmp_path, falkordb_port):
     """The pipeline's connections pointed at the hostile archive and this test's own stores."""
-    import redis
-
-    from include.album.channels import register_sample
-    from include.album.localenv import ensure_pool, pipeline_env
-
     path = tmp_path / "hostile-archive"
-    expected = build_hostile_archive(path)
-    register_sample(conn, expected)
-    setup = Pipeline(expected=expected, archive=path, qdrant_path=tmp_path / "qdrant",
-                     collection=f"albums_{bucket}", graph_name=f"albums_{uuid.uuid4().hex[:10]}", env={})
-    setup.env = pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(path)},
-                             qdrant_path=setup.qdrant_path,
-                             settings={"s3_bucket": bucket, "qdrant_collection": setup.collection},
-                             redis=("127.0.0.1", 6379, REDIS_DB), falkordb_port=falkordb_port,
-                             graph_name=setup.graph_name)
-    for key, value in {**setup.env, "AIRFLOW_VAR_SECRET": SECRET}.items():
-        monkeypatch.setenv(key, value)
-    ensure_pool("telegram", 1, "one Telegram session at a time")
-    ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
+    setup = use_archive(monkeypatch, archive=path, expected=build_hostile_archive(path), pg=pg, conn=conn,
+                        s3_endpoint=s3_endpoint, bucket=bucket, tmp_path=tmp_path, falkordb_port=falkordb_port,
+                        AIRFLOW_VAR_SECRET=SECRET)
     yield setup
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
-    for channel_id in (HOSTILE, OTHER):
-        for key in client.scan_iter(f"album_seen:{channel_id}:*"):
-            client.delete(key)
+    forget_album_seen()
 
 
 @pytest.fixture
