@@ -70,6 +70,20 @@ def execute_many(conn: psycopg.Connection, name: str, rows: Iterable[Mapping[str
             cur.executemany(sql(name), rows)
 
 
+def fetch_many(conn: psycopg.Connection, name: str, rows: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """Run ``name`` once per row in one pipelined batch; the rows every statement returned, in order."""
+    rows = list(rows)
+    if not rows:
+        return []
+    returned = []
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.executemany(sql(name), rows, returning=True)
+        while True:
+            returned.extend(cur.fetchall())
+            if not cur.nextset():
+                return returned
+
+
 def migration_files() -> list[Path]:
     return sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
 

@@ -210,23 +210,22 @@ def regroup_albums(conn: Any, channel_id: int, grouped_ids: list[int]) -> tuple[
                                       r["media_sha256"], r["thumb_sha256"]))
         for r in rows
     )
-    changed = []
-    for grouped_id in sorted(groups):
-        album = compose_album(channel_id, grouped_id, groups[grouped_id])
-        row = db.fetch_one(conn, "album_upsert", {
-            "channel_id": channel_id, "grouped_id": grouped_id, "album_kind": album.album_kind,
-            "items_count": album.items_count, "caption_text": album.caption_text, "posted_at": album.posted_at,
-            "content_hash": album.content_hash, "meta": Jsonb({"over_limit": album.over_limit}),
-        })
-        if row is None:
-            continue  # composition unchanged: nothing to redo downstream
-        db.execute(conn, "album_items_clear", {"album_id": row["id"]})
-        db.execute_many(conn, "album_item_insert", (
-            {"album_id": row["id"], "position": i.position, "message_id": i.message_id, "media_kind": i.media_kind,
-             "sha256": i.sha256, "thumb_sha256": i.thumb_sha256} for i in album.items))
-        changed.append(row["id"])
-        log.info("album %s (channel %s, grouped_id %s): %s, %d items", row["id"], channel_id, grouped_id,
-                 "new" if row["previous_hash"] is None else "changed", album.items_count)
+    albums = [compose_album(channel_id, grouped_id, groups[grouped_id]) for grouped_id in sorted(groups)]
+    # One pipelined batch per statement, not three round trips per album (a backfill brings thousands).
+    upserted = db.fetch_many(conn, "album_upsert", ({
+        "channel_id": channel_id, "grouped_id": a.grouped_id, "album_kind": a.album_kind,
+        "items_count": a.items_count, "caption_text": a.caption_text, "posted_at": a.posted_at,
+        "content_hash": a.content_hash, "meta": Jsonb({"over_limit": a.over_limit})} for a in albums))
+    by_grouped_id = {a.grouped_id: a for a in albums}
+    changed = [row["id"] for row in upserted]  # unchanged compositions return no row: nothing to redo
+    db.execute(conn, "album_items_clear", {"album_ids": changed})
+    db.execute_many(conn, "album_item_insert", (
+        {"album_id": row["id"], "position": i.position, "message_id": i.message_id, "media_kind": i.media_kind,
+         "sha256": i.sha256, "thumb_sha256": i.thumb_sha256}
+        for row in upserted for i in by_grouped_id[row["grouped_id"]].items))
+    for row in upserted:
+        log.info("album %s (channel %s, grouped_id %s): %s, %d items", row["id"], channel_id, row["grouped_id"],
+                 "new" if row["previous_hash"] is None else "changed", by_grouped_id[row["grouped_id"]].items_count)
     emptied = sorted(set(grouped_ids) - set(groups))
     tombstoned = [r["id"] for r in db.fetch_all(conn, "album_tombstone", {"channel_id": channel_id,
                                                                         "grouped_ids": emptied})] if emptied else []

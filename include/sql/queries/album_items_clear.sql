@@ -1,1 +1,1 @@
-DELETE FROM media_group_items WHERE group_id = %(album_id)s;
+DELETE FROM media_group_items WHERE group_id = ANY(%(album_ids)s);

@@ -20,4 +20,4 @@ SET album_kind = EXCLUDED.album_kind,
     deleted_at = NULL,
     updated_at = now()
 WHERE g.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR g.deleted_at IS NOT NULL
-RETURNING g.id, (SELECT content_hash FROM previous) AS previous_hash;
+RETURNING g.id, g.grouped_id, (SELECT content_hash FROM previous) AS previous_hash;
