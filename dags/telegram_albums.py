@@ -33,10 +33,10 @@ album[unit] = vision ─► summary ─► enrich ─► index
   takes what was deleted on Telegram out of S3, Qdrant and the graph. Index writes go through
   the pool `album_index`: give it 1 slot with Qdrant's embedded local mode (one process at a
   time), more with a Qdrant server.
-* Batching: when a run brings more than `albums_mapped_per_run` albums (a backfill, a new busy
-  channel), the first ones get a group each and the rest are mapped in units of
-  `album_batch_size` albums (labelled `N albums <first>-<last>`) that run the same steps in a
-  loop, so a run never exceeds Airflow's `max_map_length` (1024) however many albums it brings.
+* Batching: when a run brings more than `albums_mapped_per_run` (default 32) albums (a backfill,
+  a new busy channel), they are split into that many groups of several albums (labelled
+  `N albums <first>-<last>`) that run the same steps in a loop, so the number of task
+  instances, and Airflow's cost per task, stays bounded however many albums a run brings.
 * **report** logs totals (albums by status, vision calls and albums/posts indexed this run)
   and sets the gauges of albums by status and of the oldest pending album.
 

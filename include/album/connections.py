@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from include.album.settings import VARIABLE_NAME, Settings
@@ -44,9 +45,20 @@ def albums_db(settings: Settings) -> Any:
 
 
 def media_store(settings: Settings) -> MediaStore:
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(settings.s3_conn_id)
+    return MediaStore(_s3_client(settings.s3_conn_id, connection.get_uri()), settings.s3_bucket)
+
+
+@lru_cache(maxsize=4)
+def _s3_client(conn_id: str, uri: str) -> Any:
+    """One boto3 client per connection and process: building one loads botocore's S3 model
+    (~0.25 s), which every task running in the process (dag.test, a worker) would pay again.
+    ``uri`` is part of the key only, so an edited connection gets a new client."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return MediaStore(S3Hook(aws_conn_id=settings.s3_conn_id).get_conn(), settings.s3_bucket)
+    return S3Hook(aws_conn_id=conn_id).get_conn()
 
 
 def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> Any:

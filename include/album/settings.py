@@ -54,8 +54,8 @@ class Settings:
     # Albums.
     vision_provider: str = "local"                # local | openai
     assembly_timeout_minutes: int = 30            # then an album with items lacking vision is assembled partial
-    albums_mapped_per_run: int = 256              # one mapped task group per album up to this many per run,
-    album_batch_size: int = 100                   # the rest in batches of this size (max_map_length is 1024)
+    albums_mapped_per_run: int = 32               # mapped album groups per run: one per album up to this
+                                                  # many albums, beyond it this many groups of several albums
     # Refresh (the daily telegram_albums_refresh DAG): how far back to re-read posts for edits
     # and deletions, and to reconcile S3, Qdrant and the graph with Postgres.
     refresh_lookback_hours: int = 48
@@ -67,8 +67,8 @@ class Settings:
         for name in ("vision_provider", "embedding_provider"):
             if getattr(self, name) not in ("local", "openai"):
                 raise ValueError(f"{name} must be 'local' or 'openai', not {getattr(self, name)!r}")
-        if not 1 <= self.albums_mapped_per_run <= 1000 or self.album_batch_size < 1:
-            raise ValueError("albums_mapped_per_run must be 1..1000 and album_batch_size at least 1")
+        if not 1 <= self.albums_mapped_per_run <= 1000:  # Airflow's max_map_length is 1024
+            raise ValueError("albums_mapped_per_run must be 1..1000")
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> Settings:

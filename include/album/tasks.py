@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.album import db, metrics
 from include.album.assembly import (
@@ -33,17 +33,17 @@ from include.album.connections import (
     telegram_client,
     vision_provider,
 )
-from include.album.index import QdrantIndex
-from include.album.indexing import AlbumIndexer, index_loose_posts, remove_deleted
-from include.album.ingest import ingest_channel, load_channel
 from include.album.models import Channel
 from include.album.quarantine import is_transient, run_guarded, settle
-from include.album.reconcile import reconcile
-from include.album.refresh import refresh_channel
 from include.album.settings import Settings
 from include.album.storage import MediaStore
-from include.album.telegram import PullWindow
 from include.album.vision import VisionProvider
+
+# Every task process parses the DAG file, which imports this module: what only some tasks
+# need (qdrant_client ~0.8 s, telethon ~0.4 s to import) is imported inside those tasks.
+if TYPE_CHECKING:
+    from include.album.indexing import AlbumIndexer
+    from include.album.telegram import PullWindow
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ def channels_to_pull() -> list[int]:
 
 def pull_window(context: Mapping[str, Any]) -> PullWindow | None:
     """Backfill runs pull their data interval by date; other runs pull above the mark."""
+    from include.album.telegram import PullWindow
+
     dag_run = context["dag_run"]
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     run_type = getattr(dag_run, "run_type", None)
@@ -75,6 +77,8 @@ def pull_window(context: Mapping[str, Any]) -> PullWindow | None:
 
 
 def ingest(channel_id: int, context: dict[str, Any], outlet: Any = None) -> list[int]:
+    from include.album.ingest import ingest_channel, load_channel
+
     settings = load_settings()
     window = pull_window(context)
     with albums_db(settings) as conn:
@@ -94,10 +98,11 @@ def albums_ready(per_channel: Sequence[list[int] | None]) -> list[list[int]]:
     """Albums to process this run, as work units for the mapped task group.
 
     The albums are the new or changed ones plus any still waiting or partial from earlier
-    runs. The first ``albums_mapped_per_run`` each get a unit of their own (one mapped group
-    per album: visible and retryable per album in the UI); any others go in units of
-    ``album_batch_size``, so however many albums a backfill brings, the run stays under
-    Airflow's ``max_map_length`` (1024).
+    runs. Up to ``albums_mapped_per_run`` albums, each gets a unit of its own (one mapped group
+    per album: visible and retryable per album in the UI); beyond it they are split into that
+    many units of several albums, so however many albums a backfill brings, the run has a
+    bounded number of task instances (Airflow's cost per task stays small against the work)
+    and stays under ``max_map_length`` (1024).
     """
     settings = load_settings()
     # Index by length: iterating Airflow's lazy XCom sequence probes one past the end (a 404 log).
@@ -105,7 +110,7 @@ def albums_ready(per_channel: Sequence[list[int] | None]) -> list[list[int]]:
     album_ids = {album_id for ids in results if ids for album_id in ids}
     with albums_db(settings) as conn:
         album_ids.update(r["id"] for r in db.fetch_all(conn, "albums_needing_work"))
-    units = work_units(album_ids, settings.albums_mapped_per_run, settings.album_batch_size)
+    units = work_units(album_ids, settings.albums_mapped_per_run)
     log.info("%d albums to process in %d mapped units", len(album_ids), len(units))
     return units
 
@@ -177,6 +182,9 @@ def index_guarded(indexer: AlbumIndexer, albums: Sequence[Album]) -> list[tuple[
 @contextmanager
 def open_indexer(conn: Any, settings: Settings, provider_key: str) -> Iterator[AlbumIndexer]:
     """Qdrant + graph for one task; closed at the end (Qdrant local mode holds a file lock)."""
+    from include.album.index import QdrantIndex
+    from include.album.indexing import AlbumIndexer
+
     client, graph = qdrant_client(settings), graph_backend(settings)
     try:
         qindex = QdrantIndex(client, settings.qdrant_collection, embedder(settings))
@@ -192,6 +200,8 @@ def open_indexer(conn: Any, settings: Settings, provider_key: str) -> Iterator[A
 
 def index_posts() -> dict[str, int]:
     """Index the posts outside albums that are new or changed; unpublish what was deleted."""
+    from include.album.indexing import index_loose_posts, remove_deleted
+
     settings = load_settings()
     provider = vision_provider(settings)
     store = media_store(settings)
@@ -212,6 +222,9 @@ def refresh_window(context: Mapping[str, Any], settings: Settings) -> tuple[date
 
 def refresh(channel_id: int, context: dict[str, Any]) -> list[int]:
     """Re-read a channel's recent posts; returns the albums recomposed by edits or deletions."""
+    from include.album.ingest import load_channel
+    from include.album.refresh import refresh_channel
+
     settings = load_settings()
     since, until = refresh_window(context, settings)
     with albums_db(settings) as conn:
@@ -223,6 +236,8 @@ def refresh(channel_id: int, context: dict[str, Any]) -> list[int]:
 
 def republish(per_channel: Sequence[list[int] | None], context: dict[str, Any]) -> dict[str, int]:
     """Re-assemble and re-index the albums a refresh changed; unpublish what was deleted."""
+    from include.album.indexing import index_loose_posts, remove_deleted
+
     settings = load_settings()
     album_ids = sorted({a for i in range(len(per_channel)) for a in (per_channel[i] or [])})
     provider, store = vision_provider(settings), media_store(settings)
@@ -243,6 +258,8 @@ def republish(per_channel: Sequence[list[int] | None], context: dict[str, Any]) 
 
 def reconcile_stores(context: dict[str, Any]) -> dict[str, int]:
     """Compare Postgres with S3, Qdrant and the graph over the refresh window; repair and report drift."""
+    from include.album.reconcile import reconcile
+
     settings = load_settings()
     since, until = refresh_window(context, settings)
     provider = vision_provider(settings)

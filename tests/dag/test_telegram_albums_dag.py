@@ -73,13 +73,14 @@ def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, con
 
 def test_albums_beyond_the_per_album_mapping_are_processed_in_batches(dagbag, pipeline, conn, monkeypatch, bucket):
     monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS",
-                       json.dumps({"s3_bucket": bucket, "albums_mapped_per_run": 2, "album_batch_size": 3,
+                       json.dumps({"s3_bucket": bucket, "albums_mapped_per_run": 4,
                                    "qdrant_collection": pipeline.collection}))
     state, dag_run = run_dag(dagbag)
     assert state == "success"
     albums = db.fetch_all(conn, "albums_with_items")
-    assert {a["status"] for a in albums} == {"assembled"}
+    assert len(albums) == 6 and {a["status"] for a in albums} == {"assembled"}
     labels = rendered_labels(dag_run, "album.enrich")
-    assert len(labels) == 2 + 2  # two albums alone, then four in units of up to three
-    assert f"3 albums {albums[2]['id']}-{albums[4]['id']}" in labels
+    assert len(labels) == 4  # six albums in four units: 2, 2, 1, 1
+    assert f"2 albums {albums[0]['id']}-{albums[1]['id']}" in labels
+    assert f"2 albums {albums[2]['id']}-{albums[3]['id']}" in labels
     assert f"@{albums[5]['username']} album {albums[5]['id']}" in labels  # a unit of one reads as its album

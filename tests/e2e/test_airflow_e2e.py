@@ -17,28 +17,25 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
 from include.album import db
+from include.album.airflow_stack import DAG, AirflowStack, stack_env
 from include.album.channels import register_sample
-from include.album.localenv import DAGS_FOLDER, REPO, PgTarget, free_port, pipeline_env, recreate_database
+from include.album.localenv import PgTarget, free_port, pipeline_env, recreate_database
 from include.album.sample import NEWS, differences_from_expectation
 from tests.conftest import ADMIN_DSN, PG_HOST, PG_PORT, PG_USER
 from tests.helpers import RecordingWebhook, store_contents, store_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 RUN_TIMEOUT = 600
-DAG = "/api/v2/dags/telegram_albums"
 COLLECTION = GRAPH = "telegram_albums"  # the defaults of the settings and of pipeline_env
 SHARED = 7000000000000000001  # the sample's grouped_id in two channels: four photos in NEWS
 
@@ -69,91 +66,8 @@ class StatsdSink:
         self.sock.close()
 
 
-class Stack:
-    def __init__(self, home: Path, env: dict[str, str], api_port: int):
-        self.home, self.env, self.api_port = home, env, api_port
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.api = f"http://127.0.0.1:{api_port}"
-        self.token: str | None = None
-
-    def cli(self, *args: str, timeout: int = 180) -> str:
-        done = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-        assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
-        log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.processes[name] = subprocess.Popen([AIRFLOW, *args], env=env or self.env, stdout=log, stderr=log,
-                                                start_new_session=True)
-
-    def stop(self, name: str) -> None:
-        process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-    def stop_all(self) -> None:
-        """SIGTERM to every process group at once, then wait (30 s in all) and SIGKILL what is left."""
-        for process in self.processes.values():
-            os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        self.processes.clear()
-
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return httpx.request(method, f"{self.api}{path}", headers=headers, timeout=30, **kwargs)
-
-    def wait_for(self, what: str, check, timeout: float = 180, every: float = 1.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                result = check()
-            except (httpx.HTTPError, KeyError, AssertionError):
-                result = None
-            if result:
-                return result
-            time.sleep(every)
-        logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.home.glob("*.log"))
-        raise AssertionError(f"timed out waiting for {what}\n{logs}")
-
-    def run_state(self, run_id: str) -> str:
-        return self.request("GET", f"{DAG}/dagRuns/{run_id}").json()["state"]
-
-    def wait_for_run(self, run_id: str) -> str:
-        return self.wait_for(f"run {run_id} to finish",
-                             lambda: (s := self.run_state(run_id)) in ("success", "failed") and s,
-                             timeout=RUN_TIMEOUT, every=2)
-
-    def trigger(self) -> str:
-        response = self.request("POST", f"{DAG}/dagRuns", json={"logical_date": None})
-        assert response.status_code == 200, response.text
-        return response.json()["dag_run_id"]
-
-    def clear(self, run_id: str, **body) -> list[tuple[str, int]]:
-        """Clear task instances of a finished run through the REST API; returns the (task, map index) cleared."""
-        response = self.request("POST", f"{DAG}/clearTaskInstances", json={
-            "dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True, **body})
-        assert response.status_code == 200, response.text
-        return sorted((ti["task_id"], ti["map_index"]) for ti in response.json()["task_instances"])
-
-    def task_instances(self, run_id: str) -> dict[tuple[str, int], dict]:
-        """(task id, map index) -> the task instance's row in the metadata DB."""
-        with psycopg.connect(self.meta_dsn, row_factory=psycopg.rows.dict_row) as meta:
-            return {(r["task_id"], r["map_index"]): r for r in meta.execute(
-                "SELECT * FROM task_instance WHERE dag_id = 'telegram_albums' AND run_id = %s", (run_id,))}
-
-    def active_runs(self) -> list[dict]:
-        return self.request("GET", f"{DAG}/dagRuns", params=[("state", "queued"), ("state", "running")]
-                            ).json()["dag_runs"]
+class Stack(AirflowStack):
+    """The shared stack, plus a reader of every store."""
 
     def stores(self, since: datetime | None = None) -> dict:
         """``store_state`` of Postgres, S3, Qdrant and the graph (``store_contents`` with ``since``),
@@ -211,26 +125,9 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     # archive transport ignores them, but the tasks read (and mask) them as in production.
     fake = {"api_hash": f"e2e-api-hash-{secrets.token_hex(8)}", "session": f"e2e-session-{secrets.token_hex(16)}",
             "s3_secret_key": f"e2e-s3-secret-{secrets.token_hex(12)}"}
+    meta_dsn = psycopg.conninfo.make_conninfo(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=meta_db)
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTEST"))},
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-secret-not-for-production",
-        # Runs only when a test makes one (REST, backfill, clear): a cron run every 5 minutes
-        # would queue ahead of them and hold Qdrant's local-mode lock while a test reads it.
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        **stack_env(home, meta_dsn=meta_dsn, api_port=api_port),
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
         "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
@@ -244,24 +141,12 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
                        qdrant_path=home / "qdrant", settings={"s3_bucket": bucket},
                        falkordb_port=falkordb_port),
     }
-    stack = Stack(home, env, api_port)
+    stack = Stack(home, env, api_port, meta_dsn)
     stack.app, stack.expected, stack.statsd, stack.webhook = app, expected, statsd, webhook.received
     stack.started, stack.secrets, stack.bucket = started, fake, bucket
     stack.s3_endpoint, stack.falkordb_port = s3_endpoint, falkordb_port
-    stack.meta_dsn = psycopg.conninfo.make_conninfo(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=meta_db)
     try:
-        stack.cli("db", "migrate", timeout=300)
-        stack.cli("pools", "set", "telegram", "1", "one Telegram session")
-        stack.cli("pools", "set", "album_index", "1", "Qdrant local mode")
-        stack.start("api-server", "api-server", "--port", str(api_port))
-        stack.start("scheduler", "scheduler")
-        stack.start("dag-processor", "dag-processor")
-        stack.start("triggerer", "triggerer")
-        stack.wait_for("the api-server", lambda: httpx.get(f"{stack.api}/api/v2/monitor/health").status_code == 200)
-        stack.token = stack.wait_for("a token", lambda: httpx.get(f"{stack.api}/auth/token").json()["access_token"])
-        stack.wait_for("the DAG to be parsed", lambda: stack.request("GET", "/api/v2/dags/telegram_albums").status_code
-                       == 200)
-        assert stack.request("PATCH", "/api/v2/dags/telegram_albums", json={"is_paused": False}).status_code == 200
+        stack.boot({"telegram": 1, "album_index": 1})
         yield stack
         if os.environ.get("TELEGRAM_ALBUMS_SCREENSHOTS"):  # a maintainer's hook: refresh docs/screenshots
             capture_grid(stack, Path(os.environ["TELEGRAM_ALBUMS_SCREENSHOTS"]))

@@ -1,0 +1,217 @@
+"""A real Airflow on this machine for the end-to-end tests and the benchmark.
+
+api-server, scheduler, dag-processor and triggerer (and, with the CeleryExecutor, Celery
+workers) as separate processes on a Postgres metadata DB, tuned for short tasks (1-second
+heartbeats, as FIELD-NOTES measured: the default 5 s costs ~5 s per task). Runs are made and
+watched through the REST API; everything started is stopped by ``stop_all``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+
+from include.album.localenv import DAGS_FOLDER, REPO, free_port
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+DAG_ID = "telegram_albums"
+DAG = f"/api/v2/dags/{DAG_ID}"
+# What a task process calls itself (Airflow's task runner sets it with setproctitle).
+TASK_PROCESS_TITLE = "airflow worker -- "
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "LocalExecutor",
+              parallelism: int = 4, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Airflow's settings for a stack in ``home`` with its metadata on ``meta_dsn`` (a libpq
+    Postgres conninfo). Scheduled runs are off: runs are made by whoever uses the stack."""
+    meta = psycopg.conninfo.conninfo_to_dict(meta_dsn)
+    # host in the query: it may be a socket directory (the embedded Postgres).
+    url = (f"postgresql+psycopg://{meta.get('user', 'postgres')}@/{meta['dbname']}"
+           f"?host={meta.get('host', '127.0.0.1')}&port={meta.get('port', 5432)}")
+    source = os.environ if base is None else base
+    return {
+        **{k: v for k, v in source.items() if not k.startswith(("AIRFLOW", "PYTEST"))},
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "local-stack-secret-not-for-production",
+        # Runs only when asked for (REST, backfill, clear): a cron run every 5 minutes would
+        # queue ahead of them and hold Qdrant's local-mode lock while a reader wants it.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+    }
+
+
+class AirflowStack:
+    """Airflow's processes for one ``AIRFLOW_HOME``, each in its own process group."""
+
+    def __init__(self, home: Path, env: dict[str, str], api_port: int, meta_dsn: str):
+        self.home, self.env, self.api_port, self.meta_dsn = Path(home), env, api_port, meta_dsn
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.api = f"http://127.0.0.1:{api_port}"
+        self.token: str | None = None
+
+    # -- processes -------------------------------------------------------------------------
+
+    def cli(self, *args: str, timeout: int = 180, env: dict[str, str] | None = None) -> str:
+        done = subprocess.run([AIRFLOW, *args], env=env or self.env, capture_output=True, text=True,
+                              timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen([AIRFLOW, *args], env=env or self.env, stdout=log, stderr=log,
+                                                start_new_session=True)
+
+    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
+        process = self.processes.pop(name)
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop_all(self) -> None:
+        """SIGTERM to every process group at once, then wait (30 s in all) and SIGKILL what is left."""
+        for process in self.processes.values():
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 30
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    def boot(self, pools: dict[str, int], *, triggerer: bool = True) -> None:
+        """Migrate the metadata DB, create the pools, start the services, unpause the DAG."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.cli("db", "migrate", timeout=300)
+        for name, slots in pools.items():
+            self.cli("pools", "set", name, str(slots), f"{name} (local stack)")
+        self.start("api-server", "api-server", "--port", str(self.api_port))
+        self.start("scheduler", "scheduler")
+        self.start("dag-processor", "dag-processor")
+        if triggerer:
+            self.start("triggerer", "triggerer")
+        self.wait_for("the api-server", lambda: httpx.get(f"{self.api}/api/v2/monitor/health").status_code == 200)
+        self.token = self.wait_for("a token", lambda: httpx.get(f"{self.api}/auth/token").json()["access_token"])
+        self.wait_for("the DAG to be parsed", lambda: self.request("GET", DAG).status_code == 200)
+        response = self.request("PATCH", DAG, json={"is_paused": False})
+        if response.status_code != 200:
+            raise RuntimeError(f"could not unpause {DAG_ID}: {response.text}")
+
+    # -- REST ------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.request(method, f"{self.api}{path}", headers=headers, timeout=30, **kwargs)
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 180, every: float = 1.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                result = check()
+            except (httpx.HTTPError, KeyError, AssertionError):
+                result = None
+            if result:
+                return result
+            time.sleep(every)
+        logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.home.glob("*.log"))
+        raise TimeoutError(f"timed out waiting for {what}\n{logs}")
+
+    def run_state(self, run_id: str) -> str:
+        return self.request("GET", f"{DAG}/dagRuns/{run_id}").json()["state"]
+
+    def wait_for_run(self, run_id: str, timeout: float = 600) -> str:
+        return self.wait_for(f"run {run_id} to finish",
+                             lambda: (s := self.run_state(run_id)) in ("success", "failed") and s,
+                             timeout=timeout, every=1)
+
+    def trigger(self) -> str:
+        response = self.request("POST", f"{DAG}/dagRuns", json={"logical_date": None})
+        if response.status_code != 200:
+            raise RuntimeError(f"could not trigger {DAG_ID}: {response.text}")
+        return response.json()["dag_run_id"]
+
+    def clear(self, run_id: str, **body: Any) -> list[tuple[str, int]]:
+        """Clear task instances of a finished run through the REST API; returns the (task, map index) cleared."""
+        response = self.request("POST", f"{DAG}/clearTaskInstances", json={
+            "dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True, **body})
+        if response.status_code != 200:
+            raise RuntimeError(f"clear failed: {response.text}")
+        return sorted((ti["task_id"], ti["map_index"]) for ti in response.json()["task_instances"])
+
+    def active_runs(self) -> list[dict]:
+        return self.request("GET", f"{DAG}/dagRuns", params=[("state", "queued"), ("state", "running")]
+                            ).json()["dag_runs"]
+
+    # -- metadata --------------------------------------------------------------------------
+
+    def task_instances(self, run_id: str) -> dict[tuple[str, int], dict]:
+        """(task id, map index) -> the task instance's row in the metadata DB."""
+        with psycopg.connect(self.meta_dsn, row_factory=dict_row) as meta:
+            return {(r["task_id"], r["map_index"]): r for r in meta.execute(
+                "SELECT * FROM task_instance WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id))}
+
+
+class TaskMemory:
+    """Samples the resident memory of every task process (titled ``airflow worker -- <ti id>``)
+    every ``every`` seconds; ``peaks`` maps a task instance id to its largest RSS in bytes."""
+
+    def __init__(self, every: float = 0.1):
+        self.every = every
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TaskMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            for process in psutil.process_iter(["cmdline", "memory_info"]):
+                cmdline = process.info.get("cmdline") or []
+                title = " ".join(cmdline)
+                ti_id = title[len(TASK_PROCESS_TITLE):].strip()
+                # (executor processes are titled "airflow worker -- LocalExecutor: ..." too)
+                if title.startswith(TASK_PROCESS_TITLE) and _UUID.fullmatch(ti_id) and process.info.get("memory_info"):
+                    self.peaks[ti_id] = max(self.peaks.get(ti_id, 0), process.info["memory_info"].rss)
+            self._stop.wait(self.every)
