@@ -53,6 +53,10 @@ include.album quarantine list|requeue`) and the others go on; a service outage f
 task instead (no quarantine) and the next run picks the albums up. Edits and deletions are
 caught by the daily `telegram_albums_refresh` DAG.
 
+Queues (CeleryExecutor; the LocalExecutor ignores them): **ingest** on `telegram`, **vision**
+on `vision`, **index** and **index_posts** on `index`, the rest on Airflow's default queue;
+names from env `TELEGRAM_ALBUMS_{TELEGRAM,VISION,INDEX}_QUEUE` (docs/scaling.md).
+
 Long FloodWaits defer a channel (`channels.flood_wait_until`); a later run pulls its messages,
 nothing is skipped. Settings: Airflow Variable `telegram_albums_settings` (fields and defaults
 in `include/album/settings.py`); vision concurrency per run: env
@@ -76,7 +80,16 @@ from airflow.sdk import (
 )
 
 from include.album import tasks
-from include.album.settings import DEADLINE_SECONDS, INDEX_POOL, TASK_DEFAULTS, TELEGRAM_POOL, VISION_CONCURRENCY
+from include.album.settings import (
+    DEADLINE_SECONDS,
+    INDEX_POOL,
+    INDEX_QUEUE,
+    TASK_DEFAULTS,
+    TELEGRAM_POOL,
+    TELEGRAM_QUEUE,
+    VISION_CONCURRENCY,
+    VISION_QUEUE,
+)
 
 ALBUMS_PARSED = Asset("albums.parsed")
 ALBUM_ASSEMBLED = Asset("album.assembled")
@@ -107,8 +120,8 @@ def telegram_albums():
     def list_channels() -> list[int]:
         return tasks.channels_to_pull()
 
-    @task(pool=TELEGRAM_POOL, map_index_template="{{ channel_label }}", outlets=[ALBUMS_PARSED],
-          execution_timeout=timedelta(minutes=30))
+    @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, map_index_template="{{ channel_label }}",
+          outlets=[ALBUMS_PARSED], execution_timeout=timedelta(minutes=30))
     def ingest(channel_id: int) -> list[int]:
         return tasks.ingest(channel_id, get_current_context(), outlet=ALBUMS_PARSED)
 
@@ -118,8 +131,8 @@ def telegram_albums():
 
     @task_group
     def album(album_ids: list[int]):
-        @task(map_index_template="{{ album_label }}", max_active_tis_per_dagrun=VISION_CONCURRENCY,
-              execution_timeout=timedelta(minutes=30))
+        @task(queue=VISION_QUEUE, map_index_template="{{ album_label }}",
+              max_active_tis_per_dagrun=VISION_CONCURRENCY, execution_timeout=timedelta(minutes=30))
         def vision(album_ids: list[int]) -> list[int]:
             return tasks.album_step(album_ids, get_current_context(), "vision")
 
@@ -132,13 +145,14 @@ def telegram_albums():
         def enrich(album_ids: list[int]) -> list[int]:
             return tasks.album_step(album_ids, get_current_context(), "enrich", outlet=ALBUM_ASSEMBLED)
 
-        @task(map_index_template="{{ album_label }}", pool=INDEX_POOL, execution_timeout=timedelta(minutes=15))
+        @task(map_index_template="{{ album_label }}", pool=INDEX_POOL, queue=INDEX_QUEUE,
+              execution_timeout=timedelta(minutes=15))
         def index(album_ids: list[int]) -> list[int]:
             return tasks.album_step(album_ids, get_current_context(), "index")
 
         return index(enrich(summary(vision(album_ids))))
 
-    @task(pool=INDEX_POOL, execution_timeout=timedelta(minutes=30))
+    @task(pool=INDEX_POOL, queue=INDEX_QUEUE, execution_timeout=timedelta(minutes=30))
     def index_posts() -> dict[str, int]:
         return tasks.index_posts()
 

@@ -9,15 +9,15 @@ S3, Qdrant and the graph still agree with Postgres, for the last `refresh_lookba
 list_channels ─► refresh[channel] ─► republish ─► reconcile
 ```
 
-* **refresh** (mapped per channel, pool `telegram`) re-reads the ids of the channel's live posts
+* **refresh** (mapped per channel, pool and queue `telegram`) re-reads the ids of the channel's live posts
   dated in the window with `get_messages(ids=...)`: an edited message is stored again (text,
   caption, replaced media), a message that comes back empty was deleted and is tombstoned
   (`posts.deleted_at`); albums they belong to are recomposed in the same transaction, and an
   album left without posts is tombstoned. Returns the recomposed album ids.
-* **republish** (pool `album_index`) re-assembles and re-indexes those albums (vision only for
+* **republish** (pool `album_index`, queue `index`) re-assembles and re-indexes those albums (vision only for
   new images), re-indexes edited posts outside albums, and takes deleted posts and albums out
   of every store: S3 summaries, Qdrant points, graph nodes.
-* **reconcile** (pool `album_index`) compares Postgres with S3 (summaries, media), Qdrant
+* **reconcile** (pool `album_index`, queue `index`) compares Postgres with S3 (summaries, media), Qdrant
   (points) and the graph (Album nodes and their items) over the window, repairs what can be
   derived again, and reports drift with counts and ids in its log and the metric
   `reconcile_drift_total{kind}`.
@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
 from include.album import tasks
-from include.album.settings import INDEX_POOL, TASK_DEFAULTS, TELEGRAM_POOL
+from include.album.settings import INDEX_POOL, INDEX_QUEUE, TASK_DEFAULTS, TELEGRAM_POOL, TELEGRAM_QUEUE
 
 
 @dag(
@@ -51,15 +51,16 @@ def telegram_albums_refresh():
     def list_channels() -> list[int]:
         return tasks.channels_to_pull()
 
-    @task(pool=TELEGRAM_POOL, map_index_template="{{ channel_label }}", execution_timeout=timedelta(minutes=30))
+    @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, map_index_template="{{ channel_label }}",
+          execution_timeout=timedelta(minutes=30))
     def refresh(channel_id: int) -> list[int]:
         return tasks.refresh(channel_id, get_current_context())
 
-    @task(pool=INDEX_POOL, execution_timeout=timedelta(minutes=60))
+    @task(pool=INDEX_POOL, queue=INDEX_QUEUE, execution_timeout=timedelta(minutes=60))
     def republish(per_channel: list[list[int]]) -> dict[str, int]:
         return tasks.republish(per_channel, get_current_context())
 
-    @task(pool=INDEX_POOL, execution_timeout=timedelta(minutes=30))
+    @task(pool=INDEX_POOL, queue=INDEX_QUEUE, execution_timeout=timedelta(minutes=30))
     def reconcile() -> dict[str, int]:
         return tasks.reconcile_stores(get_current_context())
 

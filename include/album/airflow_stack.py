@@ -4,6 +4,9 @@ api-server, scheduler, dag-processor and triggerer (and, with the CeleryExecutor
 workers) as separate processes on a Postgres metadata DB, tuned for short tasks (1-second
 heartbeats, as FIELD-NOTES measured: the default 5 s costs ~5 s per task). Runs are made and
 watched through the REST API; everything started is stopped by ``stop_all``.
+
+Several Celery workers on one machine need their own log-server port and their own name in
+task instances (``hostname``): ``start_worker`` gives each both (``worker_name``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,38 @@ DAG = f"/api/v2/dags/{DAG_ID}"
 # What a task process calls itself (Airflow's task runner sets it with setproctitle).
 TASK_PROCESS_TITLE = "airflow worker -- "
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+WORKER_NAME_ENV = "AIRFLOW_STACK_WORKER_NAME"
+
+
+def worker_name() -> str:
+    """``[core] hostname_callable`` of the stack's workers: the name ``start_worker`` gave this
+    worker, so that task instances tell apart workers sharing one machine (else the FQDN)."""
+    import socket
+
+    return os.environ.get(WORKER_NAME_ENV) or socket.getfqdn()
+
+
+def celery_env(*, broker_url: str, result_backend_dsn: str, heartbeat_timeout: int = 300) -> dict[str, str]:
+    """CeleryExecutor settings: Redis broker, Postgres result backend (a libpq conninfo).
+
+    ``heartbeat_timeout``: seconds without a heartbeat after which the scheduler fails a
+    running task instance (a worker that died with its tasks), which then retries elsewhere.
+    """
+    backend = psycopg.conninfo.conninfo_to_dict(result_backend_dsn)
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": (
+            f"db+postgresql+psycopg://{backend.get('user', 'postgres')}@/{backend['dbname']}"
+            f"?host={backend.get('host', '127.0.0.1')}&port={backend.get('port', 5432)}"),
+        "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",  # a busy worker does not hoard queued tasks
+        # Longer than the longest execution_timeout (60 min): the broker never redelivers a running task.
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "7200",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(heartbeat_timeout),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    }
 
 
 def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "LocalExecutor",
@@ -112,6 +147,16 @@ class AirflowStack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.processes.clear()
+
+    def start_worker(self, name: str, queues: list[str], concurrency: int = 1) -> None:
+        """A Celery worker serving ``queues``, known as ``name`` in task instances; returns once ready."""
+        env = {**self.env, WORKER_NAME_ENV: name,
+               "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_name",
+               "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+        self.start(name, "celery", "worker", "--queues", ",".join(queues), "--concurrency", str(concurrency),
+                   "--celery-hostname", f"{name}@%h", "--without-mingle", "--without-gossip", env=env)
+        log = self.home / f"{name}.log"
+        self.wait_for(f"Celery worker {name}", lambda: b" ready." in log.read_bytes(), timeout=120, every=0.5)
 
     def boot(self, pools: dict[str, int], *, triggerer: bool = True) -> None:
         """Migrate the metadata DB, create the pools, start the services, unpause the DAG."""

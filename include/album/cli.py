@@ -224,10 +224,13 @@ def cmd_quarantine_requeue(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from include.album.benchmark import run
+    from include.album.benchmark import run, run_celery
 
-    sizes = [int(size) for size in args.sizes.split(",")]
-    run(sizes, Path(args.out), Path(args.state_dir) if args.state_dir else None)
+    state_dir = Path(args.state_dir) if args.state_dir else None
+    if args.executor == "celery":
+        run_celery([int(n) for n in args.workers.split(",")], args.broker, Path(args.out), state_dir)
+    else:
+        run([int(size) for size in args.sizes.split(",")], Path(args.out), state_dir)
     print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
     return 0
 
@@ -317,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("benchmark", help="measure each stage and the whole pipeline on synthetic archives")
     bench.add_argument("--sizes", default="100,1000,3000", help="albums per archive (default 100,1000,3000)")
     bench.add_argument("--out", default="docs/benchmarks.md")
+    bench.add_argument("--executor", choices=["local", "celery"], default="local",
+                       help="celery: the sample archive on the CeleryExecutor with --workers vision workers")
+    bench.add_argument("--workers", default="1,2", help="vision worker counts to run with --executor celery")
+    bench.add_argument("--broker", default="redis://127.0.0.1:6379/9", help="Celery broker (a Redis database "
+                                                                             "of its own: it is flushed)")
     bench.add_argument("--state-dir")
     bench.set_defaults(func=cmd_benchmark)
 

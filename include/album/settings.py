@@ -21,6 +21,12 @@ VISION_CONCURRENCY = int(os.environ.get("TELEGRAM_ALBUMS_VISION_CONCURRENCY", "4
 INDEX_POOL = os.environ.get("TELEGRAM_ALBUMS_INDEX_POOL", "album_index")
 # One Telegram session in use at a time across the deployment (two = AUTH_KEY_DUPLICATED).
 TELEGRAM_POOL = "telegram"
+# Celery queues by resource (the LocalExecutor ignores queues): the tasks holding the Telegram
+# session, the vision tasks (CPU or GPU workers) and the index writers; every other task goes
+# to Airflow's default queue ([operators] default_queue, "default"). See docs/scaling.md.
+TELEGRAM_QUEUE = os.environ.get("TELEGRAM_ALBUMS_TELEGRAM_QUEUE", "telegram")
+VISION_QUEUE = os.environ.get("TELEGRAM_ALBUMS_VISION_QUEUE", "vision")
+INDEX_QUEUE = os.environ.get("TELEGRAM_ALBUMS_INDEX_QUEUE", "index")
 # Deadline Alert: a run not finished this long after it was queued is reported as late.
 DEADLINE_SECONDS = int(os.environ.get("TELEGRAM_ALBUMS_DEADLINE_SECONDS", "900"))
 

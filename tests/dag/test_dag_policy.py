@@ -32,3 +32,23 @@ def test_telegram_albums_schedule_and_limits(dagbag):
     ingest = dag.get_task("ingest")
     assert ingest.pool == "telegram"
     assert ingest.retry_exponential_backoff
+
+
+def test_tasks_are_routed_to_queues_by_the_resource_they_use(dagbag):
+    """Celery queues (ignored by the LocalExecutor): the Telegram session, vision, index writers;
+    everything else on Airflow's default queue."""
+    from airflow.configuration import conf
+
+    default = conf.get("operators", "default_queue")
+    expected = {
+        "telegram_albums": {"ingest": "telegram", "album.vision": "vision", "album.index": "index",
+                            "index_posts": "index"},
+        "telegram_albums_refresh": {"refresh": "telegram", "republish": "index", "reconcile": "index"},
+    }
+    for dag_id, queues in expected.items():
+        dag = dagbag.get_dag(dag_id)
+        for task in dag.tasks:
+            assert task.queue == queues.get(task.task_id, default), f"{dag_id}.{task.task_id} on {task.queue}"
+        for task_id in queues:  # the telegram tasks also hold the 1-slot session pool
+            if queues[task_id] == "telegram":
+                assert dag.get_task(task_id).pool == "telegram"

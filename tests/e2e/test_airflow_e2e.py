@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import signal
 import socket
 import subprocess
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,18 +24,22 @@ import psycopg
 import pytest
 
 from include.album import db
-from include.album.airflow_stack import DAG, AirflowStack, stack_env
-from include.album.channels import register_sample
-from include.album.localenv import PgTarget, free_port, pipeline_env, recreate_database
-from include.album.sample import NEWS, differences_from_expectation
-from tests.conftest import ADMIN_DSN, PG_HOST, PG_PORT, PG_USER
-from tests.helpers import RecordingWebhook, store_contents, store_state
+from include.album.airflow_stack import DAG, stack_env
+from include.album.localenv import free_port, pipeline_env
+from include.album.sample import differences_from_expectation
+from tests.e2e.common import (
+    RUN_TIMEOUT,
+    Stack,
+    app_conn,
+    create_databases,
+    drop_databases,
+    retried_vision_counts,
+    undo_album_processing,
+    vision_midway,
+)
+from tests.helpers import RecordingWebhook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-RUN_TIMEOUT = 600
-COLLECTION = GRAPH = "telegram_albums"  # the defaults of the settings and of pipeline_env
-SHARED = 7000000000000000001  # the sample's grouped_id in two channels: four photos in NEWS
 
 
 class StatsdSink:
@@ -66,66 +68,18 @@ class StatsdSink:
         self.sock.close()
 
 
-class Stack(AirflowStack):
-    """The shared stack, plus a reader of every store."""
-
-    def stores(self, since: datetime | None = None) -> dict:
-        """``store_state`` of Postgres, S3, Qdrant and the graph (``store_contents`` with ``since``),
-        read while no run is active: Qdrant's local mode admits one process at a time."""
-        import boto3
-        from falkordb import FalkorDB
-        from qdrant_client import QdrantClient
-
-        from include.album.graph import FalkorGraph
-
-        def open_qdrant():
-            try:
-                return QdrantClient(path=str(self.home / "qdrant"))
-            except RuntimeError:  # "already accessed by another instance": a task holds it
-                return None
-
-        self.wait_for("no active run", lambda: not self.active_runs(), timeout=RUN_TIMEOUT, every=2)
-        s3 = boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1", aws_access_key_id="x",
-                          aws_secret_access_key="x")
-        qdrant = self.wait_for("Qdrant's local-mode lock", open_qdrant, timeout=120)
-        graph = FalkorGraph(FalkorDB(host="127.0.0.1", port=self.falkordb_port), GRAPH)
-        try:
-            with app_conn(self) as conn:
-                if since is None:
-                    return store_state(conn, s3, self.bucket, qdrant, COLLECTION, graph)
-                return store_contents(conn, s3, self.bucket, qdrant, COLLECTION, graph, since=since)
-        finally:
-            qdrant.close()
-            graph.close()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     started = datetime.now(UTC)
     home = tmp_path_factory.mktemp("airflow-e2e")
-    tag = f"{os.getpid()}"
-    meta_db, app_db = f"telegram_albums_e2e_meta_{tag}", f"telegram_albums_e2e_app_{tag}"
-    recreate_database(ADMIN_DSN, meta_db)
-    recreate_database(ADMIN_DSN, app_db)
-    app = PgTarget(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=app_db)
     archive, expected = sample_archive
-    with db.connect(app.dsn) as conn:
-        conn.autocommit = True
-        db.migrate(conn)
-        register_sample(conn, expected)
-    bucket = f"albums-e2e-{tag}"
-    import boto3
-
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="x",
-                 aws_secret_access_key="x").create_bucket(Bucket=bucket)
-
+    app, meta_dsn, bucket, databases = create_databases(f"e2e_{os.getpid()}", expected, s3_endpoint)
     statsd, webhook = StatsdSink(), RecordingWebhook()
     api_port = free_port()
     # Fake credentials, distinctive so that the secrets test can look for them everywhere. The
     # archive transport ignores them, but the tasks read (and mask) them as in production.
     fake = {"api_hash": f"e2e-api-hash-{secrets.token_hex(8)}", "session": f"e2e-session-{secrets.token_hex(16)}",
             "s3_secret_key": f"e2e-s3-secret-{secrets.token_hex(12)}"}
-    meta_dsn = psycopg.conninfo.make_conninfo(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=meta_db)
     env = {
         **stack_env(home, meta_dsn=meta_dsn, api_port=api_port),
         "AIRFLOW__METRICS__STATSD_ON": "True",
@@ -154,10 +108,7 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
         stack.stop_all()
         statsd.close()
         webhook.close()
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            for name in (meta_db, app_db):
-                conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)))
+        drop_databases(databases)
 
 
 def capture_grid(stack: Stack, folder: Path) -> None:
@@ -181,12 +132,6 @@ def capture_grid(stack: Stack, folder: Path) -> None:
                         f"--user-data-dir={stack.home / 'chromium'}", "--window-size=1600,1100",
                         "--virtual-time-budget=15000", f"--screenshot={folder / name}", url],
                        capture_output=True, timeout=120)
-
-
-def app_conn(stack):
-    conn = db.connect(stack.app.dsn)
-    conn.autocommit = True
-    return conn
 
 
 def test_a_run_triggered_through_the_rest_api_succeeds_and_stores_the_sample(stack):
@@ -258,13 +203,10 @@ def test_clearing_one_mapped_album_reruns_its_group_and_changes_no_store(stack):
 def test_a_vision_task_killed_with_sigkill_is_retried_and_the_stores_end_as_a_clean_run(stack):
     """SIGKILL of a task process under the real LocalExecutor, in the middle of its work.
 
-    To give a vision task real work, the clean run's processing of one album (NEWS's four-photo
-    album) is undone in the stores — its cached vision results and summary deleted, its
-    enrichment, index marker and status reset, its S3 summaries deleted — which is exactly what
-    the stores hold for an album that was ingested but not yet processed. A REST-triggered run
-    then picks it up (albums still needing work), and the test SIGKILLs the album's vision task
-    process (the pid Airflow records for the running try) once it has stored at least one of the
-    four results and before it has stored all of them. Airflow must retry it and the run succeed.
+    The clean run's processing of one album is undone (``undo_album_processing``); a
+    REST-triggered run picks it up, and the test SIGKILLs the album's vision task process (the
+    pid Airflow records for the running try) once it has stored at least one of the four
+    results and before it has stored all of them. Airflow must retry it and the run succeed.
 
     The stores must then equal the clean run's, with one necessary exception: the album was
     really processed again, so the moments of that processing (analyzed_at, computed_at,
@@ -274,45 +216,13 @@ def test_a_vision_task_killed_with_sigkill_is_retried_and_the_stores_end_as_a_cl
     documents, Qdrant payloads and vectors, graph nodes and edges — must be identical, and
     Qdrant and the graph (which hold no processing times) are compared unmasked too.
     """
-    with app_conn(stack) as conn:
-        album = conn.execute("SELECT * FROM media_groups WHERE channel_id = %s AND grouped_id = %s",
-                             (NEWS, SHARED)).fetchone()
-        shas = [r["sha256"] for r in conn.execute(
-            "SELECT sha256 FROM media_group_items WHERE group_id = %s ORDER BY position", (album["id"],))]
-    assert album["status"] == "assembled" and len(set(shas)) == len(shas) == 4 and all(shas)
-    summaries = sorted(album["meta"]["enrichment"]["s3_keys"].values())
     clean, clean_raw = stack.stores(since=stack.started), stack.stores()
-
-    # Undo the album's processing in Postgres and S3 (no run is active: stores() waited for that).
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint, region_name="us-east-1", aws_access_key_id="x",
-                      aws_secret_access_key="x")
-    reset_at = datetime.now(UTC)
-    with app_conn(stack) as conn, conn.transaction():
-        assert conn.execute("DELETE FROM vision_results WHERE sha256 = ANY(%s)", (shas,)).rowcount == 4
-        conn.execute("DELETE FROM album_summaries WHERE album_id = %s", (album["id"],))
-        conn.execute("UPDATE media_groups SET status = 'open', meta = meta - 'enrichment' - 'index' WHERE id = %s",
-                     (album["id"],))
-    for key in summaries:
-        s3.delete_object(Bucket=stack.bucket, Key=key)
+    album, shas, reset_at = undo_album_processing(stack)
+    summaries = sorted(album["meta"]["enrichment"]["s3_keys"].values())
 
     run_id = stack.trigger()
-    killed = None
-    deadline = time.monotonic() + RUN_TIMEOUT
-    with psycopg.connect(stack.meta_dsn, autocommit=True) as meta, app_conn(stack) as conn:
-        while killed is None:
-            assert time.monotonic() < deadline, "the album's vision task never ran"
-            running = meta.execute("SELECT pid, try_number FROM task_instance WHERE dag_id = 'telegram_albums' "
-                                   "AND run_id = %s AND task_id = 'album.vision' AND state = 'running' "
-                                   "AND pid IS NOT NULL", (run_id,)).fetchone()
-            stored = conn.execute("SELECT count(*) AS n FROM vision_results WHERE sha256 = ANY(%s)",
-                                  (shas,)).fetchone()["n"]
-            assert stored < 4, "the vision task analysed all four images before it could be killed"
-            if running and stored >= 1:
-                os.kill(running[0], signal.SIGKILL)
-                killed = {"pid": running[0], "try_number": running[1], "results_stored": stored}
-            time.sleep(0.05)
+    killed = vision_midway(stack, run_id, shas)
+    os.kill(killed["pid"], signal.SIGKILL)
 
     assert stack.wait_for_run(run_id) == "success"
     vision = stack.task_instances(run_id)[("album.vision", 0)]
@@ -322,11 +232,8 @@ def test_a_vision_task_killed_with_sigkill_is_retried_and_the_stores_end_as_a_cl
                                  "AND run_id = %s AND task_id = 'album.vision' AND try_number = 1",
                                  (run_id,)).fetchone()
     assert first_try is not None and first_try[0] in ("up_for_retry", "failed") and first_try[1] == killed["pid"]
-    log = stack.home / "logs" / "dag_id=telegram_albums" / f"run_id={run_id}" / "task_id=album.vision" / \
-        "map_index=0" / f"attempt={vision['try_number']}.log"
-    counts = re.search(r"album \d+ vision: \{'analysed': (\d+), 'cached': (\d+)", log.read_text())
-    analysed, cached = int(counts[1]), int(counts[2])  # the retry redid only what the killed try had not stored
-    assert analysed + cached == 4 and cached >= killed["results_stored"]
+    analysed, cached = retried_vision_counts(stack, run_id, vision["try_number"])
+    assert analysed + cached == 4 and cached >= killed["results_stored"]  # the retry redid only what was lost
 
     with app_conn(stack) as conn:
         redone = conn.execute("SELECT count(*) AS n, min(analyzed_at) AS first FROM vision_results "

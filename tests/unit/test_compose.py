@@ -69,3 +69,20 @@ def test_monitoring_files_are_mounted_where_the_tools_read_them():
         source = [v.split(":")[0] for v in SERVICES[service]["volumes"]]
         assert path in source and (ROOT / path).exists()
     assert env("airflow-scheduler")["AIRFLOW__METRICS__STATSD_HOST"] == "statsd-exporter"
+
+
+def test_celery_workers_listen_on_the_queues_the_dag_routes_to():
+    from include.album.settings import INDEX_QUEUE, TELEGRAM_QUEUE, VISION_QUEUE
+
+    def queues(service: str) -> set[str]:
+        command = SERVICES[service]["command"]
+        listed = re.search(r"--queues (\S+)", command)[1]
+        return {re.sub(r"\$\{[A-Z_]+:-([a-z]+)\}", r"\1", name) for name in listed.split(",")}
+
+    assert queues("airflow-worker") == {"default", TELEGRAM_QUEUE, INDEX_QUEUE}
+    assert queues("airflow-worker-vision") == {VISION_QUEUE}
+    assert SERVICES["airflow-worker-vision"]["profiles"] == ["celery"]
+    for name in ("TELEGRAM_ALBUMS_TELEGRAM_QUEUE", "TELEGRAM_ALBUMS_VISION_QUEUE", "TELEGRAM_ALBUMS_INDEX_QUEUE"):
+        assert name in env("airflow-scheduler") and name in env("airflow-worker")
+    broker = env("airflow-worker")["AIRFLOW__CELERY__BROKER_URL"]
+    assert broker.startswith("redis://redis:6379/") and broker != "redis://redis:6379/2"  # not albums_redis's db
