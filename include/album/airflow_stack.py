@@ -231,12 +231,14 @@ class AirflowStack:
 
 
 class TaskMemory:
-    """Samples the resident memory of every task process (titled ``airflow worker -- <ti id>``)
-    every ``every`` seconds; ``peaks`` maps a task instance id to its largest RSS in bytes."""
+    """Samples the memory of every task process (titled ``airflow worker -- <ti id>``) every
+    ``every`` seconds: ``peaks`` maps a task instance id to its largest RSS in bytes, ``private``
+    to its largest USS (the pages it does not share with the worker it was forked from)."""
 
     def __init__(self, every: float = 0.1):
         self.every = every
         self.peaks: dict[str, int] = {}
+        self.private: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -257,6 +259,12 @@ class TaskMemory:
                 title = " ".join(cmdline)
                 ti_id = title[len(TASK_PROCESS_TITLE):].strip()
                 # (executor processes are titled "airflow worker -- LocalExecutor: ..." too)
-                if title.startswith(TASK_PROCESS_TITLE) and _UUID.fullmatch(ti_id) and process.info.get("memory_info"):
-                    self.peaks[ti_id] = max(self.peaks.get(ti_id, 0), process.info["memory_info"].rss)
+                if not (title.startswith(TASK_PROCESS_TITLE) and _UUID.fullmatch(ti_id)):
+                    continue
+                try:
+                    uss = process.memory_full_info().uss
+                except psutil.Error:  # the task ended meanwhile
+                    continue
+                self.peaks[ti_id] = max(self.peaks.get(ti_id, 0), process.info["memory_info"].rss)
+                self.private[ti_id] = max(self.private.get(ti_id, 0), uss)
             self._stop.wait(self.every)
