@@ -6,12 +6,17 @@ subset of the fields below); the CLI and tests build ``Settings`` directly.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any
 
 VARIABLE_NAME = "telegram_albums_settings"
+# Settings that existed once: ignored with a warning, so an old Variable does not stop the DAG.
+RETIRED = {"album_batch_size": "albums_mapped_per_run alone sets how many album groups a run has"}
+
+log = logging.getLogger(__name__)
 
 # Read when the DAG file is parsed (Airflow needs them before any run), so from the environment:
 # how many vision tasks of one run may run at once.
@@ -79,6 +84,9 @@ class Settings:
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> Settings:
         values = dict(values or {})
+        for name in sorted(set(values) & set(RETIRED)):
+            log.warning("setting %s in %s is no longer used (%s); remove it", name, VARIABLE_NAME, RETIRED[name])
+            del values[name]
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:

@@ -66,6 +66,12 @@ def test_settings_reject_unknown_keys_and_convert_types():
         Settings.from_mapping({"max_mesages_per_pull": 5})
 
 
+def test_a_retired_setting_is_ignored_with_a_warning(caplog):
+    settings = Settings.from_mapping({"album_batch_size": 100, "albums_mapped_per_run": 8})
+    assert settings.albums_mapped_per_run == 8
+    assert "album_batch_size" in caplog.text and "no longer used" in caplog.text
+
+
 def test_nul_in_text_and_a_header_breaking_mime_type_are_made_storable_and_recorded():
     text = text_message(1, 1, T, "before\x00after")
     pdf, _ = document_message(1, 2, T, "", mime="application/pdf\r\nX-Injected: 1", size=10)
