@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -49,8 +50,6 @@ def flush_broker() -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
-    from datetime import UTC, datetime
-
     started = datetime.now(UTC)
     home = tmp_path_factory.mktemp("airflow-celery")
     archive, expected = sample_archive
