@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--executor", choices=["local", "celery"], default="local",
                        help="celery: the sample archive on the CeleryExecutor with --workers vision workers")
     bench.add_argument("--workers", default="1,2", help="vision worker counts to run with --executor celery")
-    bench.add_argument("--broker", default="redis://127.0.0.1:6379/9", help="Celery broker (a Redis database "
+    bench.add_argument("--broker", default="redis://127.0.0.1:6379/8", help="Celery broker (a Redis database "
                                                                              "of its own: it is flushed)")
     bench.add_argument("--state-dir")
     bench.set_defaults(func=cmd_benchmark)
