@@ -347,6 +347,13 @@ def measure(services: Services, albums: int, work: Path) -> SizeResult:
     return result
 
 
+def finished_run(stack: AirflowStack, run_id: str) -> tuple[float, list[dict]]:
+    """A finished run's wall time (start to end, as Airflow recorded it) and its task instances that ran."""
+    run = stack.request("GET", f"/api/v2/dags/telegram_albums/dagRuns/{run_id}").json()
+    wall = (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])).total_seconds()
+    return wall, [ti for ti in stack.task_instances(run_id).values() if ti["start_date"]]
+
+
 def run_on_stack(services: Services, warm: dict, archive: Path, expected: dict, result: SizeResult) -> None:
     """One run of the DAG under a real scheduler on a fresh target with the vision cache warm."""
     target = services.fresh(expected)
@@ -356,10 +363,7 @@ def run_on_stack(services: Services, warm: dict, archive: Path, expected: dict, 
         with TaskMemory() as memory:
             run_id = stack.trigger()
             result.stack_state = stack.wait_for_run(run_id, timeout=4 * 3600)
-        run = stack.request("GET", f"/api/v2/dags/telegram_albums/dagRuns/{run_id}").json()
-        result.stack_s = (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
-                          ).total_seconds()
-        instances = [ti for ti in stack.task_instances(run_id).values() if ti["start_date"]]
+        result.stack_s, instances = finished_run(stack, run_id)
         result.stack_tasks = len(instances)
         latencies = [(ti["start_date"] - ti["queued_dttm"]).total_seconds() for ti in instances if ti["queued_dttm"]]
         result.stack_queue_latency_s = sum(latencies) / len(latencies) if latencies else 0.0
@@ -395,10 +399,7 @@ def measure_celery(services: Services, vision_workers: int, broker_url: str, wor
             stack.start_worker(f"vision-{number}", [VISION_QUEUE], concurrency=1)
         run_id = stack.trigger()
         result.state = stack.wait_for_run(run_id, timeout=3600)
-        run = stack.request("GET", f"/api/v2/dags/telegram_albums/dagRuns/{run_id}").json()
-        result.wall_s = (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
-                         ).total_seconds()
-        instances = [ti for ti in stack.task_instances(run_id).values() if ti["start_date"]]
+        result.wall_s, instances = finished_run(stack, run_id)
         result.tasks = len(instances)
         vision = [ti for ti in instances if ti["task_id"] == "album.vision"]
         for ti in vision:
