@@ -6,4 +6,4 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
 COPY requirements.txt /requirements.txt
-RUN pip install --no-cache-dir -r /requirements.txt "apache-airflow-providers-celery"
+RUN pip install --no-cache-dir -r /requirements.txt  # the Celery provider is pinned there
