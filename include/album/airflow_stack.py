@@ -34,9 +34,15 @@ DAG = f"/api/v2/dags/{DAG_ID}"
 # What a task process calls itself (Airflow's task runner sets it with setproctitle).
 TASK_PROCESS_TITLE = "airflow worker -- "
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 WORKER_NAME_ENV = "AIRFLOW_STACK_WORKER_NAME"
+
+
+def sqlalchemy_url(dsn: str, scheme: str = "postgresql+psycopg") -> str:
+    """A libpq conninfo as a SQLAlchemy URL; the host goes in the query, as it may be a socket
+    directory (the embedded Postgres)."""
+    parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    return (f"{scheme}://{parts.get('user', 'postgres')}@/{parts['dbname']}"
+            f"?host={parts.get('host', '127.0.0.1')}&port={parts.get('port', 5432)}")
 
 
 def worker_name() -> str:
@@ -53,13 +59,10 @@ def celery_env(*, broker_url: str, result_backend_dsn: str, heartbeat_timeout: i
     ``heartbeat_timeout``: seconds without a heartbeat after which the scheduler fails a
     running task instance (a worker that died with its tasks), which then retries elsewhere.
     """
-    backend = psycopg.conninfo.conninfo_to_dict(result_backend_dsn)
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
-        "AIRFLOW__CELERY__RESULT_BACKEND": (
-            f"db+postgresql+psycopg://{backend.get('user', 'postgres')}@/{backend['dbname']}"
-            f"?host={backend.get('host', '127.0.0.1')}&port={backend.get('port', 5432)}"),
+        "AIRFLOW__CELERY__RESULT_BACKEND": sqlalchemy_url(result_backend_dsn, "db+postgresql+psycopg"),
         "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",  # a busy worker does not hoard queued tasks
         # Longer than the longest execution_timeout (60 min): the broker never redelivers a running task.
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "7200",
@@ -72,10 +75,6 @@ def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "Loca
               parallelism: int = 4, base: dict[str, str] | None = None) -> dict[str, str]:
     """Airflow's settings for a stack in ``home`` with its metadata on ``meta_dsn`` (a libpq
     Postgres conninfo). Scheduled runs are off: runs are made by whoever uses the stack."""
-    meta = psycopg.conninfo.conninfo_to_dict(meta_dsn)
-    # host in the query: it may be a socket directory (the embedded Postgres).
-    url = (f"postgresql+psycopg://{meta.get('user', 'postgres')}@/{meta['dbname']}"
-           f"?host={meta.get('host', '127.0.0.1')}&port={meta.get('port', 5432)}")
     source = os.environ if base is None else base
     return {
         **{k: v for k, v in source.items() if not k.startswith(("AIRFLOW", "PYTEST"))},
@@ -85,7 +84,7 @@ def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "Loca
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(meta_dsn),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": "local-stack-secret-not-for-production",
         # Runs only when asked for (REST, backfill, clear): a cron run every 5 minutes would
