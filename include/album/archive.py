@@ -323,6 +323,11 @@ class ArchiveTelegramClient(TelegramClient):
     async def _call(self, sender, request, ordered=False, flood_sleep_threshold=None):
         return await super()._call(self.archive, request, ordered=ordered, flood_sleep_threshold=flood_sleep_threshold)
 
+    def iter_messages(self, *args, wait_time: float | None = 0, **kwargs):
+        # Telethon waits 1 s between history requests of pulls over 3,000 messages, to be gentle
+        # with Telegram; an archive has no rate limit to respect.
+        return super().iter_messages(*args, wait_time=wait_time, **kwargs)
+
     async def _borrow_exported_sender(self, dc_id):
         return self.archive  # recorded media may name any DC; the archive serves them all
 

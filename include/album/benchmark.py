@@ -251,22 +251,15 @@ def plain_loop(conn: Any, store: Any, target: dict, archive: Path, expected: dic
 
 def copy_vision_cache(source: PgTarget, target: PgTarget) -> int:
     """Warm ``target``'s vision cache from ``source`` (media rows first: the cache references them)."""
-    with db.connect(source.dsn) as src, db.connect(target.dsn) as dst:
-        media = src.execute("SELECT sha256, mime, size_bytes, s3_key, width, height FROM media_objects").fetchall()
-        vision = src.execute("SELECT sha256, provider_key, result, skip_reason, skip_detail, duration_ms "
-                             "FROM vision_results").fetchall()
-        with dst.transaction(), dst.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO media_objects (sha256, mime, size_bytes, s3_key, width, height) "
-                "VALUES (%(sha256)s, %(mime)s, %(size_bytes)s, %(s3_key)s, %(width)s, %(height)s) "
-                "ON CONFLICT DO NOTHING", media)
-            from psycopg.types.json import Jsonb
+    from psycopg.types.json import Jsonb
 
-            cursor.executemany(
-                "INSERT INTO vision_results (sha256, provider_key, result, skip_reason, skip_detail, duration_ms) "
-                "VALUES (%(sha256)s, %(provider_key)s, %(result)s, %(skip_reason)s, %(skip_detail)s, "
-                "%(duration_ms)s) ON CONFLICT DO NOTHING",
-                [{**row, "result": Jsonb(row["result"]) if row["result"] is not None else None} for row in vision])
+    with db.connect(source.dsn) as src, db.connect(target.dsn) as dst:
+        media = db.fetch_all(src, "media_objects_all")
+        vision = [{**row, "result": Jsonb(row["result"]) if row["result"] is not None else None}
+                  for row in db.fetch_all(src, "vision_results_all")]
+        with dst.transaction():
+            db.execute_many(dst, "media_object_upsert", media)
+            db.execute_many(dst, "vision_store", vision)
     return len(vision)
 
 

@@ -218,7 +218,8 @@ def regroup_albums(conn: Any, channel_id: int, grouped_ids: list[int]) -> tuple[
         "content_hash": a.content_hash, "meta": Jsonb({"over_limit": a.over_limit})} for a in albums))
     by_grouped_id = {a.grouped_id: a for a in albums}
     changed = [row["id"] for row in upserted]  # unchanged compositions return no row: nothing to redo
-    db.execute(conn, "album_items_clear", {"album_ids": changed})
+    if changed:
+        db.execute(conn, "album_items_clear", {"album_ids": changed})
     db.execute_many(conn, "album_item_insert", (
         {"album_id": row["id"], "position": i.position, "message_id": i.message_id, "media_kind": i.media_kind,
          "sha256": i.sha256, "thumb_sha256": i.thumb_sha256}

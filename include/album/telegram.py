@@ -280,21 +280,17 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
     """
     peer = input_peer(channel)
     pull = Pull()
-    # Telethon waits 1 s between history requests of pulls over 3,000 messages, to be gentle
-    # with Telegram; an archive has no rate limit to respect.
-    wait = 0 if isinstance(client, ArchiveTelegramClient) else None
     try:
         if window is not None:
-            async for message in client.iter_messages(peer, offset_date=window.start, reverse=True, wait_time=wait):
+            async for message in client.iter_messages(peer, offset_date=window.start, reverse=True):
                 if message.date >= window.end:
                     break
                 pull.messages.append(message)
         elif channel.hwm == 0:
-            newest = [m async for m in client.iter_messages(peer, limit=max_messages, wait_time=wait)]
+            newest = [m async for m in client.iter_messages(peer, limit=max_messages)]
             pull.messages = newest[::-1]
         else:
-            async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages,
-                                                      wait_time=wait):
+            async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages):
                 pull.messages.append(message)
         if pull.messages:
             if window is not None or channel.hwm == 0:

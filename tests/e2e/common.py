@@ -59,10 +59,14 @@ class Stack(AirflowStack):
             graph.close()
 
     def s3(self):
-        import boto3
+        return s3_client(self.s3_endpoint)
 
-        return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1", aws_access_key_id="x",
-                            aws_secret_access_key="x")
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x")
 
 
 def app_conn(stack: Stack):
@@ -75,8 +79,6 @@ def create_databases(tag: str, expected: dict, s3_endpoint: str) -> tuple[PgTarg
     """A metadata database, an application database holding the sample's channels, and a bucket.
 
     Returns (application target, metadata conninfo, bucket, names of the databases to drop)."""
-    import boto3
-
     meta_db, app_db = f"telegram_albums_{tag}_meta", f"telegram_albums_{tag}_app"
     recreate_database(ADMIN_DSN, meta_db)
     recreate_database(ADMIN_DSN, app_db)
@@ -86,8 +88,7 @@ def create_databases(tag: str, expected: dict, s3_endpoint: str) -> tuple[PgTarg
         db.migrate(conn)
         register_sample(conn, expected)
     bucket = f"albums-{tag.replace('_', '-')}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="x",
-                 aws_secret_access_key="x").create_bucket(Bucket=bucket)
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
     meta_dsn = psycopg.conninfo.make_conninfo(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=meta_db)
     return app, meta_dsn, bucket, [meta_db, app_db]
 
