@@ -5,18 +5,25 @@ Every 5 minutes: mirror the subscribed Telegram channels into Postgres and S3, g
 messages into albums, and analyse, summarise and publish every album that is new or changed.
 
 ```
-migrate ─► list_channels ─► ingest[channel] ─┬─► albums_ready ─► album[unit] ─┬─► report
+migrate ─► changed_channels ─► ingest[unit] ─┬─► albums_ready ─► album[unit] ─┬─► report
                                              └─► index_posts ─────────────────┘
 album[unit] = vision ─► summary ─► enrich ─► index
 ```
 
 * **migrate** applies `include/sql/migrations` (idempotent, tracked in `schema_migrations`).
-* **list_channels** returns the ids of active channels with at least one subscribing tenant.
-* **ingest** (mapped per channel, labelled with its username) pulls the messages above the
-  channel's high-water mark — or, in a run made by `airflow backfill create`, the messages
-  dated in the run's data interval — stores their media in S3 (content-addressed, HEAD before
-  PUT), upserts posts, regroups their albums and advances the mark in one transaction. It
-  returns the ids of albums that are new or whose composition changed, and emits the Asset
+* **changed_channels** asks Telegram which subscribed channels have messages above their
+  high-water mark: one `messages.getPeerDialogs` per 100 channels in the account's dialogs
+  (each dialog carries the channel's newest message id), one small probe per channel outside
+  them. Only those channels are pulled, so a quiet window costs a few requests however many
+  channels there are. A run made by `airflow backfill create` pulls every channel instead.
+* **ingest** (mapped per unit of changed channels, labelled with what it holds: `@username`
+  for a unit of one) pulls each channel's new messages over one Telegram connection — or, in a
+  backfill run, the messages dated in the run's data interval — stores their media in S3
+  (content-addressed, HEAD before PUT), upserts posts, regroups their albums and advances the
+  mark, one transaction per channel. A channel that fails for its own sake is recorded on its
+  row (`channels.last_error`, `python -m include.album channels list`, alert
+  `TelegramChannelsFailing`) and pulled again by the next run; the others go on. It returns
+  the ids of albums that are new or whose composition changed, and emits the Asset
   `albums.parsed`. The 1-slot pool `telegram` keeps one Telegram session in use at a time.
 * **albums_ready** adds the albums still waiting or partial from earlier runs.
 * **album** (a task group mapped per album, labelled `@channel album <id>` in the UI): **vision** analyses
@@ -33,10 +40,11 @@ album[unit] = vision ─► summary ─► enrich ─► index
   takes what was deleted on Telegram out of S3, Qdrant and the graph. Index writes go through
   the pool `album_index`: give it 1 slot with Qdrant's embedded local mode (one process at a
   time), more with a Qdrant server.
-* Batching: when a run brings more than `albums_mapped_per_run` (default 32) albums (a backfill,
-  a new busy channel), they are split into that many groups of several albums (labelled
-  `N albums <first>-<last>`) that run the same steps in a loop, so the number of task
-  instances, and Airflow's cost per task, stays bounded however many albums a run brings.
+* Units: up to `channels_mapped_per_run` changed channels (default 8) and `albums_mapped_per_run`
+  albums (default 32), each gets a task instance of its own; beyond, they are split into that
+  many units of several (labelled `N channels @a, @b, …` and `N albums <first>-<last>`) that do
+  the same work in a loop, so the number of task instances, and Airflow's cost per task,
+  stays bounded by settings however many channels change and albums arrive.
 * **report** logs totals (albums by status, vision calls and albums/posts indexed this run)
   and sets the gauges of albums by status and of the oldest pending album.
 
@@ -116,18 +124,18 @@ def telegram_albums():
     def migrate() -> None:
         tasks.migrate()
 
-    @task(execution_timeout=timedelta(minutes=2))
-    def list_channels() -> list[int]:
-        return tasks.channels_to_pull()
+    @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, execution_timeout=timedelta(minutes=10))
+    def changed_channels() -> list[list[int]]:
+        return tasks.changed_channels(get_current_context())
 
     @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, map_index_template="{{ channel_label }}",
           outlets=[ALBUMS_PARSED], execution_timeout=timedelta(minutes=30))
-    def ingest(channel_id: int) -> list[int]:
-        return tasks.ingest(channel_id, get_current_context(), outlet=ALBUMS_PARSED)
+    def ingest(channel_ids: list[int]) -> list[int]:
+        return tasks.ingest(channel_ids, get_current_context(), outlet=ALBUMS_PARSED)
 
-    @task
-    def albums_ready(per_channel: list[list[int]]) -> list[list[int]]:
-        return tasks.albums_ready(per_channel)
+    @task(trigger_rule="none_failed")  # also when no channel changed: albums still waiting are due
+    def albums_ready(per_unit: list[list[int]]) -> list[list[int]]:
+        return tasks.albums_ready(per_unit)
 
     @task_group
     def album(album_ids: list[int]):
@@ -152,7 +160,7 @@ def telegram_albums():
 
         return index(enrich(summary(vision(album_ids))))
 
-    @task(pool=INDEX_POOL, queue=INDEX_QUEUE, execution_timeout=timedelta(minutes=30))
+    @task(pool=INDEX_POOL, queue=INDEX_QUEUE, trigger_rule="none_failed", execution_timeout=timedelta(minutes=30))
     def index_posts() -> dict[str, int]:
         return tasks.index_posts()
 
@@ -160,9 +168,9 @@ def telegram_albums():
     def report() -> dict[str, int]:
         return tasks.report(get_current_context()["dag_run"].start_date)
 
-    channels = list_channels()
-    migrate() >> channels
-    ingested = ingest.expand(channel_id=channels)
+    units = changed_channels()
+    migrate() >> units
+    ingested = ingest.expand(channel_ids=units)
     [album.expand(album_ids=albums_ready(ingested)), ingested >> index_posts()] >> report()
 
 

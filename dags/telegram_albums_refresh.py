@@ -6,10 +6,12 @@ S3, Qdrant and the graph still agree with Postgres, for the last `refresh_lookba
 (default 48) before the run's data interval end.
 
 ```
-list_channels ─► refresh[channel] ─► republish ─► reconcile
+list_channels ─► refresh[unit] ─► republish ─► reconcile
 ```
 
-* **refresh** (mapped per channel, pool and queue `telegram`) re-reads the ids of the channel's live posts
+* **refresh** (mapped per unit of channels, as `ingest` in `telegram_albums`: one per channel up
+  to `channels_mapped_per_run`; pool and queue `telegram`) re-reads, over one Telegram
+  connection, the ids of each channel's live posts
   dated in the window with `get_messages(ids=...)`: an edited message is stored again (text,
   caption, replaced media), a message that comes back empty was deleted and is tombstoned
   (`posts.deleted_at`); albums they belong to are recomposed in the same transaction, and an
@@ -48,23 +50,23 @@ from include.album.settings import INDEX_POOL, INDEX_QUEUE, TASK_DEFAULTS, TELEG
 )
 def telegram_albums_refresh():
     @task(execution_timeout=timedelta(minutes=2))
-    def list_channels() -> list[int]:
-        return tasks.channels_to_pull()
+    def list_channels() -> list[list[int]]:
+        return tasks.channel_units()
 
     @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, map_index_template="{{ channel_label }}",
-          execution_timeout=timedelta(minutes=30))
-    def refresh(channel_id: int) -> list[int]:
-        return tasks.refresh(channel_id, get_current_context())
+          execution_timeout=timedelta(minutes=60))
+    def refresh(channel_ids: list[int]) -> list[int]:
+        return tasks.refresh(channel_ids, get_current_context())
 
     @task(pool=INDEX_POOL, queue=INDEX_QUEUE, execution_timeout=timedelta(minutes=60))
-    def republish(per_channel: list[list[int]]) -> dict[str, int]:
-        return tasks.republish(per_channel, get_current_context())
+    def republish(per_unit: list[list[int]]) -> dict[str, int]:
+        return tasks.republish(per_unit, get_current_context())
 
     @task(pool=INDEX_POOL, queue=INDEX_QUEUE, execution_timeout=timedelta(minutes=30))
     def reconcile() -> dict[str, int]:
         return tasks.reconcile_stores(get_current_context())
 
-    republish(refresh.expand(channel_id=list_channels())) >> reconcile()
+    republish(refresh.expand(channel_ids=list_channels())) >> reconcile()
 
 
 telegram_albums_refresh()

@@ -88,9 +88,9 @@ class RecordingWebhook:
         self.server.shutdown()
 
 
-# Bookkeeping columns that legitimately move on every pull: when a channel was last pulled,
+# Bookkeeping columns that legitimately move on every pull: when a channel was last pulled or asked about,
 # when a skip was last seen again. Everything else must be identical after a rerun.
-VOLATILE_COLUMNS = {"channels": {"last_pulled_at", "updated_at"}, "ingest_skips": {"last_seen_at"}}
+VOLATILE_COLUMNS = {"channels": {"last_pulled_at", "top_checked_at", "updated_at"}, "ingest_skips": {"last_seen_at"}}
 ALL_TABLES = (*TABLES, "vision_results", "album_summaries", "album_failures", "schema_migrations")
 
 

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,8 @@ class AirflowStack:
         log = self.home / f"{name}.log"
         self.wait_for(f"Celery worker {name}", lambda: b" ready." in log.read_bytes(), timeout=120, every=0.5)
 
-    def boot(self, pools: dict[str, int], *, triggerer: bool = True) -> None:
-        """Migrate the metadata DB, create the pools, start the services, unpause the DAG."""
+    def boot(self, pools: dict[str, int], *, triggerer: bool = True, dag_ids: tuple[str, ...] = (DAG_ID,)) -> None:
+        """Migrate the metadata DB, create the pools, start the services, unpause the DAGs."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.cli("db", "migrate", timeout=300)
         for name, slots in pools.items():
@@ -170,10 +171,12 @@ class AirflowStack:
             self.start("triggerer", "triggerer")
         self.wait_for("the api-server", lambda: httpx.get(f"{self.api}/api/v2/monitor/health").status_code == 200)
         self.token = self.wait_for("a token", lambda: httpx.get(f"{self.api}/auth/token").json()["access_token"])
-        self.wait_for("the DAG to be parsed", lambda: self.request("GET", DAG).status_code == 200)
-        response = self.request("PATCH", DAG, json={"is_paused": False})
-        if response.status_code != 200:
-            raise RuntimeError(f"could not unpause {DAG_ID}: {response.text}")
+        for dag_id in dag_ids:
+            path = f"/api/v2/dags/{dag_id}"
+            self.wait_for(f"{dag_id} to be parsed", lambda p=path: self.request("GET", p).status_code == 200)
+            response = self.request("PATCH", path, json={"is_paused": False})
+            if response.status_code != 200:
+                raise RuntimeError(f"could not unpause {dag_id}: {response.text}")
 
     # -- REST ------------------------------------------------------------------------------
 
@@ -194,18 +197,23 @@ class AirflowStack:
         logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.home.glob("*.log"))
         raise TimeoutError(f"timed out waiting for {what}\n{logs}")
 
-    def run_state(self, run_id: str) -> str:
-        return self.request("GET", f"{DAG}/dagRuns/{run_id}").json()["state"]
+    def run(self, run_id: str, dag_id: str = DAG_ID) -> dict:
+        return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
 
-    def wait_for_run(self, run_id: str, timeout: float = 600) -> str:
+    def run_state(self, run_id: str, dag_id: str = DAG_ID) -> str:
+        return self.run(run_id, dag_id)["state"]
+
+    def wait_for_run(self, run_id: str, timeout: float = 600, dag_id: str = DAG_ID) -> str:
         return self.wait_for(f"run {run_id} to finish",
-                             lambda: (s := self.run_state(run_id)) in ("success", "failed") and s,
+                             lambda: (s := self.run_state(run_id, dag_id)) in ("success", "failed") and s,
                              timeout=timeout, every=1)
 
-    def trigger(self) -> str:
-        response = self.request("POST", f"{DAG}/dagRuns", json={"logical_date": None})
+    def trigger(self, dag_id: str = DAG_ID, *, logical_date: datetime | None = None, conf: dict | None = None) -> str:
+        """A manual run (with ``logical_date``, its data interval is the schedule's window ending there)."""
+        body = {"logical_date": logical_date.isoformat() if logical_date else None, "conf": conf or {}}
+        response = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
         if response.status_code != 200:
-            raise RuntimeError(f"could not trigger {DAG_ID}: {response.text}")
+            raise RuntimeError(f"could not trigger {dag_id}: {response.text}")
         return response.json()["dag_run_id"]
 
     def clear(self, run_id: str, **body: Any) -> list[tuple[str, int]]:
@@ -222,11 +230,53 @@ class AirflowStack:
 
     # -- metadata --------------------------------------------------------------------------
 
-    def task_instances(self, run_id: str) -> dict[tuple[str, int], dict]:
+    def task_instances(self, run_id: str, dag_id: str = DAG_ID) -> dict[tuple[str, int], dict]:
         """(task id, map index) -> the task instance's row in the metadata DB."""
         with psycopg.connect(self.meta_dsn, row_factory=dict_row) as meta:
             return {(r["task_id"], r["map_index"]): r for r in meta.execute(
-                "SELECT * FROM task_instance WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id))}
+                "SELECT * FROM task_instance WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))}
+
+
+class StatsdSink:
+    """A UDP socket on loopback that takes what Airflow's StatsD client sends: every metric name
+    seen (``names``) and the sum of every counter (``counters``)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.names: set[str] = set()
+        self.counters: dict[str, float] = {}
+        self._stop = False
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    def env(self, prefix: str = "airflow") -> dict[str, str]:
+        """Airflow's settings that send its metrics (and the pipeline's) here."""
+        return {"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+                "AIRFLOW__METRICS__STATSD_PORT": str(self.port), "AIRFLOW__METRICS__STATSD_PREFIX": prefix}
+
+    def _receive(self) -> None:
+        while not self._stop:
+            try:
+                data = self.sock.recv(65535)
+            except OSError:
+                continue
+            for line in data.decode(errors="replace").splitlines():
+                name, _, rest = line.partition(":")
+                self.names.add(name)
+                value, _, kind = rest.partition("|")
+                if kind.startswith("c"):
+                    try:
+                        self.counters[name] = self.counters.get(name, 0) + float(value)
+                    except ValueError:
+                        pass
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
 
 
 class TaskMemory:

@@ -26,17 +26,18 @@ import bisect
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import telethon
-from telethon import TelegramClient, errors, functions, types
+from telethon import errors, functions, types
 from telethon.extensions import BinaryReader
 from telethon.sessions import StringSession
 from telethon.tl.alltlobjects import LAYER
 
 from include.album.models import Skip
+from include.album.telegram import PipelineClient
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +141,19 @@ class ArchiveSender:
 
     ``as_of`` hides messages dated later and edits made later (replaying a channel as it was
     at that moment; a deletion line carries no date and applies at any moment);
-    ``flood_waits`` maps a channel id to seconds: the first history request for that
-    channel raises ``FloodWaitError`` once, like Telegram does under load.
+    ``flood_waits`` maps a channel id to seconds: the first request for that channel's
+    messages raises ``FloodWaitError`` once, like Telegram does under load; ``not_joined``
+    are channels the account reads without having joined them: the account's dialogs do not
+    answer for them (``CHANNEL_PRIVATE``, as Telegram does), their history does.
     """
 
-    def __init__(self, path: Path, *, as_of: datetime | None = None, flood_waits: dict[int, int] | None = None):
+    def __init__(self, path: Path, *, as_of: datetime | None = None, flood_waits: dict[int, int] | None = None,
+                 not_joined: set[int] | frozenset[int] = frozenset()):
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         self.as_of = as_of
         self.flood_waits = dict(flood_waits or {})
-        self.requests: list[str] = []
+        self.not_joined = frozenset(not_joined)
         self._histories: dict[int, _ChannelHistory] = {}
 
     # -- loading -------------------------------------------------------------------------
@@ -215,11 +219,14 @@ class ArchiveSender:
         return future
 
     def answer(self, request: Any) -> Any:
-        self.requests.append(type(request).__name__)
         if isinstance(request, functions.messages.GetHistoryRequest):
             return self._get_history(request)
         if isinstance(request, functions.channels.GetMessagesRequest):
             return self._get_messages(request)
+        if isinstance(request, functions.messages.GetPeerDialogsRequest):
+            return self._get_peer_dialogs(request)
+        if isinstance(request, functions.updates.GetStateRequest):  # what is_user_authorized() asks
+            return self._state()
         if isinstance(request, functions.upload.GetFileRequest):
             return self._get_file(request)
         if isinstance(request, functions.contacts.ResolveUsernameRequest):
@@ -247,11 +254,39 @@ class ArchiveSender:
             chats=[history.channel], users=[], topics=[],
         )
 
-    def _get_history(self, request: functions.messages.GetHistoryRequest) -> Any:
-        channel_id = self._channel_id_of(request.peer, request)
+    def _flood_wait(self, channel_id: int, request: Any) -> None:
         seconds = self.flood_waits.pop(channel_id, None)
         if seconds:
             raise errors.FloodWaitError(request=request, capture=seconds)
+
+    def _state(self) -> types.updates.State:
+        return types.updates.State(pts=1, qts=0, date=self.as_of or datetime.now(UTC), seq=0, unread_count=0)
+
+    def _get_peer_dialogs(self, request: functions.messages.GetPeerDialogsRequest) -> Any:
+        """Each channel's dialog: its newest message (``top_message``) as of ``as_of``. Telegram
+        refuses the whole call when one peer is a channel the account has not joined."""
+        channel_ids = [self._channel_id_of(dialog.peer, request) for dialog in request.peers]
+        if not channel_ids:
+            raise errors.InputPeersEmptyError(request=request)
+        for channel_id in channel_ids:
+            if channel_id in self.not_joined:
+                raise errors.ChannelPrivateError(request=request)
+        histories = [self.history(channel_id) for channel_id in channel_ids]
+        dialogs, messages = [], []
+        for channel_id, history in zip(channel_ids, histories, strict=True):
+            top = history.messages[0] if history.messages else None
+            dialogs.append(types.Dialog(
+                peer=types.PeerChannel(channel_id), top_message=top.id if top else 0, read_inbox_max_id=0,
+                read_outbox_max_id=0, unread_count=0, unread_mentions_count=0, unread_reactions_count=0,
+                unread_poll_votes_count=0, notify_settings=types.PeerNotifySettings(), pts=1))
+            if top is not None:
+                messages.append(top)
+        return types.messages.PeerDialogs(dialogs=dialogs, messages=messages, chats=[h.channel for h in histories],
+                                          users=[], state=self._state())
+
+    def _get_history(self, request: functions.messages.GetHistoryRequest) -> Any:
+        channel_id = self._channel_id_of(request.peer, request)
+        self._flood_wait(channel_id, request)
         history = self.history(channel_id).messages  # newest first
         # Start at the first message older than offset_id (or offset_date), then shift by
         # add_offset (negative = towards newer messages), take `limit`, filter min/max id.
@@ -273,6 +308,7 @@ class ArchiveSender:
 
     def _get_messages(self, request: functions.channels.GetMessagesRequest) -> Any:
         channel_id = self._channel_id_of(request.channel, request)
+        self._flood_wait(channel_id, request)
         by_id = {m.id: m for m in self.history(channel_id).messages}
         answer = []
         for wanted in request.id:
@@ -305,7 +341,7 @@ class ArchiveSender:
         raise errors.UsernameNotOccupiedError(request=request)
 
 
-class ArchiveTelegramClient(TelegramClient):
+class ArchiveTelegramClient(PipelineClient):
     """A ``TelegramClient`` that never touches the network: RPCs go to ``ArchiveSender``."""
 
     def __init__(
@@ -314,11 +350,18 @@ class ArchiveTelegramClient(TelegramClient):
         *,
         as_of: datetime | None = None,
         flood_waits: dict[int, int] | None = None,
+        not_joined: set[int] | frozenset[int] = frozenset(),
         flood_sleep_threshold: int = 60,
     ):
         # Credentials are placeholders: nothing is ever sent anywhere.
         super().__init__(StringSession(), api_id=1, api_hash="archive", flood_sleep_threshold=flood_sleep_threshold)
-        self.archive = ArchiveSender(Path(path), as_of=as_of, flood_waits=flood_waits)
+        self.archive = ArchiveSender(Path(path), as_of=as_of, flood_waits=flood_waits, not_joined=not_joined)
+
+    async def connect(self) -> None:
+        return None  # no network; the session's authorisation is asked for (GetState) as live
+
+    async def disconnect(self) -> None:
+        return None
 
     async def _call(self, sender, request, ordered=False, flood_sleep_threshold=None):
         return await super()._call(self.archive, request, ordered=ordered, flood_sleep_threshold=flood_sleep_threshold)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,23 +66,6 @@ class Album:
     def is_indexed(self) -> bool:
         """Its current enrichment is what the search index holds."""
         return self.enriched_hash == self.content_hash and self.indexed_for == self.enriched_at
-
-
-def work_units(album_ids: Iterable[int], max_units: int) -> list[list[int]]:
-    """Split albums into at most ``max_units`` mapped units of near-equal size, in id order.
-
-    Up to ``max_units`` albums, each is a unit of its own; beyond, the number of units (and so
-    of task instances and of Airflow's per-task cost) stays ``max_units`` however many albums.
-    """
-    ordered = sorted(set(album_ids))
-    count = min(len(ordered), max_units)
-    size, extra = divmod(len(ordered), count) if count else (0, 0)
-    units, start = [], 0
-    for index in range(count):
-        end = start + size + (1 if index < extra else 0)
-        units.append(ordered[start:end])
-        start = end
-    return units
 
 
 def load_album(conn: Any, album_id: int) -> Album:

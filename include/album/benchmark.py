@@ -30,6 +30,7 @@ import platform
 import resource
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from include.album import db
-from include.album.airflow_stack import AirflowStack, TaskMemory, celery_env, stack_env
+from include.album.airflow_stack import DAG_ID, AirflowStack, TaskMemory, celery_env, stack_env
 from include.album.localenv import (
     DAGS_FOLDER,
     REPO,
@@ -52,6 +53,22 @@ from include.album.localenv import (
     start_falkordb,
     start_s3,
 )
+
+FLOOR_DAG_ID = "telegram_albums_floor"
+FLOOR_DAG_FILE = Path(__file__).with_name("floor_dag.py")
+
+
+def floor_dags_folder(home: Path) -> Path:
+    """A DAGs folder holding ``telegram_albums`` and the floor DAG (which is not a DAG of the product)."""
+    folder = home / "dags"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, source in (("telegram_albums.py", DAGS_FOLDER / "telegram_albums.py"),
+                         ("telegram_albums_floor.py", FLOOR_DAG_FILE)):
+        link = folder / name
+        if not link.exists():
+            link.symlink_to(source)
+    return folder
+
 
 TARGETS = {
     "ingest_messages_per_s": 5000,     # without downloads
@@ -158,25 +175,34 @@ class Services:
         return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1",
                             aws_access_key_id="local-access-key", aws_secret_access_key="local-secret-key")
 
-    def env(self, target: dict, archive: Path) -> dict[str, str]:
-        return pipeline_env(pg=target["pg"], s3_endpoint=self.s3_endpoint, telegram_extra={"archive": str(archive)},
+    def env(self, target: dict, archive: Path, *, replay: bool = False) -> dict[str, str]:
+        """The pipeline's connections; ``replay``: each run sees the archive as of its data interval's end."""
+        telegram = {"archive": str(archive)} | ({"replay": True} if replay else {})
+        return pipeline_env(pg=target["pg"], s3_endpoint=self.s3_endpoint, telegram_extra=telegram,
                             qdrant_path=target["qdrant"], falkordb_port=self.graph_port, graph_name=target["graph"],
                             settings={"s3_bucket": target["bucket"], "max_messages_per_pull": 100_000})
 
     def stack(self, target: dict, archive: Path, executor: str = "LocalExecutor",
-              broker_url: str | None = None) -> AirflowStack:
+              broker_url: str | None = None, *, replay: bool = False, with_floor: bool = False,
+              extra_env: dict[str, str] | None = None) -> AirflowStack:
         """A booted Airflow (its own metadata database and home) wired to ``target``; with the
-        CeleryExecutor, on ``broker_url`` and without workers (``start_worker`` adds them)."""
+        CeleryExecutor, on ``broker_url`` and without workers (``start_worker`` adds them).
+        ``with_floor`` adds the floor DAG (``floor_dag.py``) beside ``telegram_albums``."""
         name = f"bench_meta_{self.count}"
         recreate_database(self.admin.dsn, name)
         meta = PgTarget(host=self.admin.host, port=self.admin.port, user=self.admin.user, dbname=name)
         home, api_port = self.state / f"airflow_{name}", free_port()
-        env = stack_env(home, meta_dsn=meta.dsn, api_port=api_port, executor=executor) | self.env(target, archive)
+        env = stack_env(home, meta_dsn=meta.dsn, api_port=api_port, executor=executor) | \
+            self.env(target, archive, replay=replay) | (extra_env or {})
+        dag_ids: tuple[str, ...] = (DAG_ID,)
+        if with_floor:
+            env["AIRFLOW__CORE__DAGS_FOLDER"] = str(floor_dags_folder(home))
+            dag_ids += (FLOOR_DAG_ID,)
         if executor == "CeleryExecutor":
             env |= celery_env(broker_url=broker_url or "", result_backend_dsn=meta.dsn)
         stack = AirflowStack(home, env, api_port, meta.dsn)
         try:
-            stack.boot({"telegram": 1, "album_index": 1}, triggerer=False)
+            stack.boot({"telegram": 1, "album_index": 1}, triggerer=False, dag_ids=dag_ids)
         except BaseException:
             stack.stop_all()
             raise
@@ -209,16 +235,28 @@ def ingest_without_media(conn: Any, archive: Path, expected: dict) -> None:
         write_fetched(conn, record.id, fetched, hwm=max(m.id for m in pull.messages))
 
 
-def ingest_with_media(conn: Any, store: Any, archive: Path, expected: dict, settings: Any) -> None:
+def ingest_with_media(conn: Any, store: Any, archive: Path, expected: dict, settings: Any,
+                      as_of: datetime | None = None) -> Counter[str]:
+    """Ingest as the DAG does: ask which channels changed, then pull them in units, a client
+    (one Telegram connection) each; returns the Telegram requests by type."""
     from include.album.archive import ArchiveTelegramClient
-    from include.album.ingest import ingest_channel
+    from include.album.ingest import changed_channels, ingest_channels
+    from include.album.units import work_units
 
-    for channel in expected["channels"]:
-        ingest_channel(conn, store, ArchiveTelegramClient(archive), channel["id"], settings)
+    client = ArchiveTelegramClient(archive, as_of=as_of)
+    requests = Counter(client.requests)
+    for unit in work_units(changed_channels(conn, client), settings.channels_mapped_per_run):
+        client = ArchiveTelegramClient(archive, as_of=as_of)
+        ingest_channels(conn, store, client, unit, settings)
+        requests.update(client.requests)
+    return requests
 
 
-def plain_loop(conn: Any, store: Any, target: dict, archive: Path, expected: dict, graph_port: int) -> None:
-    """Everything the DAG does, as library calls in one process: ingest, per-album steps, indexing."""
+def plain_loop(conn: Any, store: Any, target: dict, archive: Path, expected: dict, graph_port: int,
+               as_of: datetime | None = None) -> Counter[str]:
+    """Everything the DAG does, as library calls in one process: ingest, per-album steps, indexing.
+    ``as_of`` shows the archive as it was then (a window of the steady-state benchmark). Returns
+    the Telegram requests by type."""
     from falkordb import FalkorDB
     from qdrant_client import QdrantClient
 
@@ -230,7 +268,7 @@ def plain_loop(conn: Any, store: Any, target: dict, archive: Path, expected: dic
     from include.album.vision import LocalVision
 
     settings = _settings(target)
-    ingest_with_media(conn, store, archive, expected, settings)
+    requests = ingest_with_media(conn, store, archive, expected, settings, as_of)
     client = QdrantClient(path=str(target["qdrant"]))
     graph = FalkorGraph(FalkorDB(host="127.0.0.1", port=graph_port), target["graph"])
     try:
@@ -247,6 +285,7 @@ def plain_loop(conn: Any, store: Any, target: dict, archive: Path, expected: dic
     finally:
         client.close()
         graph.close()
+    return requests
 
 
 def copy_vision_cache(source: PgTarget, target: PgTarget) -> int:
@@ -340,11 +379,23 @@ def measure(services: Services, albums: int, work: Path) -> SizeResult:
     return result
 
 
-def finished_run(stack: AirflowStack, run_id: str) -> tuple[float, list[dict]]:
+def finished_run(stack: AirflowStack, run_id: str, dag_id: str = DAG_ID) -> tuple[float, list[dict]]:
     """A finished run's wall time (start to end, as Airflow recorded it) and its task instances that ran."""
-    run = stack.request("GET", f"/api/v2/dags/telegram_albums/dagRuns/{run_id}").json()
+    run = stack.run(run_id, dag_id)
     wall = (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])).total_seconds()
-    return wall, [ti for ti in stack.task_instances(run_id).values() if ti["start_date"]]
+    return wall, [ti for ti in stack.task_instances(run_id, dag_id).values() if ti["start_date"]]
+
+
+def task_memory(memory: TaskMemory, instances: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
+    """Peak RSS and peak private memory (USS) in MB per task id, over its task instances."""
+    names = {str(ti["id"]): ti["task_id"] for ti in instances}
+    rss: dict[str, float] = {}
+    uss: dict[str, float] = {}
+    for peaks, by_task in ((memory.peaks, rss), (memory.private, uss)):
+        for ti_id, peak in peaks.items():
+            task = names.get(ti_id, ti_id)
+            by_task[task] = round(max(by_task.get(task, 0.0), peak / 2**20), 1)
+    return rss, uss
 
 
 def run_on_stack(services: Services, warm: dict, archive: Path, expected: dict, result: SizeResult) -> None:
@@ -360,11 +411,7 @@ def run_on_stack(services: Services, warm: dict, archive: Path, expected: dict, 
         result.stack_tasks = len(instances)
         latencies = [(ti["start_date"] - ti["queued_dttm"]).total_seconds() for ti in instances if ti["queued_dttm"]]
         result.stack_queue_latency_s = sum(latencies) / len(latencies) if latencies else 0.0
-        names = {str(ti["id"]): ti["task_id"] for ti in instances}
-        for peaks, by_task in ((memory.peaks, result.task_rss_mb), (memory.private, result.task_uss_mb)):
-            for ti_id, peak in peaks.items():
-                task = names.get(ti_id, ti_id)
-                by_task[task] = round(max(by_task.get(task, 0.0), peak / 2**20), 1)
+        result.task_rss_mb, result.task_uss_mb = task_memory(memory, instances)
         if result.task_rss_mb:
             result.heaviest_task, result.heaviest_task_rss_mb = max(result.task_rss_mb.items(), key=lambda i: i[1])
     finally:
@@ -427,10 +474,14 @@ _DERIVED = ("ingest_no_media_rate", "ingest_with_media_rate", "ratio", "stack_ov
 
 
 def write_report(out: Path, *, sizes: list[SizeResult] | None = None,
-                 celery: tuple[list[CeleryResult], str] | None = None) -> None:
-    """Rewrite the report with what was just measured — archive sizes, or the Celery runs with
-    their command — keeping the rest from the existing JSON, above whatever the existing file
-    holds below ``HISTORY_MARKER`` (the hand-written profiles and before/after figures)."""
+                 celery: tuple[list[CeleryResult], str] | None = None,
+                 steady: tuple[list[Any], str] | None = None) -> None:
+    """Rewrite the report with what was just measured — archive sizes, the Celery runs or the
+    steady-state windows, with their command — keeping the rest from the existing JSON, above
+    whatever the existing file holds below ``HISTORY_MARKER`` (the hand-written profiles and
+    before/after figures)."""
+    from include.album.benchmark_steady import steady_section
+
     out.parent.mkdir(parents=True, exist_ok=True)
     json_path = out.with_suffix(".json")
     data = json.loads(json_path.read_text(encoding="utf-8")) if json_path.is_file() else {}
@@ -443,6 +494,11 @@ def write_report(out: Path, *, sizes: list[SizeResult] | None = None,
     if celery is not None:
         data["celery_command"] = celery[1]
         data["celery"] = [asdict(r) for r in celery[0]]
+    if steady is not None:  # a window measured again replaces its row
+        windows = {w["window"]: w for w in data.get("steady", [])}
+        windows.update({r.window: asdict(r) for r in steady[0]})
+        data["steady"] = [windows[name] for name in sorted(windows)]
+        data["steady_command"] = f"python -m include.album benchmark --steady {','.join(sorted(windows))}"
     json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     results = [SizeResult(**{k: v for k, v in r.items() if k not in _DERIVED}) for r in data.get("results", [])]
     command = data.get("command", "")
@@ -480,7 +536,8 @@ def write_report(out: Path, *, sizes: list[SizeResult] | None = None,
               "process; its RSS and private memory (USS: without the pages shared with the worker it was",
               "forked from) are sampled every 100 ms and the heaviest task is reported. Overhead per",
               "task = (scheduler wall time - plain loop) / task instances: Airflow's cost per task net of",
-              "what running tasks side by side saves.", *celery_section(data), "", HISTORY_MARKER]
+              "what running tasks side by side saves.", *celery_section(data), *steady_section(data), "",
+              HISTORY_MARKER]
     if history:
         lines += ["", history]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

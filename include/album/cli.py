@@ -54,15 +54,13 @@ def cmd_channels_add(args: argparse.Namespace) -> int:
         found = {"channel_id": args.id, "access_hash": args.access_hash, "title": args.title,
                  "username": args.username.lstrip("@") if args.username else None}
     elif args.username:
-        from include.album.telegram import close_client, open_client
-
         async def resolve() -> dict:
             client = _telegram(args)
-            await open_client(client)
+            await client.open()
             try:
                 return await channel_admin.resolve_channel(client, args.username)
             finally:
-                await close_client(client)
+                await client.close()
 
         found = asyncio.run(resolve())
     elif args.archive:
@@ -92,8 +90,14 @@ def cmd_channels_list(args: argparse.Namespace) -> int:
         rows = channel_admin.list_channels(conn)
     for row in rows:
         flood = f" flood_wait_until={row['flood_wait_until'].isoformat()}" if row["flood_wait_until"] else ""
+        newest = "?" if row["top_message"] is None else row["top_message"]
+        outside = " (outside the dialogs)" if row["in_dialogs"] is False else ""
         print(f"{row['id']:>14}  @{row['username'] or '-':<20} active={row['is_active']!s:<5} "
-              f"hwm={row['hwm']:<8} tenants={','.join(row['tenants']) or '-'}{flood}  {row['title']}")
+              f"hwm={row['hwm']:<8} newest={newest!s:<8}{outside} tenants={','.join(row['tenants']) or '-'}{flood}  "
+              f"{row['title']}")
+        if row["last_error"]:
+            print(f"{'':>16}last pull failed {row['last_error_at'].isoformat()} ({row['failures']} in a row): "
+                  f"{row['last_error']}")
     return 0
 
 
@@ -140,15 +144,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from include.album.record import record
-    from include.album.telegram import close_client, open_client
 
     async def go() -> dict[int, int]:
         client = _telegram(args)
-        await open_client(client)
+        await client.open()
         try:
             return await record(client, args.channels, Path(args.out), limit=args.limit)
         finally:
-            await close_client(client)
+            await client.close()
 
     counts = asyncio.run(go())
     print(f"recorded {sum(counts.values())} messages of {len(counts)} channel(s) into {args.out}")
@@ -227,7 +230,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from include.album.benchmark import run, run_celery
 
     state_dir = Path(args.state_dir) if args.state_dir else None
-    if args.executor == "celery":
+    if args.steady:
+        from include.album.benchmark_steady import run_steady
+
+        run_steady(args.steady, Path(args.out), state_dir)
+    elif args.executor == "celery":
         run_celery([int(n) for n in args.workers.split(",")], args.broker, Path(args.out), state_dir)
     else:
         run([int(size) for size in args.sizes.split(",")], Path(args.out), state_dir)
@@ -325,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", default="1,2", help="vision worker counts to run with --executor celery")
     bench.add_argument("--broker", default="redis://127.0.0.1:6379/8", help="Celery broker (a Redis database "
                                                                              "of its own: it is flushed)")
+    bench.add_argument("--steady", metavar="WINDOWS",
+                       help="the steady-state windows instead: A (200 channels, all changed), B (1,000 channels, "
+                            "200 changed), C (1,000, all changed) or CHANNELS/CHANGED, comma-separated")
     bench.add_argument("--state-dir")
     bench.set_defaults(func=cmd_benchmark)
 

@@ -1,44 +1,60 @@
-"""Ingest one channel: pull, download, store, group albums, advance the mark (SPEC §4).
+"""Ingest channels: find which changed, pull, download, store, group albums, advance the marks.
 
-The order matters for correctness under retries:
+A scheduled window first asks Telegram which channels have messages above their mark
+(``changed_channels``: a few requests for many channels); only those are pulled, several per
+task over one Telegram connection (``ingest_channels``). Per channel, the order matters for
+correctness under retries:
 1. pull messages (Telethon) and download their media, writing each object to S3 first;
 2. then one Postgres transaction upserts posts, media rows, skips and albums and moves the
    high-water mark. A crash before the commit leaves only S3 objects, which the retry finds
    with HEAD and does not upload again; nothing in Postgres points at a missing object.
+
+A channel that fails for its own sake (its data, Telegram refusing it) is recorded on its row
+(``channels.last_error``) and the others go on; the next run pulls it again from its mark.
+An outage of our own stores, or a session Telegram no longer accepts, fails the task instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg.types.json import Jsonb
-from telethon import TelegramClient, errors
+from telethon import errors
 
 from include.album import db, metrics
 from include.album.grouping import GroupMember, compose_album, group_members
 from include.album.models import DOWNLOADABLE_KINDS, Channel, IngestResult, Post, PostMedia, Skip, StoredMedia
+from include.album.quarantine import is_transient
 from include.album.settings import Settings
 from include.album.storage import MediaStore
 from include.album.telegram import (
+    NewestMessages,
+    PipelineClient,
+    Pull,
     PullWindow,
-    close_client,
     download,
     file_extension,
-    open_client,
+    newest_message_ids,
     pull_channel,
     read_messages,
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ChannelDeferred(Exception):
-    """Telegram asked us to wait (FloodWait) during a backfill window: retry the task later."""
+    """A backfill window could not be pulled whole (a FloodWait, a failing channel): retry the task later."""
+
+
+# The session itself is unusable (revoked, logged out, used from two places): no channel can be
+# pulled with it, so the task fails instead of recording every channel as failed.
+SESSION_ERRORS = (errors.UnauthorizedError, errors.AuthKeyDuplicatedError)
 
 
 @dataclass
@@ -48,6 +64,7 @@ class Fetched:
     posts: list[tuple[Post, PostMedia]] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     flood_wait_seconds: int | None = None
+    stopped_at: int | None = None  # the first message a FloodWait left unfetched (pulled again later)
 
 
 def load_channel(conn: Any, channel_id: int) -> Channel:
@@ -55,6 +72,77 @@ def load_channel(conn: Any, channel_id: int) -> Channel:
     if row is None:
         raise LookupError(f"channel {channel_id} is not registered; add it with `python -m include.album channels add`")
     return Channel(**row)
+
+
+def load_channels(conn: Any, channel_ids: Sequence[int]) -> list[Channel]:
+    """The channels of ``channel_ids`` in that order (one query for a whole unit)."""
+    channels = [Channel(**row) for row in db.fetch_all(conn, "channels_get", {"channel_ids": list(channel_ids)})]
+    missing = sorted(set(channel_ids) - {c.id for c in channels})
+    if missing:
+        raise LookupError(f"channels {missing} are not registered; add them with "
+                          "`python -m include.album channels add`")
+    return channels
+
+
+def _deferred(channel: Channel, now: datetime) -> bool:
+    return channel.flood_wait_until is not None and channel.flood_wait_until > now
+
+
+def changed_channels(conn: Any, client: PipelineClient | None, window: PullWindow | None = None,
+                     now: datetime | None = None) -> list[int]:
+    """The subscribed channels this run pulls, in id order.
+
+    A backfill run (``window``) pulls its data interval from every channel. Otherwise Telegram
+    is asked for each channel's newest message id (``telegram.newest_message_ids``: one request
+    per 100 channels in the account's dialogs, one per channel outside them), the answers are
+    stored (``channels.top_message``), and only channels with something above their mark are
+    pulled. Channels in a FloodWait are passed over until it ends. A FloodWait while asking
+    leaves the channels not asked yet for the next run.
+    """
+    now = now or datetime.now(UTC)
+    channels = [Channel(**row) for row in db.fetch_all(conn, "channels_to_pull")]
+    if window is not None:
+        return [c.id for c in channels]
+    waiting = [c for c in channels if _deferred(c, now)]
+    for channel in waiting:
+        log.info("channel %s is in a Telegram FloodWait until %s; not asked this run", channel.label,
+                 channel.flood_wait_until.isoformat())
+    due = [c for c in channels if not _deferred(c, now)]
+    found = asyncio.run(_newest(client, due))
+    observed = sorted(found.newest)
+    db.execute(conn, "channels_observe", {"channel_ids": observed, "top_messages": [found.newest[i] for i in observed],
+                                          "in_dialogs": [found.in_dialogs.get(i, True) for i in observed]})
+    for channel in due:
+        if channel.id in found.failed:
+            record_failure(conn, channel, found.failed[channel.id], "asking for its newest message")
+    if found.flood_wait_seconds:
+        metrics.incr("telegram_flood_waits_total")
+        log.warning("Telegram FloodWait of %ss while asking which channels changed; %d channels not asked are "
+                    "left for the next run", found.flood_wait_seconds, len(due) - len(found.newest) - len(found.failed))
+    changed = [c.id for c in due if found.newest.get(c.id, 0) > c.hwm]
+    outside = sum(1 for c in due if found.in_dialogs.get(c.id) is False)
+    log.info("%d subscribed channels: %d changed, %d unchanged, %d deferred, %d failed (%d read outside the "
+             "account's dialogs)", len(channels), len(changed), len(found.newest) - len(changed), len(waiting),
+             len(found.failed), outside)
+    return changed
+
+
+async def _newest(client: PipelineClient, channels: Sequence[Channel]) -> NewestMessages:
+    if not channels:
+        return NewestMessages()
+    await client.open()
+    try:
+        return await newest_message_ids(client, channels)
+    finally:
+        await client.close()
+
+
+def record_failure(conn: Any, channel: Channel, exc: BaseException, doing: str) -> None:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    failures = db.fetch_one(conn, "channel_failure_record", {"channel_id": channel.id, "error": error})["failures"]
+    metrics.incr("telegram_channel_failures_total")
+    log.error("channel %s (%s): %s failed (%s), %d pull(s) in a row; its rows so far are kept and the next run "
+              "tries again from its mark %d", channel.label, channel.id, doing, error, failures, channel.hwm)
 
 
 def _megabytes(size: int) -> str:
@@ -76,7 +164,7 @@ def _known_media(conn: Any, file_ids: list[int]) -> dict[int, PostMedia]:
     return known
 
 
-async def _fetch_media(client: TelegramClient, store: MediaStore, post: Post, message: Any,
+async def _fetch_media(client: PipelineClient, store: MediaStore, post: Post, message: Any,
                        settings: Settings) -> tuple[PostMedia, list[Skip]]:
     ref = post.media
     where = f"channel {post.channel_id} message {post.message_id}"
@@ -131,21 +219,7 @@ async def _fetch_media(client: TelegramClient, store: MediaStore, post: Post, me
     return result, skips
 
 
-async def _fetch(conn: Any, client: TelegramClient, store: MediaStore, channel: Channel,
-                 window: PullWindow | None, settings: Settings) -> Fetched:
-    fetched = Fetched()
-    await open_client(client)
-    try:
-        pull = await pull_channel(client, channel, window, settings.max_messages_per_pull)
-        fetched.flood_wait_seconds = pull.flood_wait_seconds
-        fetched.skips.extend(client.transport_problems(channel.id))
-        await fetch_media(conn, client, store, channel.id, pull.messages, settings, fetched)
-    finally:
-        await close_client(client)
-    return fetched
-
-
-async def fetch_media(conn: Any, client: TelegramClient, store: MediaStore, channel_id: int, messages: list[Any],
+async def fetch_media(conn: Any, client: PipelineClient, store: MediaStore, channel_id: int, messages: list[Any],
                       settings: Settings, fetched: Fetched) -> None:
     """Read ``messages`` into ``fetched``: posts with their media stored in S3, and skips.
 
@@ -165,7 +239,7 @@ async def fetch_media(conn: Any, client: TelegramClient, store: MediaStore, chan
             media, media_skips = await _fetch_media(client, store, post, message, settings)
         except errors.FloodWaitError as exc:
             # Keep what came before this message; the rest is pulled again later.
-            fetched.flood_wait_seconds = exc.seconds
+            fetched.flood_wait_seconds, fetched.stopped_at = exc.seconds, post.message_id
             break
         if media.media is not None and file_id is not None:
             known[file_id] = media
@@ -270,37 +344,125 @@ def _emit(result: IngestResult) -> None:
         metrics.incr("telegram_ingest_skips_total", label=skip.reason)
 
 
-def ingest_channel(conn: Any, store: MediaStore, client: TelegramClient, channel_id: int, settings: Settings,
+def new_mark(channel: Channel, pull: Pull, fetched: Fetched) -> int:
+    """The highest message id up to which every message is now stored or recorded as a skip.
+
+    Below the first message a FloodWait left unfetched, whatever the skips of later messages
+    say; up to the end of the id range asked for when the pull covered it whole (ids in it that
+    came back empty were deleted)."""
+    ids = [p.message_id for p, _ in fetched.posts] + [
+        int(s.ref.split(":")[1]) for s in fetched.skips if s.ref.startswith("message:")]
+    if fetched.stopped_at is not None:
+        ids = [i for i in ids if i < fetched.stopped_at]
+    elif pull.covered_to is not None and not pull.flood_wait_seconds:
+        ids.append(pull.covered_to)
+    return max([channel.hwm, *ids])
+
+
+def ingest_channels(conn: Any, store: MediaStore, client: PipelineClient, channel_ids: Sequence[int],
+                    settings: Settings, window: PullWindow | None = None,
+                    now: datetime | None = None) -> list[IngestResult]:
+    """Pull ``channel_ids`` above their marks (or over ``window``) over one Telegram connection.
+
+    Each channel is stored atomically on its own. One that fails for its own sake is recorded
+    (``record_failure``) and the others go on; an outage of our stores or an unusable session
+    is raised at once (the task retries; the channels done so far keep their rows and marks).
+    In a backfill window, a channel deferred by a FloodWait or failed makes the task raise
+    ``ChannelDeferred`` at the end, so Airflow pulls the window again later.
+    """
+    results = asyncio.run(_ingest_channels(conn, store, client, channel_ids, settings, window,
+                                           now or datetime.now(UTC)))
+    if window is not None:
+        unfinished = [r for r in results if r.error or r.deferred_until]
+        if unfinished:
+            raise ChannelDeferred("the backfill window of " + ", ".join(
+                f"channel {r.channel_id} ({_why_unfinished(r)})" for r in unfinished)
+                + " is not complete; the task retries it (the unit's other channels are stored)")
+    return results
+
+
+def _why_unfinished(result: IngestResult) -> str:
+    if result.error:
+        return result.error
+    wait = f"FloodWait of {result.flood_wait_seconds}s" if result.flood_wait_seconds else "in a FloodWait"
+    return f"{wait} until {result.deferred_until.isoformat()}"
+
+
+def ingest_channel(conn: Any, store: MediaStore, client: PipelineClient, channel_id: int, settings: Settings,
                    window: PullWindow | None = None, now: datetime | None = None) -> IngestResult:
-    """Pull ``channel_id`` above its mark (or over ``window``) and store everything, atomically."""
-    now = now or datetime.now(UTC)
-    channel = load_channel(conn, channel_id)
-    result = IngestResult(channel_id=channel_id, hwm=channel.hwm)
-    if channel.flood_wait_until and channel.flood_wait_until > now:
-        message = (f"channel {channel.label} ({channel.id}) is in a Telegram FloodWait until "
-                   f"{channel.flood_wait_until.isoformat()}; skipped this run, it catches up afterwards")
-        if window is not None:
-            raise ChannelDeferred(message)
-        log.warning(message)
+    """One channel: ``ingest_channels`` of one."""
+    return ingest_channels(conn, store, client, [channel_id], settings, window, now)[0]
+
+
+async def for_each_channel(conn: Any, client: PipelineClient, channel_ids: Sequence[int], doing: str,
+                           action: Callable[[Channel], Awaitable[T]]) -> list[T | BaseException]:
+    """``await action(channel)`` for each channel, in order, over one Telegram connection.
+
+    A channel that fails for its own sake is recorded (``record_failure``) and its error takes
+    its place in the answer, as does a ``ChannelDeferred`` (not a failure: Telegram asked us to
+    wait); the others go on. An unusable session or an outage of our stores is raised at once
+    (the task retries; what was stored so far stays).
+    """
+    answers: list[T | BaseException] = []
+    try:
+        for channel in load_channels(conn, channel_ids):
+            try:
+                answers.append(await action(channel))
+            except ChannelDeferred as exc:
+                log.warning("%s", exc)
+                client.forget_flood_wait()
+                answers.append(exc)
+            except Exception as exc:
+                if isinstance(exc, SESSION_ERRORS) or is_transient(exc):
+                    raise
+                record_failure(conn, channel, exc, doing)
+                answers.append(exc)
+    finally:
+        await client.close()
+    return answers
+
+
+async def _ingest_channels(conn: Any, store: MediaStore, client: PipelineClient, channel_ids: Sequence[int],
+                           settings: Settings, window: PullWindow | None, now: datetime) -> list[IngestResult]:
+    answers = await for_each_channel(conn, client, channel_ids, "pulling", lambda channel: _ingest_one(
+        conn, store, client, channel, settings, window, now))
+    return [IngestResult(channel_id=channel_id, error=f"{type(answer).__name__}: {answer}")
+            if isinstance(answer, BaseException) else answer for channel_id, answer in zip(channel_ids, answers,
+                                                                                          strict=True)]
+
+
+async def _ingest_one(conn: Any, store: MediaStore, client: PipelineClient, channel: Channel, settings: Settings,
+                      window: PullWindow | None, now: datetime) -> IngestResult:
+    result = IngestResult(channel_id=channel.id, hwm=channel.hwm)
+    if _deferred(channel, now):
+        log.warning("channel %s (%s) is in a Telegram FloodWait until %s; skipped this run, it catches up afterwards",
+                    channel.label, channel.id, channel.flood_wait_until.isoformat())
         result.deferred_until = channel.flood_wait_until
         return result
+    if window is None and channel.top_message is not None and channel.top_message <= channel.hwm:
+        log.info("channel %s: nothing above its mark %d (newest %d); Telegram not asked", channel.label,
+                 channel.hwm, channel.top_message)
+        return result
 
-    fetched = asyncio.run(_fetch(conn, client, store, channel, window, settings))
+    fetched = Fetched()
+    await client.open()
+    pull = await pull_channel(client, channel, window, settings.max_messages_per_pull)
+    fetched.flood_wait_seconds = pull.flood_wait_seconds
+    fetched.skips.extend(client.transport_problems(channel.id))
+    await fetch_media(conn, client, store, channel.id, pull.messages, settings, fetched)
 
     flood_until = None
     if fetched.flood_wait_seconds:
         flood_until = now + timedelta(seconds=fetched.flood_wait_seconds)
         result.flood_wait_seconds = fetched.flood_wait_seconds
         result.deferred_until = flood_until
-    message_ids = [p.message_id for p, _ in fetched.posts] + [
-        int(s.ref.split(":")[1]) for s in fetched.skips if s.ref.startswith("message:")]
-    new_hwm = max([channel.hwm, *message_ids]) if window is None else channel.hwm
+    hwm = new_mark(channel, pull, fetched) if window is None else channel.hwm
 
-    result.album_ids, _ = write_fetched(conn, channel_id, fetched, hwm=new_hwm, flood_wait_until=flood_until)
+    result.album_ids, _ = write_fetched(conn, channel.id, fetched, hwm=hwm, flood_wait_until=flood_until)
 
     result.messages = len(fetched.posts)
     result.skips = fetched.skips
-    result.hwm = max(channel.hwm, new_hwm)
+    result.hwm = max(channel.hwm, hwm)
     stored = {m.sha256: m.size for _, pm in fetched.posts for m in (pm.media, pm.thumb) if m is not None}
     result.media_stored, result.media_bytes = len(stored), sum(stored.values())
     _emit(result)
@@ -310,9 +472,9 @@ def ingest_channel(conn: Any, store: MediaStore, client: TelegramClient, channel
              channel.label, result.messages, result.media_stored, result.media_bytes, len(result.skips),
              len(result.album_ids), result.hwm)
     if flood_until is not None:
-        message = (f"channel {channel.label} ({channel.id}): Telegram FloodWait of {fetched.flood_wait_seconds}s; "
-                   f"stored what arrived before it, deferred until {flood_until.isoformat()}")
-        if window is not None:
-            raise ChannelDeferred(message)
-        log.warning(message)
+        log.warning("channel %s (%s): Telegram FloodWait of %ss; stored what arrived before it, deferred until %s",
+                    channel.label, channel.id, fetched.flood_wait_seconds, flood_until.isoformat())
+        if not client.forget_flood_wait():
+            log.warning("a second FloodWait on this connection: the wait is the session's, so the unit's remaining "
+                        "channels that need that request are deferred with it, without asking Telegram")
     return result

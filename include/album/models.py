@@ -36,6 +36,8 @@ class Channel:
     hwm: int = 0
     is_active: bool = True
     flood_wait_until: datetime | None = None
+    top_message: int | None = None  # the newest message id Telegram last reported (None: not asked yet)
+    in_dialogs: bool | None = None  # False: outside the account's dialogs, probed on its own
 
     @property
     def label(self) -> str:
@@ -148,3 +150,4 @@ class IngestResult:
     hwm: int = 0
     flood_wait_seconds: int | None = None
     deferred_until: datetime | None = None
+    error: str | None = None  # the pull failed for the channel's own sake (recorded on its row)

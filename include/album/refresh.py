@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from telethon import TelegramClient, errors
+from telethon import errors
 
 from include.album import db, metrics
-from include.album.ingest import ChannelDeferred, Fetched, fetch_media, load_channel, write_fetched
+from include.album.ingest import ChannelDeferred, Fetched, fetch_media, for_each_channel, write_fetched
 from include.album.models import Channel
 from include.album.settings import Settings
 from include.album.storage import MediaStore
-from include.album.telegram import close_client, input_peer, open_client
+from include.album.telegram import PipelineClient, input_peer
 
 log = logging.getLogger(__name__)
 
@@ -42,30 +43,47 @@ class RefreshResult:
     albums_deleted: list[int] = field(default_factory=list)
 
 
-async def _reread(conn: Any, client: TelegramClient, store: MediaStore, channel: Channel, message_ids: list[int],
+async def _reread(conn: Any, client: PipelineClient, store: MediaStore, channel: Channel, message_ids: list[int],
                   settings: Settings) -> tuple[Fetched, list[int]]:
     fetched, deleted, found = Fetched(), [], []
-    await open_client(client)
-    try:
-        peer = input_peer(channel)
-        for start in range(0, len(message_ids), IDS_PER_REQUEST):
-            chunk = message_ids[start:start + IDS_PER_REQUEST]
-            answers = await client.get_messages(peer, ids=chunk)
-            for message_id, message in zip(chunk, answers, strict=True):
-                if message is None:
-                    deleted.append(message_id)
-                else:
-                    found.append(message)
-        await fetch_media(conn, client, store, channel.id, found, settings, fetched)
-    finally:
-        await close_client(client)
+    peer = input_peer(channel)
+    for start in range(0, len(message_ids), IDS_PER_REQUEST):
+        chunk = message_ids[start:start + IDS_PER_REQUEST]
+        answers = await client.get_messages(peer, ids=chunk)
+        for message_id, message in zip(chunk, answers, strict=True):
+            if message is None:
+                deleted.append(message_id)
+            else:
+                found.append(message)
+    await fetch_media(conn, client, store, channel.id, found, settings, fetched)
     return fetched, deleted
 
 
-def refresh_channel(conn: Any, store: MediaStore, client: TelegramClient, channel_id: int, settings: Settings,
+def refresh_channels(conn: Any, store: MediaStore, client: PipelineClient, channel_ids: Sequence[int],
+                     settings: Settings, since: datetime, until: datetime) -> list[RefreshResult]:
+    """Re-read the posts of ``channel_ids`` dated in [since, until) over one Telegram connection;
+    store edits, tombstone deletions. A channel deferred by a FloodWait or failed for its own
+    sake (recorded on its row) does not stop the others; the task then raises ``ChannelDeferred``
+    at the end, so Airflow refreshes the unit again later (what was stored stays, a second pass
+    finds nothing more to change)."""
+    answers = asyncio.run(for_each_channel(conn, client, channel_ids, "refreshing", lambda channel: _refresh_one(
+        conn, store, client, channel, settings, since, until)))
+    problems = [answer for answer in answers if isinstance(answer, BaseException)]
+    if problems:
+        raise ChannelDeferred(f"{len(problems)} of {len(channel_ids)} channels were not refreshed "
+                              f"({'; '.join(map(str, problems))}); the task retries them") from problems[0]
+    return answers
+
+
+def refresh_channel(conn: Any, store: MediaStore, client: PipelineClient, channel_id: int, settings: Settings,
                     since: datetime, until: datetime) -> RefreshResult:
-    """Re-read ``channel_id``'s posts dated in [since, until); store edits, tombstone deletions."""
-    channel = load_channel(conn, channel_id)
+    """One channel: ``refresh_channels`` of one."""
+    return refresh_channels(conn, store, client, [channel_id], settings, since, until)[0]
+
+
+async def _refresh_one(conn: Any, store: MediaStore, client: PipelineClient, channel: Channel, settings: Settings,
+                       since: datetime, until: datetime) -> RefreshResult:
+    channel_id = channel.id
     result = RefreshResult(channel_id=channel_id)
     known = [r["message_id"] for r in db.fetch_all(conn, "posts_recent", {"channel_id": channel_id,
                                                                          "since": since, "until": until})]
@@ -74,7 +92,8 @@ def refresh_channel(conn: Any, store: MediaStore, client: TelegramClient, channe
         log.info("channel %s: no posts dated %s..%s to refresh", channel.label, since.isoformat(), until.isoformat())
         return result
     try:
-        fetched, deleted = asyncio.run(_reread(conn, client, store, channel, known, settings))
+        await client.open()
+        fetched, deleted = await _reread(conn, client, store, channel, known, settings)
     except errors.FloodWaitError as exc:
         raise ChannelDeferred(f"channel {channel.label} ({channel.id}): Telegram FloodWait of {exc.seconds}s "
                               "during the refresh; the task retries later, nothing was changed") from exc

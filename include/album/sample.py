@@ -162,6 +162,7 @@ class SampleBuilder:
     posts: list[dict] = field(default_factory=list)
     skips: list[dict] = field(default_factory=list)
     albums: dict[tuple[int, int], dict] = field(default_factory=dict)
+    span: tuple[datetime, datetime] = (SAMPLE_START, SAMPLE_END)  # when the archive's messages are dated
 
     def __post_init__(self) -> None:
         self.writer = ArchiveWriter(self.path, self.channels)
@@ -253,7 +254,7 @@ class SampleBuilder:
             "posts": sorted(self.posts, key=lambda p: (p["channel_id"], p["message_id"])),
             "skips": self.skips,
             "albums": sorted(albums, key=lambda a: (a["channel_id"], a["grouped_id"])),
-            "span": {"start": SAMPLE_START.isoformat(), "end": SAMPLE_END.isoformat()},
+            "span": {"start": self.span[0].isoformat(), "end": self.span[1].isoformat()},
         }
         (self.path / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n",
                                                  encoding="utf-8")
@@ -402,4 +403,53 @@ def build_synthetic_archive(path: str | Path, albums: int) -> dict:
             message_id = new_id(channel_id)
             b.photo(channel_id, message_id, clock, f"Single photo {message_id}", [],
                     data=tiny_image(f"single:{channel_id}:{message_id}"))
+    return b.close()
+
+
+# The steady-state archive: many channels, a little traffic each (the benchmark's 5-minute windows).
+STEADY_MARK = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)  # the first run sees the channels as of here
+STEADY_WINDOW = timedelta(minutes=5)                    # then one window of new messages
+STEADY_BASE_ID = 4_000_000_000
+
+
+def steady_channels(count: int) -> list[dict]:
+    return [{"id": STEADY_BASE_ID + i, "access_hash": 6_000_000_000_000_000_000 + i,
+             "username": f"steady_{i:04d}", "title": f"Steady channel {i}"} for i in range(count)]
+
+
+def build_steady_archive(path: str | Path, channels: int, changed: int) -> dict:
+    """``channels`` channels, each with two text posts before ``STEADY_MARK`` (what a first run
+    pulls to set the marks); in the 5-minute window after it, ``changed`` of them (spread evenly
+    over the list) post 1-3 text or photo posts, and about every 4th of those an album of 2-4
+    photos. Images are tiny and distinct (``tiny_image``): vision is not what is measured.
+    Tenant ``acme`` subscribes to every channel, ``globex`` to every second one.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    listed = steady_channels(channels)
+    ids = [c["id"] for c in listed]
+    b = SampleBuilder(path, listed, {"acme": ids, "globex": ids[::2]},
+                      span=(STEADY_MARK - timedelta(minutes=30), STEADY_MARK + STEADY_WINDOW))
+    for number, channel_id in enumerate(ids):
+        for message_id in (1, 2):
+            when = STEADY_MARK - timedelta(minutes=30) + timedelta(seconds=number % 600 + 600 * (message_id - 1))
+            b.text(channel_id, message_id, when, f"Steady {number}: earlier post {message_id}")
+    step = channels / changed if changed else 0
+    for k in range(changed):
+        channel_id = ids[int(k * step)]
+        message_id, when = 3, STEADY_MARK + timedelta(seconds=10 + k % 60)
+        for position in range(1 + k % 3):
+            if (k + position) % 2:
+                b.photo(channel_id, message_id, when, f"Photo {message_id} of channel {channel_id}", [],
+                        data=tiny_image(f"steady:{channel_id}:{message_id}"))
+            else:
+                b.text(channel_id, message_id, when, f"News {message_id} of channel {channel_id}")
+            message_id, when = message_id + 1, when + timedelta(seconds=20)
+        if k % 4 == 0:
+            grouped_id = 9_000_000_000_000_000_000 + k
+            for position in range(2 + (k // 4) % 3):
+                caption = f"Album {k} of channel {channel_id}" if position == 0 else ""
+                b.photo(channel_id, message_id, when, caption, [], grouped_id,
+                        data=tiny_image(f"steady:{channel_id}:{message_id}"))
+                message_id, when = message_id + 1, when + timedelta(seconds=1)
     return b.close()

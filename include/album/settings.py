@@ -61,6 +61,8 @@ class Settings:
     # Ingestion.
     media_size_cap_bytes: int = 40 * 1024 * 1024  # larger media are recorded as skipped, not fetched
     max_messages_per_pull: int = 1000             # per channel per run; the mark catches up next run
+    channels_mapped_per_run: int = 8              # mapped ingest units per run: one per changed channel up
+                                                  # to this many, beyond it this many units of several
     flood_sleep_threshold_seconds: int = 60       # shorter FloodWaits are slept, longer defer the channel
     # Albums.
     vision_provider: str = "local"                # local | openai
@@ -78,8 +80,9 @@ class Settings:
         for name in ("vision_provider", "embedding_provider"):
             if getattr(self, name) not in ("local", "openai"):
                 raise ValueError(f"{name} must be 'local' or 'openai', not {getattr(self, name)!r}")
-        if not 1 <= self.albums_mapped_per_run <= 1000:  # Airflow's max_map_length is 1024
-            raise ValueError("albums_mapped_per_run must be 1..1000")
+        for name in ("albums_mapped_per_run", "channels_mapped_per_run"):  # Airflow's max_map_length is 1024
+            if not 1 <= getattr(self, name) <= 1000:
+                raise ValueError(f"{name} must be 1..1000")
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> Settings:

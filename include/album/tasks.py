@@ -20,7 +20,6 @@ from include.album.assembly import (
     process_album,
     summarize_album,
     unchanged,
-    work_units,
 )
 from include.album.connections import (
     albums_db,
@@ -37,6 +36,7 @@ from include.album.models import Channel
 from include.album.quarantine import is_transient, run_guarded, settle
 from include.album.settings import Settings
 from include.album.storage import MediaStore
+from include.album.units import unit_label, work_units
 from include.album.vision import VisionProvider
 
 # Every task process parses the DAG file, which imports this module: what only some tasks
@@ -57,11 +57,42 @@ def migrate() -> list[str]:
     return applied
 
 
-def channels_to_pull() -> list[int]:
-    with albums_db(load_settings()) as conn:
+def changed_channels(context: Mapping[str, Any]) -> list[list[int]]:
+    """The channels this run pulls, as work units for the mapped ``ingest``: those Telegram says
+    have messages above their mark (every channel in a backfill run; see ``ingest.changed_channels``)."""
+    from include.album.ingest import changed_channels as find_changed
+
+    settings = load_settings()
+    window = pull_window(context)
+    client = None if window is not None else telegram_client(settings, run_end=context.get("data_interval_end"))
+    with albums_db(settings) as conn:
+        try:
+            channel_ids = find_changed(conn, client, window)
+        finally:
+            if client is not None:
+                report_requests(client)
+    units = work_units(channel_ids, settings.channels_mapped_per_run)
+    log.info("%d channels to pull in %d mapped units", len(channel_ids), len(units))
+    return units
+
+
+def channel_units() -> list[list[int]]:
+    """Every subscribed channel, as work units (the refresh DAG re-reads them all)."""
+    settings = load_settings()
+    with albums_db(settings) as conn:
         channels = [Channel(**row) for row in db.fetch_all(conn, "channels_to_pull")]
     log.info("%d subscribed channels: %s", len(channels), ", ".join(c.label for c in channels))
-    return [c.id for c in channels]
+    return work_units([c.id for c in channels], settings.channels_mapped_per_run)
+
+
+def report_requests(client: Any) -> None:
+    """The Telegram requests a task made, by type: to its log and the metric ``telegram_requests_total``."""
+    from include.album.telegram import request_kind
+
+    for name, count in sorted(client.requests.items()):
+        metrics.incr("telegram_requests_total", count, label=request_kind(name))
+    log.info("Telegram requests: %s", ", ".join(f"{request_kind(n)} {c}" for n, c in sorted(client.requests.items()))
+             or "none")
 
 
 def pull_window(context: Mapping[str, Any]) -> PullWindow | None:
@@ -76,25 +107,32 @@ def pull_window(context: Mapping[str, Any]) -> PullWindow | None:
     return None
 
 
-def ingest(channel_id: int, context: dict[str, Any], outlet: Any = None) -> list[int]:
-    from include.album.ingest import ingest_channel, load_channel
+def ingest(channel_ids: list[int], context: dict[str, Any], outlet: Any = None) -> list[int]:
+    """Pull a unit of channels over one Telegram connection; returns the albums new or changed."""
+    from include.album.ingest import ingest_channels, load_channels
 
     settings = load_settings()
     window = pull_window(context)
     with albums_db(settings) as conn:
-        context["channel_label"] = load_channel(conn, channel_id).label
+        context["channel_label"] = unit_label([c.label for c in load_channels(conn, channel_ids)], "channels")
         client = telegram_client(settings, run_end=context.get("data_interval_end"))
         try:
-            result = ingest_channel(conn, media_store(settings), client, channel_id, settings, window=window)
+            results = ingest_channels(conn, media_store(settings), client, channel_ids, settings, window=window)
         except Exception:
             metrics.incr("albums_parsed_total", label="error")
             raise
+        finally:
+            report_requests(client)
+    album_ids = sorted({album_id for result in results for album_id in result.album_ids})
+    failed = [r.channel_id for r in results if r.error]
+    if failed:
+        log.warning("%d of %d channels failed and are pulled again next run: %s", len(failed), len(results), failed)
     if outlet is not None:
-        context["outlet_events"][outlet].extra = {"channel_id": channel_id, "album_ids": result.album_ids}
-    return result.album_ids
+        context["outlet_events"][outlet].extra = {"channel_ids": list(channel_ids), "album_ids": album_ids}
+    return album_ids
 
 
-def albums_ready(per_channel: Sequence[list[int] | None]) -> list[list[int]]:
+def albums_ready(per_unit: Sequence[list[int] | None]) -> list[list[int]]:
     """Albums to process this run, as work units for the mapped task group.
 
     The albums are the new or changed ones plus any still waiting or partial from earlier
@@ -106,7 +144,7 @@ def albums_ready(per_channel: Sequence[list[int] | None]) -> list[list[int]]:
     """
     settings = load_settings()
     # Index by length: iterating Airflow's lazy XCom sequence probes one past the end (a 404 log).
-    results = [per_channel[i] for i in range(len(per_channel))]
+    results = [per_unit[i] for i in range(len(per_unit))]
     album_ids = {album_id for ids in results if ids for album_id in ids}
     with albums_db(settings) as conn:
         album_ids.update(r["id"] for r in db.fetch_all(conn, "albums_needing_work"))
@@ -220,26 +258,29 @@ def refresh_window(context: Mapping[str, Any], settings: Settings) -> tuple[date
     return end - timedelta(hours=settings.refresh_lookback_hours), end
 
 
-def refresh(channel_id: int, context: dict[str, Any]) -> list[int]:
-    """Re-read a channel's recent posts; returns the albums recomposed by edits or deletions."""
-    from include.album.ingest import load_channel
-    from include.album.refresh import refresh_channel
+def refresh(channel_ids: list[int], context: dict[str, Any]) -> list[int]:
+    """Re-read the recent posts of a unit of channels; returns the albums recomposed by edits or deletions."""
+    from include.album.ingest import load_channels
+    from include.album.refresh import refresh_channels
 
     settings = load_settings()
     since, until = refresh_window(context, settings)
     with albums_db(settings) as conn:
-        context["channel_label"] = load_channel(conn, channel_id).label
+        context["channel_label"] = unit_label([c.label for c in load_channels(conn, channel_ids)], "channels")
         client = telegram_client(settings)
-        result = refresh_channel(conn, media_store(settings), client, channel_id, settings, since, until)
-    return result.album_ids
+        try:
+            results = refresh_channels(conn, media_store(settings), client, channel_ids, settings, since, until)
+        finally:
+            report_requests(client)
+    return sorted({album_id for result in results for album_id in result.album_ids})
 
 
-def republish(per_channel: Sequence[list[int] | None], context: dict[str, Any]) -> dict[str, int]:
+def republish(per_unit: Sequence[list[int] | None], context: dict[str, Any]) -> dict[str, int]:
     """Re-assemble and re-index the albums a refresh changed; unpublish what was deleted."""
     from include.album.indexing import index_loose_posts, remove_deleted
 
     settings = load_settings()
-    album_ids = sorted({a for i in range(len(per_channel)) for a in (per_channel[i] or [])})
+    album_ids = sorted({a for i in range(len(per_unit)) for a in (per_unit[i] or [])})
     provider, store = vision_provider(settings), media_store(settings)
     seen = AlbumSeen(redis_client(settings))
     timeout, now = timedelta(minutes=settings.assembly_timeout_minutes), datetime.now(UTC)
@@ -289,5 +330,6 @@ def report(run_started: datetime | None) -> dict[str, int]:
     metrics.gauge("album_items_count_gauge", counts["albums_partial"], label="partial")
     metrics.gauge("album_pending_oldest_age_seconds", counts["oldest_pending_seconds"])
     metrics.gauge("albums_quarantined", counts["albums_quarantined"])
+    metrics.gauge("telegram_channels_failing", counts["channels_failing"])
     log.info("run report: %s", counts)
     return counts

@@ -1,4 +1,5 @@
-"""Telegram source: the client (live or archive), pulling a channel, reading messages.
+"""Telegram source: the client (live or archive), finding the channels that changed, pulling
+a channel, reading messages.
 
 Live and archive share every line here: the archive transport only replaces the
 network below ``TelegramClient._call`` (see ``archive.py``).
@@ -9,40 +10,108 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from telethon import TelegramClient, errors, types
+from telethon import TelegramClient, errors, functions, types, utils
 from telethon.sessions import StringSession
 
-from include.album.archive import ArchiveTelegramClient
 from include.album.grouping import TELEGRAM_MAX_ALBUM_ITEMS
 from include.album.models import Channel, MediaRef, Post, Skip
 
 log = logging.getLogger(__name__)
 
 
-class LiveTelegramClient(TelegramClient):
-    """The real client, with the same ``transport_problems`` hook as the archive client."""
+class PipelineClient(TelegramClient):
+    """The client of every task, live or archive: counts the requests it makes, by type.
+
+    Telegram's limits are per session and publish no numbers, so the requests a window costs
+    are counted (``requests``) and reported by the tasks (metric ``telegram_requests_total``).
+    A request Telethon answers itself, because it falls inside a FloodWait it remembers, never
+    reaches Telegram and is not counted.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.requests: Counter[str] = Counter()
+        self._open = False
+        self._forgot_flood_wait = False
+
+    async def open(self) -> None:
+        """Connect and check the session, once: callers open when they first need Telegram, so a
+        task with nothing to ask costs no connection. Never prompts (a task must not log in)."""
+        if self._open:
+            return
+        await self.connect()
+        if not await self.is_user_authorized():
+            raise RuntimeError(
+                "the Telegram session in connection telegram_default is not authorised; "
+                "create a new one with `python -m include.album login`"
+            )
+        self._open = True
+
+    async def close(self) -> None:
+        if self._open:
+            await self.disconnect()
+            self._open = False
+
+    def forget_flood_wait(self) -> bool:
+        """After a FloodWait deferred one channel, let the next channel ask Telegram itself, once.
+
+        Telethon remembers a FloodWait per request type and answers later requests of that type
+        itself until it ends, so one channel's wait would defer every channel after it on this
+        connection. A wait may be that one channel's: the next channel asks Telegram. If Telegram
+        answers it with a FloodWait too, the wait is the session's and the memory stands: the
+        remaining channels are deferred without a request. Returns whether it forgot.
+        """
+        if self._forgot_flood_wait:
+            return False
+        self._forgot_flood_wait = True
+        self._flood_waited_requests.clear()  # Telethon's memory (pinned 1.45: a dict, constructor id -> due)
+        return True
+
+    async def _call(self, sender, request, ordered=False, flood_sleep_threshold=None):
+        threshold = self.flood_sleep_threshold if flood_sleep_threshold is None else flood_sleep_threshold
+        for one in request if utils.is_list_like(request) else [request]:
+            if not self._answered_from_memory(one, threshold):
+                self.requests[type(one).__name__] += 1
+        return await super()._call(sender, request, ordered=ordered, flood_sleep_threshold=flood_sleep_threshold)
+
+    def _answered_from_memory(self, request: Any, threshold: int) -> bool:
+        """Whether Telethon will raise a FloodWait it remembers for this request without sending it
+        (pinned Telethon 1.45: a wait of more than 3 s and above the sleep threshold)."""
+        due = self._flood_waited_requests.get(request.CONSTRUCTOR_ID)
+        return due is not None and round(due - time.time()) > max(3, threshold)
 
     def transport_problems(self, channel_id: int) -> list[Skip]:
+        """What the transport could not read for this channel (the archive's undecodable lines)."""
         return []
 
 
+def request_kind(type_name: str) -> str:
+    """A request's type as a metric label: ``GetPeerDialogsRequest`` -> ``get_peer_dialogs``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type_name.removesuffix("Request")).lower()
+
+
 def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[str, Any],
-                as_of: datetime | None = None, flood_sleep_threshold: int = 60) -> TelegramClient:
+                as_of: datetime | None = None, flood_sleep_threshold: int = 60) -> PipelineClient:
     """Client for the ``telegram_default`` connection (login=api_id, password=api_hash).
 
     Extra ``archive`` (a path) selects the archive transport; otherwise extra ``session``
     must hold a ``StringSession`` made once with ``python -m include.album login``.
     """
     if extra.get("archive"):
+        from include.album.archive import ArchiveTelegramClient
+
         flood_waits = {int(k): int(v) for k, v in (extra.get("flood_waits") or {}).items()}
+        not_joined = {int(c) for c in extra.get("not_joined") or ()}
         return ArchiveTelegramClient(Path(extra["archive"]), as_of=as_of, flood_waits=flood_waits,
-                                     flood_sleep_threshold=flood_sleep_threshold)
+                                     not_joined=not_joined, flood_sleep_threshold=flood_sleep_threshold)
     session = extra.get("session")
     if not session or not api_id or not api_hash:
         raise ValueError(
@@ -52,31 +121,81 @@ def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[s
         )
     # Bounded: a request is retried 5 times, a lost connection re-established 5 times, each
     # attempt times out after 30 s; then the task fails and Airflow's retries take over.
-    return LiveTelegramClient(StringSession(session), int(api_id), api_hash,
-                              flood_sleep_threshold=flood_sleep_threshold, receive_updates=False,
-                              request_retries=5, connection_retries=5, retry_delay=2, timeout=30)
-
-
-async def open_client(client: TelegramClient) -> None:
-    """Connect without ever prompting (a task must not log in interactively)."""
-    if isinstance(client, ArchiveTelegramClient):
-        return
-    await client.connect()
-    if not await client.is_user_authorized():
-        raise RuntimeError(
-            "the Telegram session in connection telegram_default is not authorised; "
-            "create a new one with `python -m include.album login`"
-        )
-
-
-async def close_client(client: TelegramClient) -> None:
-    if not isinstance(client, ArchiveTelegramClient):
-        await client.disconnect()
+    return PipelineClient(StringSession(session), int(api_id), api_hash,
+                          flood_sleep_threshold=flood_sleep_threshold, receive_updates=False,
+                          request_retries=5, connection_retries=5, retry_delay=2, timeout=30)
 
 
 def input_peer(channel: Channel) -> types.InputPeerChannel:
     # Stored id + access_hash: resolving usernames every run gets accounts flood-banned.
     return types.InputPeerChannel(channel.id, channel.access_hash)
+
+
+# -- which channels changed ---------------------------------------------------------------
+
+# Peers per messages.getPeerDialogs call. Telegram documents no cap; 100 keeps an answer (one
+# dialog and one message per channel) small, and 1,000 channels cost 10 requests.
+PEER_DIALOGS_BATCH = 100
+# What Telegram answers for a peer the account's dialogs do not hold (not joined, left, banned).
+_NOT_IN_DIALOGS = (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.PeerIdInvalidError)
+
+
+@dataclass
+class NewestMessages:
+    """What Telegram said each channel's newest message id is (0: the channel has none)."""
+
+    newest: dict[int, int] = field(default_factory=dict)
+    in_dialogs: dict[int, bool] = field(default_factory=dict)  # False: read with a probe of its own
+    failed: dict[int, Exception] = field(default_factory=dict)  # not even a probe could read these
+    flood_wait_seconds: int | None = None  # a FloodWait stopped the asking: the rest are left for later
+
+
+async def newest_message_ids(client: TelegramClient, channels: Sequence[Channel]) -> NewestMessages:
+    """Ask Telegram for the newest message id of each channel, in as few requests as it takes.
+
+    Channels in the account's dialogs cost one ``messages.getPeerDialogs`` per
+    ``PEER_DIALOGS_BATCH`` of them (each dialog carries its ``top_message``). Telegram refuses a
+    whole batch when one peer is not in the dialogs (a public channel the account reads without
+    having joined it, or one it lost access to): the batch is split in halves until those peers
+    stand alone, and each is then probed with a one-message ``GetHistory``. Channels already
+    known to be outside the dialogs (``in_dialogs`` false) go straight to the probe.
+    """
+    found = NewestMessages()
+    asked = [c for c in channels if c.in_dialogs is not False]
+    outside = [c for c in channels if c.in_dialogs is False]
+    try:
+        for start in range(0, len(asked), PEER_DIALOGS_BATCH):
+            outside += await _dialog_tops(client, asked[start:start + PEER_DIALOGS_BATCH], found)
+        for channel in outside:
+            found.in_dialogs[channel.id] = False
+            try:
+                newest = await client.get_messages(input_peer(channel), limit=1)
+            except errors.FloodWaitError:
+                raise
+            except errors.RPCError as exc:
+                found.failed[channel.id] = exc
+                continue
+            found.newest[channel.id] = newest[0].id if newest else 0
+    except errors.FloodWaitError as exc:
+        found.flood_wait_seconds = exc.seconds
+    return found
+
+
+async def _dialog_tops(client: TelegramClient, batch: Sequence[Channel], found: NewestMessages) -> list[Channel]:
+    """The newest message ids of ``batch`` from the account's dialogs; returns the channels they do not hold."""
+    request = functions.messages.GetPeerDialogsRequest(peers=[types.InputDialogPeer(input_peer(c)) for c in batch])
+    try:
+        answer = await client(request)
+    except _NOT_IN_DIALOGS:
+        if len(batch) == 1:
+            return list(batch)
+        half = len(batch) // 2
+        return await _dialog_tops(client, batch[:half], found) + await _dialog_tops(client, batch[half:], found)
+    for dialog in answer.dialogs:
+        if isinstance(dialog.peer, types.PeerChannel):
+            found.newest[dialog.peer.channel_id] = dialog.top_message
+            found.in_dialogs[dialog.peer.channel_id] = True
+    return [c for c in batch if c.id not in found.newest]
 
 
 # -- reading messages ------------------------------------------------------------------
@@ -246,6 +365,7 @@ class PullWindow:
 class Pull:
     messages: list[Any] = field(default_factory=list)
     flood_wait_seconds: int | None = None
+    covered_to: int | None = None  # every id up to this one was asked for (those not returned are gone)
 
 
 async def _album_edge(client: TelegramClient, peer: Any, edge: Any, *, newer: bool) -> list[Any]:
@@ -275,8 +395,12 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
     """Pull one channel: above its high-water mark, or a backfill window by date.
 
     A new channel (mark 0) starts with its newest ``max_messages``; older history is what
-    ``airflow backfill create`` is for. A FloodWait longer than Telethon's sleep threshold
-    stops the pull: what arrived before it is kept and ``flood_wait_seconds`` is set.
+    ``airflow backfill create`` is for. When Telegram has said which message is the channel's
+    newest (``channel.top_message``), exactly the ids above the mark up to it are asked for
+    (``channels.getMessages``, 100 ids a request): one request for a window's few messages, and
+    none for album members beyond the newest message, which do not exist yet. A FloodWait
+    longer than Telethon's sleep threshold stops the pull: what arrived before it is kept and
+    ``flood_wait_seconds`` is set.
     """
     peer = input_peer(channel)
     pull = Pull()
@@ -289,13 +413,20 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
         elif channel.hwm == 0:
             newest = [m async for m in client.iter_messages(peer, limit=max_messages)]
             pull.messages = newest[::-1]
+        elif channel.top_message is not None:
+            last = min(channel.top_message, channel.hwm + max_messages)
+            wanted = list(range(channel.hwm + 1, last + 1))
+            pull.messages = [m for m in await client.get_messages(peer, ids=wanted) if m is not None]
+            pull.covered_to = last
         else:
             async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages):
                 pull.messages.append(message)
         if pull.messages:
             if window is not None or channel.hwm == 0:
                 pull.messages[:0] = await _album_edge(client, peer, pull.messages[0], newer=False)
-            pull.messages.extend(await _album_edge(client, peer, pull.messages[-1], newer=True))
+            newest_known = window is None and channel.top_message is not None
+            if not (newest_known and pull.messages[-1].id >= channel.top_message):
+                pull.messages.extend(await _album_edge(client, peer, pull.messages[-1], newer=True))
     except errors.FloodWaitError as exc:
         pull.flood_wait_seconds = exc.seconds
         if window is None and channel.hwm == 0:

@@ -41,8 +41,8 @@ def test_tasks_are_routed_to_queues_by_the_resource_they_use(dagbag):
 
     default = conf.get("operators", "default_queue")
     expected = {
-        "telegram_albums": {"ingest": "telegram", "album.vision": "vision", "album.index": "index",
-                            "index_posts": "index"},
+        "telegram_albums": {"changed_channels": "telegram", "ingest": "telegram", "album.vision": "vision",
+                            "album.index": "index", "index_posts": "index"},
         "telegram_albums_refresh": {"refresh": "telegram", "republish": "index", "reconcile": "index"},
     }
     for dag_id, queues in expected.items():

@@ -62,7 +62,7 @@ def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, con
     assembled = [e for e in asset_events("album.assembled", dag_run.run_id) if e.get("album_ids")]
     assert sorted(i for e in assembled for i in e["album_ids"]) == [a["id"] for a in albums]
     parsed = asset_events("albums.parsed", dag_run.run_id)
-    assert sorted(e["channel_id"] for e in parsed) == sorted(c["id"] for c in pipeline.expected["channels"])
+    assert sorted(c for e in parsed for c in e["channel_ids"]) == sorted(c["id"] for c in pipeline.expected["channels"])
 
     before = stores(conn, s3_client, bucket)
     state, rerun = run_dag(dagbag)

@@ -14,9 +14,7 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import psycopg
 import pytest
 
 from include.album import db
-from include.album.airflow_stack import DAG, stack_env
+from include.album.airflow_stack import DAG, StatsdSink, stack_env
 from include.album.localenv import free_port, pipeline_env
 from include.album.sample import differences_from_expectation
 from tests.e2e.common import (
@@ -42,32 +40,6 @@ from tests.helpers import RecordingWebhook
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-class StatsdSink:
-    """A UDP socket that records the StatsD metric names it receives."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.5)
-        self.port = self.sock.getsockname()[1]
-        self.names: set[str] = set()
-        self._stop = False
-        threading.Thread(target=self._receive, daemon=True).start()
-
-    def _receive(self) -> None:
-        while not self._stop:
-            try:
-                data = self.sock.recv(65535)
-            except OSError:
-                continue
-            for line in data.decode(errors="replace").splitlines():
-                self.names.add(line.split(":", 1)[0])
-
-    def close(self) -> None:
-        self._stop = True
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     started = datetime.now(UTC)
@@ -82,10 +54,7 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
             "s3_secret_key": f"e2e-s3-secret-{secrets.token_hex(12)}"}
     env = {
         **stack_env(home, meta_dsn=meta_dsn, api_port=api_port),
-        "AIRFLOW__METRICS__STATSD_ON": "True",
-        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-        "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
-        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        **statsd.env(),
         "AIRFLOW_CONN_ALBUMS_ALERT_WEBHOOK": json.dumps(
             {"conn_type": "http", "extra": {"url": webhook.url}}),
         **pipeline_env(pg=app, s3_endpoint=s3_endpoint,
@@ -249,8 +218,9 @@ def test_a_vision_task_killed_with_sigkill_is_retried_and_the_stores_end_as_a_cl
 
 def test_clearing_a_finished_run_reruns_it_and_changes_no_store(stack):
     """Clear every task of the last finished run (the previous test's, which processed an album):
-    it runs again from migrate to report and every store is identical afterwards. Nothing is new,
-    so albums_ready maps no album this time and Airflow marks the run's album tasks removed.
+    it runs again from migrate to report and every store is identical afterwards. Nothing is new
+    on Telegram, so changed_channels finds no channel to pull and albums_ready no album: Airflow
+    marks the run's ingest and album tasks removed.
 
     (The last run, not the first: the first keeps its six album groups for the grid screenshots.)
     """
@@ -263,19 +233,42 @@ def test_clearing_a_finished_run_reruns_it_and_changes_no_store(stack):
     before = stack.stores()
 
     cleared = stack.clear(run_id)
-    assert {task for task, _ in cleared} == {"migrate", "list_channels", "ingest", "albums_ready", "album.vision",
-                                             "album.summary", "album.enrich", "album.index", "index_posts",
-                                             "report"}
+    assert {task for task, _ in cleared} == {"migrate", "changed_channels", "ingest", "albums_ready",
+                                             "album.vision", "album.summary", "album.enrich", "album.index",
+                                             "index_posts", "report"}
     assert stack.wait_for_run(run_id) == "success"
     after_tis = stack.task_instances(run_id)
-    for task in ("migrate", "list_channels", "albums_ready", "index_posts", "report"):
+    for task in ("migrate", "changed_channels", "albums_ready", "index_posts", "report"):
         assert after_tis[(task, -1)]["state"] == "success"
         assert after_tis[(task, -1)]["try_number"] > tis[(task, -1)]["try_number"], task
-    ingests = [key for key in after_tis if key[0] == "ingest"]
+    pulled = [key for key, ti in after_tis.items() if key[0] == "ingest" and ti["state"] == "success"
+              and ti["try_number"] > tis.get(key, {"try_number": 0})["try_number"]]
+    assert pulled == []  # nothing to pull: not a single ingest task ran
+    assert {ti["state"] for (task, _), ti in after_tis.items() if task.startswith("album.")} <= {"removed", "skipped"}
+    assert stack.stores() == before
+
+
+def test_clearing_one_channels_ingest_in_a_backfill_run_repulls_only_that_channels_window(stack):
+    """A backfill run pulls its window from every channel, one ingest task per channel here (three
+    channels, under channels_mapped_per_run). Clearing one of them (as "clear" on a mapped task in
+    the UI) pulls that channel's window again and nothing else runs again; every store is identical."""
+    runs = stack.request("GET", f"{DAG}/dagRuns", params={"run_type": "backfill"}).json()["dag_runs"]
+    run_id = sorted(runs, key=lambda r: r["data_interval_start"])[0]["dag_run_id"]
+    tis = stack.task_instances(run_id)
+    ingests = sorted(index for task, index in tis if task == "ingest")
     assert len(ingests) == len(stack.expected["channels"])
-    assert all(after_tis[k]["state"] == "success" and after_tis[k]["try_number"] > tis[k]["try_number"]
-               for k in ingests)
-    assert {ti["state"] for (task, _), ti in after_tis.items() if task.startswith("album.")} == {"removed"}
+    before = stack.stores()
+
+    cleared = stack.clear(run_id, task_ids=[["ingest", ingests[0]]], include_downstream=False)
+    assert cleared == [("ingest", ingests[0])]
+    assert stack.wait_for_run(run_id) == "success"
+    after_tis = stack.task_instances(run_id)
+    for key, ti in after_tis.items():
+        assert ti["try_number"] == tis[key]["try_number"] + (key == ("ingest", ingests[0])), key
+    label = after_tis[("ingest", ingests[0])]["rendered_map_index"]
+    log = stack.home / "logs" / "dag_id=telegram_albums" / f"run_id={run_id}" / "task_id=ingest" / \
+        f"map_index={ingests[0]}" / f"attempt={after_tis[('ingest', ingests[0])]['try_number']}.log"
+    assert f"channel {label}: " in log.read_text()  # its window was pulled again
     assert stack.stores() == before
 
 

@@ -120,7 +120,7 @@ def test_flood_wait_defers_one_channel_and_the_next_run_catches_up(conn, store, 
     # still inside the wait: the channel is skipped without asking Telegram
     client = ArchiveTelegramClient(path)
     assert ingest_channel(conn, store, client, NEWS, settings).deferred_until == deferred["flood_wait_until"]
-    assert client.archive.requests == []
+    assert client.requests == {}  # not even a connection
 
     # after the wait: everything is ingested, nothing skipped
     later = deferred["flood_wait_until"] + timedelta(seconds=1)
@@ -176,3 +176,113 @@ def test_migrations_are_idempotent_and_edits_to_applied_ones_are_refused(conn, m
     monkeypatch.setattr(db, "MIGRATIONS_DIR", edited)
     with pytest.raises(RuntimeError, match="changed after it was applied"):
         db.migrate(conn)
+
+
+# -- many channels, a unit over one connection -------------------------------------------
+
+
+@pytest.fixture
+def steady(conn, tmp_path):
+    """30 channels, 12 of which post in the window after STEADY_MARK, registered."""
+    from include.album.sample import build_steady_archive
+
+    path = tmp_path / "steady"
+    expected = build_steady_archive(path, 30, 12)
+    register_sample(conn, expected)
+    return path, expected
+
+
+def pull_window_of(conn, store, settings, path, as_of) -> tuple[list[int], dict, list]:
+    """What a scheduled run does: ask which channels changed, then pull them as one unit."""
+    from include.album.ingest import changed_channels, ingest_channels
+
+    asking = ArchiveTelegramClient(path, as_of=as_of)
+    changed = changed_channels(conn, asking)
+    pulling = ArchiveTelegramClient(path, as_of=as_of)
+    results = ingest_channels(conn, store, pulling, changed, settings) if changed else []
+    return changed, {"asking": dict(asking.requests), "pulling": dict(pulling.requests)}, results
+
+
+def test_a_window_asks_telegram_only_about_what_changed_one_request_per_changed_channel(
+        conn, store, settings, steady):
+    from include.album.sample import STEADY_MARK, STEADY_WINDOW
+
+    path, expected = steady
+    first, _, _ = pull_window_of(conn, store, settings, path, STEADY_MARK)
+    assert len(first) == 30  # new channels: everything is above a mark of 0
+    assert {r["hwm"] for r in conn.execute("SELECT hwm FROM channels")} == {2}
+
+    changed, requests, results = pull_window_of(conn, store, settings, path, STEADY_MARK + STEADY_WINDOW)
+    assert len(changed) == 12
+    assert requests["asking"] == {"GetStateRequest": 1, "GetPeerDialogsRequest": 1}
+    media = sum(1 for p in expected["posts"] if p["media_stored"] and p["message_id"] > 2)
+    assert requests["pulling"] == {"GetStateRequest": 1, "GetMessagesRequest": 12, "GetFileRequest": media}
+    assert differences_from_expectation(conn, expected) == []
+    tops = {r["id"]: (r["hwm"], r["top_message"]) for r in conn.execute("SELECT id, hwm, top_message FROM channels")}
+    assert all(hwm == top for hwm, top in tops.values())
+
+    # A window in which nothing changed: one request to ask, none to pull, no connection for it.
+    changed, requests, _ = pull_window_of(conn, store, settings, path, STEADY_MARK + STEADY_WINDOW)
+    assert changed == [] and requests == {"asking": {"GetStateRequest": 1, "GetPeerDialogsRequest": 1},
+                                          "pulling": {}}
+
+
+def test_a_channel_that_fails_is_recorded_the_others_are_stored_and_the_next_run_pulls_it(
+        conn, store, settings, steady, monkeypatch):
+    from include.album import ingest
+    from include.album.sample import STEADY_MARK, STEADY_WINDOW
+
+    path, expected = steady
+    pull_window_of(conn, store, settings, path, STEADY_MARK)
+    changed = ingest.changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW))
+    broken = changed[len(changed) // 2]
+    write_fetched = ingest.write_fetched
+
+    def fails_for_one_channel(connection, channel_id, fetched, **kwargs):
+        # Injected: storing this channel's messages raises (as a message the code cannot store would).
+        if channel_id == broken:
+            raise ValueError("cannot store message 3")
+        return write_fetched(connection, channel_id, fetched, **kwargs)
+
+    monkeypatch.setattr(ingest, "write_fetched", fails_for_one_channel)
+    results = ingest.ingest_channels(conn, store, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW),
+                                     changed, settings)
+    assert [r.channel_id for r in results if r.error] == [broken]
+    row = conn.execute("SELECT hwm, last_error, failures FROM channels WHERE id = %s", (broken,)).fetchone()
+    assert row["hwm"] == 2 and row["failures"] == 1 and "cannot store message 3" in row["last_error"]
+    stored = {r["channel_id"] for r in conn.execute("SELECT DISTINCT channel_id FROM posts WHERE message_id > 2")}
+    assert stored == set(changed) - {broken}
+
+    monkeypatch.setattr(ingest, "write_fetched", write_fetched)  # the cause is gone; the next run
+    again, _, _ = pull_window_of(conn, store, settings, path, STEADY_MARK + STEADY_WINDOW)
+    assert again == [broken]
+    assert differences_from_expectation(conn, expected) == []
+    row = conn.execute("SELECT last_error, failures FROM channels WHERE id = %s", (broken,)).fetchone()
+    assert row["last_error"] is None and row["failures"] == 0
+
+
+def test_a_floodwait_defers_its_channel_and_a_second_one_in_a_row_defers_the_rest_of_the_unit_unasked(
+        conn, store, settings, steady):
+    from include.album.ingest import changed_channels, ingest_channels
+    from include.album.sample import STEADY_MARK, STEADY_WINDOW
+
+    path, expected = steady
+    pull_window_of(conn, store, settings, path, STEADY_MARK)
+    window_end = STEADY_MARK + STEADY_WINDOW
+    changed = changed_channels(conn, ArchiveTelegramClient(path, as_of=window_end))
+    first = changed[3]
+
+    # One FloodWait: that channel is deferred, the next ones still ask and are stored.
+    client = ArchiveTelegramClient(path, as_of=window_end, flood_waits={first: 600})
+    results = {r.channel_id: r for r in ingest_channels(conn, store, client, changed[:6], settings)}
+    assert results[first].flood_wait_seconds == 600
+    assert [c for c, r in results.items() if r.deferred_until] == [first]
+    assert client.requests["GetMessagesRequest"] == 6
+
+    # Two in a row: the wait is the session's; the channels after them are deferred without a request.
+    client = ArchiveTelegramClient(path, as_of=window_end, flood_waits={changed[6]: 600, changed[7]: 600})
+    results = {r.channel_id: r for r in ingest_channels(conn, store, client, changed[6:], settings)}
+    assert all(r.deferred_until for r in results.values())
+    assert client.requests["GetMessagesRequest"] == 2
+    waits = {r["id"] for r in conn.execute("SELECT id FROM channels WHERE flood_wait_until > now()")}
+    assert waits == {first, *changed[6:]}

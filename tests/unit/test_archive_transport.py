@@ -165,3 +165,42 @@ def test_record_copies_channels_into_an_equivalent_archive(sample_archive, tmp_p
     for recorded in (tmp_path / "copy" / "media").iterdir():
         assert original_media[recorded.name] == recorded.read_bytes()
     assert len(list((tmp_path / "copy" / "media").iterdir())) > 10
+
+
+def test_peer_dialogs_carry_each_channels_newest_message_as_of_the_replay_moment(sample_archive):
+    from telethon import functions
+
+    cut = SAMPLE_START + timedelta(minutes=10, seconds=3)
+    client = ArchiveTelegramClient(sample_archive[0], as_of=cut)
+    peers = [types.InputDialogPeer(types.InputPeerChannel(c, 5000000000000000001 + i))
+             for i, c in enumerate((LAB, NEWS, MIXED))]
+    answer = run(client(functions.messages.GetPeerDialogsRequest(peers=peers)))
+    tops = {d.peer.channel_id: d.top_message for d in answer.dialogs}
+    assert tops == {LAB: 113, NEWS: 205, MIXED: 301}
+    assert sorted(m.id for m in answer.messages) == [113, 205, 301]
+    assert client.requests == {"GetPeerDialogsRequest": 1}
+
+
+def test_a_channel_not_joined_makes_telegram_refuse_the_whole_dialogs_call_but_its_history_reads(sample_archive):
+    from telethon import functions
+
+    client = ArchiveTelegramClient(sample_archive[0], not_joined={NEWS})
+    news = types.InputPeerChannel(NEWS, 5000000000000000002)
+    with pytest.raises(errors.ChannelPrivateError):
+        run(client(functions.messages.GetPeerDialogsRequest(peers=[types.InputDialogPeer(PEER),
+                                                                   types.InputDialogPeer(news)])))
+    assert run(ids(client.iter_messages(news, limit=1))) == [210]
+
+
+def test_every_request_is_counted_by_type_including_the_sessions_authorisation_check(sample_archive):
+    client = ArchiveTelegramClient(sample_archive[0])
+
+    async def go():
+        await client.open()
+        await client.open()  # once per client
+        [photo] = await client.get_messages(PEER, ids=[102])
+        await client.download_media(photo, file=bytes)
+        await client.close()
+
+    run(go())
+    assert client.requests == {"GetStateRequest": 1, "GetMessagesRequest": 1, "GetFileRequest": 1}

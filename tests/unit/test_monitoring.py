@@ -50,7 +50,7 @@ def test_the_old_systems_six_metrics_keep_their_names():
     old_six = {"albums_parsed_total", "albums_assembled_total", "album_assembly_lag_seconds",
                "album_items_count_gauge", "album_vision_summary_size_bytes", "album_aggregation_duration_ms"}
     assert old_six <= set(METRICS)
-    labels = (None, "status", "reason", "outcome", "kind")
+    labels = (None, "status", "reason", "outcome", "kind", "method")
     assert all(m.label in labels for m in METRICS.values())  # no per-album labels
 
 

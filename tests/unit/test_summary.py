@@ -82,15 +82,3 @@ def test_partial_album_counts_pending_items_as_neither_analysed_nor_skipped():
     summary = summarize([item(0, "a"), ItemVision(1, 101)], partial=True)
     assert summary["partial"] is True
     assert (summary["items_count"], summary["items_analyzed"], summary["items_skipped"]) == (2, 1, 0)
-
-
-def test_work_units_stay_under_max_map_length_for_any_number_of_albums():
-    from include.album.assembly import work_units
-
-    assert work_units([3, 1, 2, 2], 3) == [[1], [2], [3]]
-    assert work_units([], 32) == []
-    assert work_units(range(1, 8), 3) == [[1, 2, 3], [4, 5], [6, 7]]
-    units = work_units(range(3000), 32)
-    assert len(units) == 32
-    assert sorted(i for unit in units for i in unit) == list(range(3000))
-    assert {len(unit) for unit in units} == {93, 94}

@@ -17,4 +17,6 @@ SELECT
       WHERE f.quarantined_at IS NOT NULL AND f.content_hash = g.content_hash)            AS albums_quarantined,
     (SELECT count(*) FROM media_groups WHERE deleted_at IS NOT NULL)                    AS albums_deleted,
     (SELECT coalesce(extract(epoch FROM now() - min(composed_at)), 0)::bigint
-       FROM media_groups WHERE status <> 'assembled' AND deleted_at IS NULL)           AS oldest_pending_seconds;
+       FROM media_groups WHERE status <> 'assembled' AND deleted_at IS NULL)           AS oldest_pending_seconds,
+    (SELECT count(*) FROM channels WHERE is_active AND last_error IS NOT NULL)        AS channels_failing,
+    (SELECT count(*) FROM channels WHERE is_active AND flood_wait_until > now())      AS channels_deferred;
