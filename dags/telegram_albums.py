@@ -40,9 +40,9 @@ album[unit] = vision ─► summary ─► enrich ─► index
   takes what was deleted on Telegram out of S3, Qdrant and the graph. Index writes go through
   the pool `album_index`: give it 1 slot with Qdrant's embedded local mode (one process at a
   time), more with a Qdrant server.
-* Units: up to `channels_mapped_per_run` changed channels (default 8) and `albums_mapped_per_run`
-  albums (default 32), each gets a task instance of its own; beyond, they are split into that
-  many units of several (labelled `N channels @a, @b, …` and `N albums <first>-<last>`) that do
+* Units: up to `channels_mapped_per_run` changed channels and `albums_mapped_per_run` albums
+  (default 8 each), each gets a task instance of its own; beyond, they are split into that
+  many units of several (labelled `N channels @a, @b, …` and `N albums 12, 15, …`) that do
   the same work in a loop, so the number of task instances, and Airflow's cost per task,
   stays bounded by settings however many channels change and albums arrive.
 * **report** logs totals (albums by status, vision calls and albums/posts indexed this run)

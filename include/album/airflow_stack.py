@@ -2,7 +2,7 @@
 
 api-server, scheduler, dag-processor and triggerer (and, with the CeleryExecutor, Celery
 workers) as separate processes on a Postgres metadata DB, tuned for short tasks (1-second
-heartbeats, as FIELD-NOTES measured: the default 5 s costs ~5 s per task). Runs are made and
+heartbeats, ``TUNING``: the default 5 s costs ~5 s per task). Runs are made and
 watched through the REST API; everything started is stopped by ``stop_all``.
 
 Several Celery workers on one machine need their own log-server port and their own name in
@@ -37,6 +37,32 @@ TASK_PROCESS_TITLE = "airflow worker -- "
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 WORKER_NAME_ENV = "AIRFLOW_STACK_WORKER_NAME"
 
+# The Airflow settings the benchmark's figures depend on. The shipped configuration carries the
+# same (docker-compose.airflow.yml, the Helm values in docs/scaling.md; tests/unit/test_compose.py
+# compares them): with Airflow's default 5-s heartbeats every task instance costs ~5 s more.
+TUNING = {
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",    # a task reports its state within a second
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",  # the scheduler loop looks again every second
+    "AIRFLOW__CORE__PARALLELISM": "4",                   # task instances at once (2 cores here)
+}
+LOCAL_EXECUTOR_TUNING = {
+    # The LocalExecutor's workers start from a forkserver that has imported what the tasks import
+    # (Telethon, qdrant_client, the provider hooks, the pipeline): each task process is forked from
+    # a worker and inherits them instead of importing them again (0.2-0.5 s a task; the pages it
+    # touches are copied, ~50 MB more private memory per task).
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+    "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ",".join((
+        "airflow", "airflow.executors.local_executor", "airflow.sdk.execution_time.task_runner",
+        "airflow.providers.postgres.hooks.postgres", "airflow.providers.amazon.aws.hooks.s3",
+        "airflow.providers.redis.hooks.redis", "include.album.tasks", "include.album.ingest",
+        "include.album.indexing", "include.album.vision")),
+}
+CELERY_TUNING = {
+    "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",  # a busy worker does not hoard queued tasks
+    # Longer than the longest execution_timeout (60 min): the broker never redelivers a running task.
+    "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "7200",
+}
+
 
 def sqlalchemy_url(dsn: str, scheme: str = "postgresql+psycopg") -> str:
     """A libpq conninfo as a SQLAlchemy URL; the host goes in the query, as it may be a socket
@@ -64,16 +90,14 @@ def celery_env(*, broker_url: str, result_backend_dsn: str, heartbeat_timeout: i
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": sqlalchemy_url(result_backend_dsn, "db+postgresql+psycopg"),
-        "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",  # a busy worker does not hoard queued tasks
-        # Longer than the longest execution_timeout (60 min): the broker never redelivers a running task.
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "7200",
+        **CELERY_TUNING,
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(heartbeat_timeout),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
     }
 
 
 def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "LocalExecutor",
-              parallelism: int = 4, base: dict[str, str] | None = None) -> dict[str, str]:
+              base: dict[str, str] | None = None) -> dict[str, str]:
     """Airflow's settings for a stack in ``home`` with its metadata on ``meta_dsn`` (a libpq
     Postgres conninfo). Scheduled runs are off: runs are made by whoever uses the stack."""
     source = os.environ if base is None else base
@@ -84,7 +108,8 @@ def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "Loca
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": executor,
-        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        **TUNING,
+        **LOCAL_EXECUTOR_TUNING,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(meta_dsn),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": "local-stack-secret-not-for-production",
@@ -92,8 +117,6 @@ def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "Loca
         # queue ahead of them and hold Qdrant's local-mode lock while a reader wants it.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),

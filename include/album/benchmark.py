@@ -38,7 +38,16 @@ from pathlib import Path
 from typing import Any
 
 from include.album import db
-from include.album.airflow_stack import DAG_ID, AirflowStack, TaskMemory, celery_env, stack_env
+from include.album.airflow_stack import (
+    CELERY_TUNING,
+    DAG_ID,
+    LOCAL_EXECUTOR_TUNING,
+    TUNING,
+    AirflowStack,
+    TaskMemory,
+    celery_env,
+    stack_env,
+)
 from include.album.localenv import (
     DAGS_FOLDER,
     REPO,
@@ -244,8 +253,9 @@ def ingest_with_media(conn: Any, store: Any, archive: Path, expected: dict, sett
     from include.album.units import work_units
 
     client = ArchiveTelegramClient(archive, as_of=as_of)
+    changed = changed_channels(conn, client)
     requests = Counter(client.requests)
-    for unit in work_units(changed_channels(conn, client), settings.channels_mapped_per_run):
+    for unit in work_units(changed, settings.channels_mapped_per_run):
         client = ArchiveTelegramClient(archive, as_of=as_of)
         ingest_channels(conn, store, client, unit, settings)
         requests.update(client.requests)
@@ -509,6 +519,11 @@ def write_report(out: Path, *, sizes: list[SizeResult] | None = None,
         "# Benchmarks", "",
         f"Machine: {machine()}. Command: `{command}`. Written by `include/album/benchmark.py`;",
         "the raw figures are in `docs/benchmarks.json`.", "",
+        "Airflow settings the figures depend on (`airflow_stack.TUNING`; `docker-compose.airflow.yml` and the",
+        "Helm values in `docs/scaling.md` ship the same, `tests/unit/test_compose.py` checks it): "
+        + ", ".join(f"`{key}={value}`" for key, value in TUNING.items()) + "; with the LocalExecutor "
+        + ", ".join(f"`{key}={value}`" for key, value in LOCAL_EXECUTOR_TUNING.items()) + "; with the "
+        "CeleryExecutor " + ", ".join(f"`{key}={value}`" for key, value in CELERY_TUNING.items()) + ".", "",
         "## Stages, and the DAG against a plain loop (`dag.test()`, vision cache warm)", "",
         "| albums | messages | ingest msg/s (no media) | ingest msg/s (media) | first run (vision) s | "
         "plain loop s | DAG s | DAG/loop | tasks | benchmark process RSS MB |",

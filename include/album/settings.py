@@ -67,7 +67,7 @@ class Settings:
     # Albums.
     vision_provider: str = "local"                # local | openai
     assembly_timeout_minutes: int = 30            # then an album with items lacking vision is assembled partial
-    albums_mapped_per_run: int = 32               # mapped album groups per run: one per album up to this
+    albums_mapped_per_run: int = 8                # mapped album groups per run: one per album up to this
                                                   # many albums, beyond it this many groups of several albums
     # Refresh (the daily telegram_albums_refresh DAG): how far back to re-read posts for edits
     # and deletions, and to reconcile S3, Qdrant and the graph with Postgres.

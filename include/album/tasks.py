@@ -168,8 +168,8 @@ def album_step(album_ids: list[int], context: dict[str, Any], step: str, outlet:
     settings = load_settings()
     with albums_db(settings) as conn:
         albums = [load_album(conn, album_id) for album_id in album_ids]
-        context["album_label"] = albums[0].label if len(albums) == 1 else \
-            f"{len(album_ids)} albums {album_ids[0]}-{album_ids[-1]}"
+        context["album_label"] = unit_label([albums[0].label] if len(albums) == 1 else list(map(str, album_ids)),
+                                            "albums")
         for album in albums:
             if album.deleted_at is not None or album.quarantined:
                 log.info("%s is %s; skipped", album.label, "deleted" if album.deleted_at else "quarantined")

@@ -81,6 +81,6 @@ def test_albums_beyond_the_per_album_mapping_are_processed_in_batches(dagbag, pi
     assert len(albums) == 6 and {a["status"] for a in albums} == {"assembled"}
     labels = rendered_labels(dag_run, "album.enrich")
     assert len(labels) == 4  # six albums in four units: 2, 2, 1, 1
-    assert f"2 albums {albums[0]['id']}-{albums[1]['id']}" in labels
-    assert f"2 albums {albums[2]['id']}-{albums[3]['id']}" in labels
+    assert f"2 albums {albums[0]['id']}, {albums[1]['id']}" in labels
+    assert f"2 albums {albums[2]['id']}, {albums[3]['id']}" in labels
     assert f"@{albums[5]['username']} album {albums[5]['id']}" in labels  # a unit of one reads as its album

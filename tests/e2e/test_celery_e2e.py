@@ -57,7 +57,8 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     flush_broker()
     api_port = free_port()
     env = {
-        **stack_env(home, meta_dsn=meta_dsn, api_port=api_port, executor="CeleryExecutor", parallelism=8),
+        **stack_env(home, meta_dsn=meta_dsn, api_port=api_port, executor="CeleryExecutor"),
+        "AIRFLOW__CORE__PARALLELISM": "8",
         **celery_env(broker_url=f"redis://127.0.0.1:6379/{BROKER_DB}", result_backend_dsn=meta_dsn,
                      heartbeat_timeout=HEARTBEAT_TIMEOUT),
         **pipeline_env(pg=app, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(archive)},

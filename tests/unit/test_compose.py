@@ -86,3 +86,26 @@ def test_celery_workers_listen_on_the_queues_the_dag_routes_to():
         assert name in env("airflow-scheduler") and name in env("airflow-worker")
     broker = env("airflow-worker")["AIRFLOW__CELERY__BROKER_URL"]
     assert broker.startswith("redis://redis:6379/") and broker != "redis://redis:6379/2"  # not albums_redis's db
+
+
+def resolved(value: str) -> str:
+    """A compose value with ``${NAME:-default}`` replaced by its default."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+
+
+def test_the_shipped_stacks_carry_the_airflow_tuning_the_benchmark_measures_with():
+    from include.album.airflow_stack import CELERY_TUNING, LOCAL_EXECUTOR_TUNING, TUNING
+
+    for service in (*AIRFLOW, "airflow-worker", "airflow-worker-vision"):
+        shipped = {key: resolved(value) for key, value in env(service).items()}
+        for key, value in {**TUNING, **LOCAL_EXECUTOR_TUNING, **CELERY_TUNING}.items():
+            assert shipped.get(key) == value, f"{service}: {key}={shipped.get(key)!r}, the benchmark uses {value!r}"
+
+    helm = (ROOT / "docs" / "scaling.md").read_text()  # the CeleryExecutor there: no LocalExecutor settings
+    values = yaml.safe_load(re.search(r"```yaml\n(executor: CeleryExecutor.*?)```", helm, re.S)[1])["config"]
+    for key, value in {**TUNING, **CELERY_TUNING}.items():
+        section, option = key.removeprefix("AIRFLOW__").lower().split("__")
+        if option == "parallelism":  # sized for the workers' cores there
+            assert values[section][option] >= int(value)
+            continue
+        assert str(values[section][option]) == value, f"docs/scaling.md Helm values: {section}.{option}"
