@@ -278,3 +278,19 @@ class TcpProxy:
                 sink.shutdown(1)
             except OSError:
                 pass
+
+
+def fail_storing(monkeypatch: Any, channel_id: int, error: str) -> Any:
+    """Injected: storing ``channel_id``'s messages raises ``ValueError(error)`` (as a message the code
+    cannot store would), every other channel is stored. Returns a function that removes the fault."""
+    from include.album import ingest
+
+    write_fetched = ingest.write_fetched
+
+    def fails_for_one_channel(connection: Any, channel: int, fetched: Any, **kwargs: Any) -> Any:
+        if channel == channel_id:
+            raise ValueError(error)
+        return write_fetched(connection, channel, fetched, **kwargs)
+
+    monkeypatch.setattr(ingest, "write_fetched", fails_for_one_channel)
+    return lambda: monkeypatch.setattr(ingest, "write_fetched", write_fetched)

@@ -171,7 +171,7 @@ def measure_window(services: Services, name: str, channels: int, changed: int, w
         result.album_units = sum(1 for ti in instances if ti["task_id"] == "album.vision")
         latencies = [(ti["start_date"] - ti["queued_dttm"]).total_seconds() for ti in instances if ti["queued_dttm"]]
         result.queue_latency_s = sum(latencies) / len(latencies) if latencies else 0.0
-        result.ingest_phase_s = _phase(instances, {"list_channels", "changed_channels", "ingest"})
+        result.ingest_phase_s = _phase(instances, {"changed_channels", "ingest"})
         result.album_phase_s = _phase(instances, prefix="album.")
         result.dag_requests = {name[len(REQUEST_METRIC):]: int(n) for name, n in sorted(statsd.counters.items())
                                if name.startswith(REQUEST_METRIC)}
@@ -237,8 +237,8 @@ def steady_section(data: dict) -> list[str]:
                for r in data["steady"]]
     lines = ["", "## Steady state: one 5-minute window over many channels", "",
              f"Command: `{data['steady_command']}`. Each window after a first run set every channel's mark,",
-             "vision cache warm, tiny images; the DAG under a real LocalExecutor stack (1-s heartbeats, parallelism",
-             "4); the floor is a DAG of the same shape and task instances whose tasks do nothing, on the same stack.",
+             "vision cache warm, tiny images; the DAG under a real LocalExecutor stack (the settings above); the",
+             "floor is a DAG of the same shape and task instances whose tasks do nothing, on the same stack.",
              "", "| window | channels | changed | messages | albums | plain loop s | DAG s | task instances "
              "(ingest units, album units) | queued→running s | ingest phase s | album phase s | floor s | "
              "overhead (DAG − loop) / floor | heaviest task (RSS MB) |",

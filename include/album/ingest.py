@@ -141,7 +141,7 @@ def record_failure(conn: Any, channel: Channel, exc: BaseException, doing: str) 
     error = f"{type(exc).__name__}: {exc}"[:2000]
     failures = db.fetch_one(conn, "channel_failure_record", {"channel_id": channel.id, "error": error})["failures"]
     metrics.incr("telegram_channel_failures_total")
-    log.error("channel %s (%s): %s failed (%s), %d pull(s) in a row; its rows so far are kept and the next run "
+    log.error("channel %s (%s): %s failed (%s), %d time(s) in a row; its rows so far are kept and the next run "
               "tries again from its mark %d", channel.label, channel.id, doing, error, failures, channel.hwm)
 
 

@@ -21,6 +21,7 @@ from include.album import db
 from include.album.sample import STEADY_MARK, STEADY_WINDOW, build_steady_archive, differences_from_expectation
 from tests.dag.conftest import forget_album_seen, memoise_local_vision, run_dag, use_archive
 from tests.dag.test_telegram_albums_dag import rendered_labels
+from tests.helpers import fail_storing
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
 
@@ -90,19 +91,9 @@ def test_a_window_over_many_channels_pulls_only_the_changed_ones_in_fewer_task_i
 
 def test_a_channel_whose_pull_raises_is_recorded_the_run_succeeds_for_the_others_and_the_next_run_pulls_it(
         dagbag, steady, conn, monkeypatch):
-    from include.album import ingest
-
     first_run(dagbag)
     broken = changed_channel_ids(steady.expected)[1]  # shares its unit with the first changed channel
-    write_fetched = ingest.write_fetched
-
-    def fails_for_one_channel(connection, channel_id, fetched, **kwargs):
-        # Injected: this channel's messages cannot be stored.
-        if channel_id == broken:
-            raise ValueError("a message this code cannot store")
-        return write_fetched(connection, channel_id, fetched, **kwargs)
-
-    monkeypatch.setattr(ingest, "write_fetched", fails_for_one_channel)
+    repair = fail_storing(monkeypatch, broken, "a message this code cannot store")
     state, window = run_dag(dagbag, logical_date=WINDOW_END)
     assert state == "success"
     row = conn.execute("SELECT hwm, last_error, failures FROM channels WHERE id = %s", (broken,)).fetchone()
@@ -111,7 +102,7 @@ def test_a_channel_whose_pull_raises_is_recorded_the_run_succeeds_for_the_others
     assert stored == set(changed_channel_ids(steady.expected)) - {broken}
     assert db.fetch_one(conn, "run_report", {"since": None})["channels_failing"] == 1
 
-    monkeypatch.setattr(ingest, "write_fetched", write_fetched)
+    repair()
     state, _ = run_dag(dagbag, logical_date=WINDOW_END + STEADY_WINDOW)
     assert state == "success"
     assert differences_from_expectation(conn, steady.expected) == []

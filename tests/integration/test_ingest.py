@@ -10,7 +10,7 @@ from include.album.channels import register_sample
 from include.album.ingest import ChannelDeferred, ingest_channel
 from include.album.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation
 from include.album.telegram import PullWindow
-from tests.helpers import ingest_all, s3_keys, snapshot
+from tests.helpers import fail_storing, ingest_all, s3_keys, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -236,15 +236,7 @@ def test_a_channel_that_fails_is_recorded_the_others_are_stored_and_the_next_run
     pull_window_of(conn, store, settings, path, STEADY_MARK)
     changed = ingest.changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW))
     broken = changed[len(changed) // 2]
-    write_fetched = ingest.write_fetched
-
-    def fails_for_one_channel(connection, channel_id, fetched, **kwargs):
-        # Injected: storing this channel's messages raises (as a message the code cannot store would).
-        if channel_id == broken:
-            raise ValueError("cannot store message 3")
-        return write_fetched(connection, channel_id, fetched, **kwargs)
-
-    monkeypatch.setattr(ingest, "write_fetched", fails_for_one_channel)
+    repair = fail_storing(monkeypatch, broken, "cannot store message 3")
     results = ingest.ingest_channels(conn, store, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW),
                                      changed, settings)
     assert [r.channel_id for r in results if r.error] == [broken]
@@ -253,7 +245,7 @@ def test_a_channel_that_fails_is_recorded_the_others_are_stored_and_the_next_run
     stored = {r["channel_id"] for r in conn.execute("SELECT DISTINCT channel_id FROM posts WHERE message_id > 2")}
     assert stored == set(changed) - {broken}
 
-    monkeypatch.setattr(ingest, "write_fetched", write_fetched)  # the cause is gone; the next run
+    repair()  # the cause is gone; the next run
     again, _, _ = pull_window_of(conn, store, settings, path, STEADY_MARK + STEADY_WINDOW)
     assert again == [broken]
     assert differences_from_expectation(conn, expected) == []
@@ -286,3 +278,17 @@ def test_a_floodwait_defers_its_channel_and_a_second_one_in_a_row_defers_the_res
     assert client.requests["GetMessagesRequest"] == 2
     waits = {r["id"] for r in conn.execute("SELECT id FROM channels WHERE flood_wait_until > now()")}
     assert waits == {first, *changed[6:]}
+
+
+def test_a_failure_is_cleared_once_telegram_says_the_channel_has_nothing_new(conn, store, settings, steady):
+    from include.album.ingest import changed_channels
+    from include.album.sample import STEADY_MARK
+
+    path, _ = steady
+    pull_window_of(conn, store, settings, path, STEADY_MARK)
+    quiet = conn.execute("SELECT id FROM channels ORDER BY id LIMIT 1").fetchone()["id"]
+    conn.execute("UPDATE channels SET last_error = 'RpcCallFailError: 500', last_error_at = now(), failures = 2 "
+                 "WHERE id = %s", (quiet,))
+    assert changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK)) == []
+    row = conn.execute("SELECT last_error, failures FROM channels WHERE id = %s", (quiet,)).fetchone()
+    assert row["last_error"] is None and row["failures"] == 0
