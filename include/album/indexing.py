@@ -182,6 +182,13 @@ def index_loose_posts(conn: Any, store: MediaStore, provider: VisionProvider, qi
     return {"posts": len(rows), "points": points}
 
 
+def loose_work_pending(conn: Any) -> bool:
+    """Whether ``index_loose_posts`` or ``remove_deleted`` has anything to do: three one-row
+    queries, so that a quiet window opens neither Qdrant nor the embedding model."""
+    return any(db.fetch_all(conn, name, {"limit": 1})
+               for name in ("posts_to_index", "posts_to_unindex", "albums_to_unpublish"))
+
+
 def remove_deleted(conn: Any, store: MediaStore, qindex: QdrantIndex, graph_backend: graph.GraphBackend | None,
                    limit: int = 5000) -> dict[str, int]:
     """Take what was deleted on Telegram out of every store that published it.

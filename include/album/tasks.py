@@ -238,14 +238,18 @@ def open_indexer(conn: Any, settings: Settings, provider_key: str) -> Iterator[A
 
 def index_posts() -> dict[str, int]:
     """Index the posts outside albums that are new or changed; unpublish what was deleted."""
-    from include.album.indexing import index_loose_posts, remove_deleted
+    from include.album.indexing import index_loose_posts, loose_work_pending, remove_deleted
 
     settings = load_settings()
-    provider = vision_provider(settings)
-    store = media_store(settings)
-    with albums_db(settings) as conn, open_indexer(conn, settings, provider.key) as indexer:
-        counts = index_loose_posts(conn, store, provider, indexer.qindex)
-        counts.update(remove_deleted(conn, store, indexer.qindex, indexer.graph))
+    with albums_db(settings) as conn:
+        if not loose_work_pending(conn):
+            log.info("no post to index and nothing deleted to unpublish; Qdrant and the graph not opened")
+            return {"posts": 0, "points": 0, "posts_removed": 0, "albums_removed": 0}
+        provider = vision_provider(settings)
+        store = media_store(settings)
+        with open_indexer(conn, settings, provider.key) as indexer:
+            counts = index_loose_posts(conn, store, provider, indexer.qindex)
+            counts.update(remove_deleted(conn, store, indexer.qindex, indexer.graph))
     return counts
 
 

@@ -38,7 +38,7 @@ def stores(conn, s3_client, bucket) -> dict:
     return {"s3": objects, "groups": groups, "vision": vision, "rows": snapshot(conn)}
 
 
-def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, conn, s3_client, bucket):
+def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, conn, s3_client, bucket, caplog):
     state, dag_run = run_dag(dagbag)
     assert state == "success"
     assert differences_from_expectation(conn, pipeline.expected) == []
@@ -65,10 +65,14 @@ def test_dag_ingests_assembles_and_a_rerun_changes_nothing(dagbag, pipeline, con
     assert sorted(c for e in parsed for c in e["channel_ids"]) == sorted(c["id"] for c in pipeline.expected["channels"])
 
     before = stores(conn, s3_client, bucket)
+    caplog.clear()
     state, rerun = run_dag(dagbag)
     assert state == "success"
     assert stores(conn, s3_client, bucket) == before  # byte for byte, timestamps included
     assert db.fetch_one(conn, "run_report", {"since": rerun.start_date})["vision_calls"] == 0
+    # Nothing new on Telegram: no channel pulled, and neither Qdrant nor the model opened for posts.
+    assert rendered_labels(rerun, "ingest") == [None]  # the one placeholder of an empty mapping
+    assert any("Qdrant and the graph not opened" in r.getMessage() for r in caplog.records)
 
 
 def test_albums_beyond_the_per_album_mapping_are_processed_in_batches(dagbag, pipeline, conn, monkeypatch, bucket):
