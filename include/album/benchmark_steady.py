@@ -52,7 +52,8 @@ TARGETS = {
     "overhead_to_floor": 2.0,    # (DAG wall - plain loop) / floor wall, at 200 channels
 }
 # Telegram requests that are not file downloads: at most 2 per changed channel + 1 per 100 channels.
-DOWNLOADS = "GetFileRequest"
+# Requests are named as the metric labels them (``telegram.request_kind``).
+DOWNLOADS = "get_file"
 REQUEST_METRIC = "airflow.telegram_albums.telegram_requests."
 
 
@@ -94,6 +95,13 @@ class SteadyResult:
 
 def non_download_requests(requests: dict[str, int]) -> int:
     return sum(n for name, n in requests.items() if name != DOWNLOADS)
+
+
+def by_kind(requests: dict[str, int]) -> dict[str, int]:
+    """Telethon request type names as the metric's labels (``GetFileRequest`` -> ``get_file``)."""
+    from include.album.telegram import request_kind
+
+    return dict(sorted((request_kind(name), count) for name, count in requests.items()))
 
 
 def window_counts(expected: dict) -> tuple[int, int]:
@@ -151,7 +159,7 @@ def measure_window(services: Services, name: str, channels: int, changed: int, w
         store = MediaStore(services.s3_client(), loop["bucket"])
         requests, result.loop_s = _timed(lambda: plain_loop(conn, store, loop, archive, expected,
                                                             services.graph_port, as_of=window_end))
-    result.loop_requests = dict(sorted(requests.items()))
+    result.loop_requests = by_kind(requests)
 
     target = services.fresh(expected)
     copy_vision_cache(warm["pg"], target["pg"])
@@ -257,10 +265,10 @@ def steady_section(data: dict) -> list[str]:
               "|---|---|---|---:|---:|"]
     for r in results:
         def shown(requests: dict[str, int]) -> str:
-            return ", ".join(f"{k.removesuffix('Request')} {v}" for k, v in requests.items()) or "not counted"
+            return ", ".join(f"{k} {v}" for k, v in by_kind(requests).items()) or "not counted"
 
         lines.append(f"| {r.window} | {shown(r.dag_requests)} | {shown(r.loop_requests)} | "
-                     f"{non_download_requests(r.dag_requests or r.loop_requests)} | {r.requests_budget} |")
+                     f"{non_download_requests(by_kind(r.dag_requests or r.loop_requests))} | {r.requests_budget} |")
     lines += ["", "| target | figure | status |", "|---|---|---|", *steady_target_rows(results)]
     return lines
 
@@ -282,7 +290,7 @@ def steady_target_rows(results: list[SteadyResult]) -> list[str]:
                     bool(a and within(b, TARGETS["B_to_A"] * a.dag_s)),
                     f"{b.dag_s:.1f} s = {b.dag_s / a.dag_s:.2f}x" if a and b and a.dag_s else ""))
     if b:
-        used = non_download_requests(b.dag_requests or b.loop_requests)
+        used = non_download_requests(by_kind(b.dag_requests or b.loop_requests))
         rows.append(row(f"B: Telegram requests other than downloads <= {b.requests_budget}", b,
                         0 < used <= b.requests_budget, f"{used}"))
     rows.append(row(f"C: 1,000 channels, all changed: wall <= {TARGETS['C_wall_s']} s", c,

@@ -29,3 +29,27 @@ def test_sizes_merge_by_album_count_and_notes_below_the_marker_survive(tmp_path)
     assert "| a 3,000-album run completes | success | met |" in text
     assert "| peak RSS of any task <= 400 MB at 3,000 albums | 655 MB (album.index) | missed |" in text
     assert "| wall time 100 -> 1,000 albums grows <= 11x | 10.0x | met |" in text
+
+
+def test_steady_windows_merge_by_name_and_each_target_is_judged(tmp_path):
+    from include.album.benchmark_steady import SteadyResult, parse_windows
+
+    def window(name: str, channels: int, changed: int, dag_s: float, requests: dict) -> SteadyResult:
+        return SteadyResult(window=name, channels=channels, changed=changed, loop_s=5.0, dag_s=dag_s,
+                            dag_state="success", dag_tasks=45, floor_s=25.0, dag_requests=requests,
+                            loop_requests={"GetFileRequest": 348, "GetMessagesRequest": 200})
+
+    out = tmp_path / "benchmarks.md"
+    write_report(out, steady=([window("A", 200, 200, 44.0, {"get_file": 348, "get_messages": 200,
+                                                            "get_peer_dialogs": 2})], "benchmark --steady A"))
+    write_report(out, steady=([window("B", 1000, 200, 60.0, {"get_file": 348, "get_messages": 430,
+                                                             "get_peer_dialogs": 10})], "benchmark --steady B"))
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert [w["window"] for w in data["steady"]] == ["A", "B"] and data["steady_command"].endswith("--steady A,B")
+    text = out.read_text()
+    assert "| A: 200 channels, all changed: wall <= 60 s | 44.0 s | met |" in text
+    assert "| B: 1,000 channels, 200 changed: wall <= 1.25x A's | 60.0 s = 1.36x | missed |" in text
+    assert "| B: Telegram requests other than downloads <= 410 | 440 | missed |" in text  # downloads apart
+    assert "| C: 1,000 channels, all changed: wall <= 180 s | not measured | not measured |" in text
+    assert "get_file 348, get_messages 200" in text  # the loop's type names, as the metric labels them
+    assert parse_windows("A,40/10") == [("A", 200, 200), ("40/10", 40, 10)]
