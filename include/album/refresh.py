@@ -75,12 +75,6 @@ def refresh_channels(conn: Any, store: MediaStore, client: PipelineClient, chann
     return answers
 
 
-def refresh_channel(conn: Any, store: MediaStore, client: PipelineClient, channel_id: int, settings: Settings,
-                    since: datetime, until: datetime) -> RefreshResult:
-    """One channel: ``refresh_channels`` of one."""
-    return refresh_channels(conn, store, client, [channel_id], settings, since, until)[0]
-
-
 async def _refresh_one(conn: Any, store: MediaStore, client: PipelineClient, channel: Channel, settings: Settings,
                        since: datetime, until: datetime) -> RefreshResult:
     channel_id = channel.id
