@@ -33,8 +33,8 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
-from include.album import tasks
-from include.album.settings import INDEX_POOL, INDEX_QUEUE, TASK_DEFAULTS, TELEGRAM_POOL, TELEGRAM_QUEUE
+from include.album.orchestration import tasks
+from include.album.orchestration.deployment import INDEX_POOL, INDEX_QUEUE, TASK_DEFAULTS, TELEGRAM_POOL, TELEGRAM_QUEUE
 
 
 @dag(

@@ -23,14 +23,9 @@ def _webhook_url(conn_id: str) -> str | None:
         connection = BaseHook.get_connection(conn_id)
     except Exception:  # noqa: BLE001 - the webhook is optional
         return None
-    extra = connection.extra_dejson
-    if extra.get("url"):
-        return extra["url"]
-    if connection.host:
-        host = connection.host if "://" in connection.host else f"{connection.schema or 'https'}://{connection.host}"
-        port = f":{connection.port}" if connection.port else ""
-        return f"{host}{port}"
-    return None
+    from include.album.orchestration.connections import connection_url
+
+    return connection_url(connection, "url")
 
 
 async def on_deadline_missed(context: dict[str, Any] | None = None, webhook_conn_id: str = WEBHOOK_CONN_ID,
@@ -47,8 +42,11 @@ async def on_deadline_missed(context: dict[str, Any] | None = None, webhook_conn
     deadline = ((context or {}).get("deadline") or {}).get("deadline_time")
     log.warning("DEADLINE MISSED: %s (queued at %s, state %s) is not finished by %s", run,
                 dag_run.get("queued_at"), state, deadline)
-    from include.album import metrics
+    from airflow.sdk.observability import stats
 
+    from include.album.steps import metrics
+
+    metrics.send_to(stats)
     metrics.incr("telegram_albums_deadline_missed_total")
     url = _webhook_url(webhook_conn_id)
     if url:

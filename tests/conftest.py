@@ -16,22 +16,22 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include.album.localenv import airflow_core_env
+from devtools.services import airflow_core_env
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="telegram-albums-airflow-"))
 os.environ.update(airflow_core_env(_AIRFLOW_HOME))
 
-from include.album import db  # noqa: E402
-from include.album.localenv import (  # noqa: E402
+from devtools.sample import build_sample_archive  # noqa: E402
+from devtools.services import (  # noqa: E402
     PgTarget,
     airflow_db_migrate,
     recreate_database,
     start_falkordb,
     start_s3,
 )
-from include.album.sample import build_sample_archive  # noqa: E402
-from include.album.settings import Settings  # noqa: E402
-from include.album.storage import MediaStore  # noqa: E402
+from include.album.domain.settings import Settings  # noqa: E402
+from include.album.stores import db  # noqa: E402
+from include.album.stores.media import MediaStore  # noqa: E402
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -62,7 +62,7 @@ def pg(request) -> PgTarget:
     target = PgTarget(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=name)
     with db.connect(target.dsn) as conn:
         conn.autocommit = True
-        db.migrate(conn)
+        db.apply_migrations(conn)
     yield target
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
@@ -129,7 +129,7 @@ def falkor_graph(falkordb_port):
 
     from falkordb import FalkorDB
 
-    from include.album.graph import FalkorGraph
+    from include.album.stores.graph import FalkorGraph
 
     backend = FalkorGraph(FalkorDB(host="127.0.0.1", port=falkordb_port), f"test_{uuid.uuid4().hex[:10]}")
     yield backend

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from include.album.archive import ArchiveTelegramClient
-from include.album.ingest import ingest_channel
+from include.album.source.archive import ArchiveTelegramClient
+from include.album.steps.ingest import ingest_channel
 
 TABLES = ("channels", "tenants", "subscriptions", "posts", "media_objects", "media_groups", "media_group_items",
           "ingest_skips")
@@ -283,7 +283,7 @@ class TcpProxy:
 def fail_storing(monkeypatch: Any, channel_id: int, error: str) -> Any:
     """Injected: storing ``channel_id``'s messages raises ``ValueError(error)`` (as a message the code
     cannot store would), every other channel is stored. Returns a function that removes the fault."""
-    from include.album import ingest
+    from include.album.steps import ingest
 
     write_fetched = ingest.write_fetched
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from telethon import types
 
-from include.album.sample import (
+from devtools.sample import (
     SAMPLE_START,
     SampleBuilder,
     document_message,

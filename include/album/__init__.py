@@ -1,0 +1,1 @@
+"""The pipeline as a plain Python package, in layers; see README "Layout"."""

@@ -1,5 +1,5 @@
 import sys
 
-from include.album.cli import main
+from include.album.admin.cli import main
 
 sys.exit(main())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from include.album.localenv import DAGS_FOLDER
+from devtools.services import DAGS_FOLDER
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +34,8 @@ def use_archive(monkeypatch, *, archive: Path, expected: dict, pg, conn, s3_endp
     """Register ``archive``'s channels and point the pipeline's connections and settings
     (``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*``) at it and at this test's own database, bucket,
     Qdrant collection and graph."""
-    from include.album.channels import register_sample
-    from include.album.localenv import ensure_pool, pipeline_env
+    from devtools.sample import register_sample
+    from devtools.services import ensure_pools, pipeline_env
 
     register_sample(conn, expected)
     setup = Pipeline(expected=expected, archive=archive, qdrant_path=tmp_path / "qdrant",
@@ -47,8 +47,7 @@ def use_archive(monkeypatch, *, archive: Path, expected: dict, pg, conn, s3_endp
                              graph_name=setup.graph_name)
     for key, value in {**setup.env, **extra_env}.items():
         monkeypatch.setenv(key, value)
-    ensure_pool("telegram", 1, "one Telegram session at a time")
-    ensure_pool("album_index", 1, "Qdrant local mode: one writer at a time")
+    ensure_pools()
     return setup
 
 
@@ -81,7 +80,7 @@ def memoise_local_vision(monkeypatch) -> None:
     cache, so vision calls are still counted per run (as tests/helpers.MemoVision does)."""
     import hashlib
 
-    from include.album.vision import LocalVision
+    from include.album.providers.vision import LocalVision
 
     analyse = LocalVision.analyse
 

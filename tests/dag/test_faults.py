@@ -16,11 +16,11 @@ from datetime import timedelta
 import pytest
 from qdrant_client import QdrantClient
 
-from include.album import db, graph
-from include.album.archive import ArchiveSender, append_messages, deletion_marker
-from include.album.graph import FalkorGraph
-from include.album.index import album_point_id, post_point_id
-from include.album.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation
+from devtools.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation
+from include.album.source.archive import ArchiveSender, append_messages, deletion_marker
+from include.album.stores import db, graph
+from include.album.stores.graph import FalkorGraph
+from include.album.stores.qdrant import album_point_id, post_point_id
 from tests.dag.conftest import run_dag, xcom
 from tests.helpers import s3_keys, store_state
 
@@ -216,7 +216,7 @@ def test_s3_going_down_mid_run_is_retried_and_no_enrichment_points_at_a_missing_
     import threading
     import time
 
-    from include.album.storage import MediaStore
+    from include.album.stores.media import MediaStore
     from tests.helpers import TcpProxy
 
     proxy = TcpProxy(int(s3_endpoint.rsplit(":", 1)[1]))
@@ -266,7 +266,7 @@ def test_a_postgres_connection_killed_mid_transaction_is_retried_without_a_parti
         dagbag, pipeline, conn, monkeypatch):
     import psycopg
 
-    from include.album import db as album_db
+    from include.album.stores import db as album_db
     from tests.conftest import ADMIN_DSN
 
     execute_many, killed = album_db.execute_many, []
@@ -293,7 +293,7 @@ def test_a_postgres_connection_killed_mid_transaction_is_retried_without_a_parti
 
 
 def test_redis_down_the_run_completes_without_the_cache_and_warns(dagbag, pipeline, conn, monkeypatch, caplog):
-    from include.album.localenv import free_port
+    from devtools.services import free_port
 
     # Injected: albums_redis points at a port nothing listens on.
     monkeypatch.setenv("AIRFLOW_CONN_ALBUMS_REDIS", json.dumps(
@@ -337,9 +337,9 @@ def test_a_poison_album_is_quarantined_without_blocking_others_and_can_be_requeu
         dagbag, pipeline, conn, pg, monkeypatch, capsys):
     import hashlib
 
-    from include.album import cli
-    from include.album.sample import _file_id
-    from include.album.vision import LocalVision
+    from devtools.sample import _file_id
+    from include.album.admin import cli
+    from include.album.providers.vision import LocalVision
 
     poison = hashlib.sha256((pipeline.archive / "media" / str(_file_id(f"photo:{LAB}:106"))).read_bytes()).hexdigest()
     analyse = LocalVision.analyse

@@ -18,9 +18,9 @@ import json
 
 import pytest
 
-from include.album import db
-from include.album.index import album_point_id, post_point_id
-from include.album.sample import differences_from_expectation
+from devtools.sample import differences_from_expectation
+from include.album.stores import db
+from include.album.stores.qdrant import album_point_id, post_point_id
 from tests.dag.conftest import forget_album_seen, run_dag, use_archive
 from tests.helpers import TABLES, s3_keys
 from tests.hostile import (
@@ -77,7 +77,7 @@ def hostile(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, tmp_path, fa
 def graph_store(hostile, falkordb_port):
     from falkordb import FalkorDB
 
-    from include.album.graph import FalkorGraph
+    from include.album.stores.graph import FalkorGraph
 
     backend = FalkorGraph(FalkorDB(host="127.0.0.1", port=falkordb_port), hostile.graph_name)
     yield backend

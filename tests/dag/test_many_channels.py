@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from include.album import db
-from include.album.sample import STEADY_MARK, STEADY_WINDOW, build_steady_archive, differences_from_expectation
+from devtools.sample import STEADY_MARK, STEADY_WINDOW, build_steady_archive, differences_from_expectation
+from include.album.stores import db
 from tests.dag.conftest import forget_album_seen, memoise_local_vision, run_dag, use_archive
 from tests.dag.test_telegram_albums_dag import rendered_labels
 from tests.helpers import fail_storing

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from include.album import db
-from include.album.sample import differences_from_expectation
+from devtools.sample import differences_from_expectation
+from include.album.stores import db
 from tests.dag.conftest import run_dag
 from tests.helpers import s3_keys, snapshot
 

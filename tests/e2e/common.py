@@ -10,11 +10,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql as pgsql
 
-from include.album import db
-from include.album.airflow_stack import AirflowStack
-from include.album.channels import register_sample
-from include.album.localenv import PgTarget, recreate_database
-from include.album.sample import NEWS
+from devtools.airflow_stack import AirflowStack
+from devtools.sample import NEWS, register_sample
+from devtools.services import PgTarget, recreate_database
+from include.album.stores import db
 from tests.conftest import ADMIN_DSN, PG_HOST, PG_PORT, PG_USER
 from tests.helpers import store_contents, store_state
 
@@ -38,7 +37,7 @@ class Stack(AirflowStack):
         from falkordb import FalkorDB
         from qdrant_client import QdrantClient
 
-        from include.album.graph import FalkorGraph
+        from include.album.stores.graph import FalkorGraph
 
         def open_qdrant():
             try:
@@ -85,7 +84,7 @@ def create_databases(tag: str, expected: dict, s3_endpoint: str) -> tuple[PgTarg
     app = PgTarget(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=app_db)
     with db.connect(app.dsn) as conn:
         conn.autocommit = True
-        db.migrate(conn)
+        db.apply_migrations(conn)
         register_sample(conn, expected)
     bucket = f"albums-{tag.replace('_', '-')}"
     s3_client(s3_endpoint).create_bucket(Bucket=bucket)

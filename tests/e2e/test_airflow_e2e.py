@@ -21,10 +21,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include.album import db
-from include.album.airflow_stack import DAG, StatsdSink, stack_env
-from include.album.localenv import free_port, pipeline_env
-from include.album.sample import differences_from_expectation
+from devtools.airflow_stack import DAG, StatsdSink, stack_env
+from devtools.sample import differences_from_expectation
+from devtools.services import free_port, pipeline_env
+from include.album.orchestration.deployment import POOLS
+from include.album.stores import db
 from tests.e2e.common import (
     RUN_TIMEOUT,
     Stack,
@@ -69,7 +70,7 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     stack.started, stack.secrets, stack.bucket = started, fake, bucket
     stack.s3_endpoint, stack.falkordb_port = s3_endpoint, falkordb_port
     try:
-        stack.boot({"telegram": 1, "album_index": 1})
+        stack.boot(POOLS)
         yield stack
         if os.environ.get("TELEGRAM_ALBUMS_SCREENSHOTS"):  # a maintainer's hook: refresh docs/screenshots
             capture_grid(stack, Path(os.environ["TELEGRAM_ALBUMS_SCREENSHOTS"]))

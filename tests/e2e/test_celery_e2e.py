@@ -22,10 +22,10 @@ import psycopg
 import pytest
 import redis
 
-from include.album.airflow_stack import celery_env, stack_env
-from include.album.localenv import free_port, pipeline_env
-from include.album.sample import differences_from_expectation
-from include.album.settings import INDEX_QUEUE, TELEGRAM_QUEUE, VISION_QUEUE
+from devtools.airflow_stack import celery_env, stack_env
+from devtools.sample import differences_from_expectation
+from devtools.services import free_port, pipeline_env
+from include.album.orchestration.deployment import INDEX_QUEUE, POOLS, TELEGRAM_QUEUE, VISION_QUEUE
 from tests.e2e.common import (
     Stack,
     app_conn,
@@ -68,7 +68,7 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     stack.app, stack.expected, stack.bucket, stack.started = app, expected, bucket, started
     stack.s3_endpoint, stack.falkordb_port = s3_endpoint, falkordb_port
     try:
-        stack.boot({"telegram": 1, "album_index": 1}, triggerer=False)
+        stack.boot(POOLS, triggerer=False)
         stack.start_worker(GENERAL, QUEUES[GENERAL], concurrency=2)
         stack.start_worker(VISION, QUEUES[VISION], concurrency=2)
         yield stack

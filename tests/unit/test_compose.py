@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from include.album.settings import Settings
+from include.album.domain.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.airflow.yml").read_text())
@@ -72,7 +72,7 @@ def test_monitoring_files_are_mounted_where_the_tools_read_them():
 
 
 def test_celery_workers_listen_on_the_queues_the_dag_routes_to():
-    from include.album.settings import INDEX_QUEUE, TELEGRAM_QUEUE, VISION_QUEUE
+    from include.album.orchestration.deployment import INDEX_QUEUE, TELEGRAM_QUEUE, VISION_QUEUE
 
     def queues(service: str) -> set[str]:
         command = SERVICES[service]["command"]
@@ -94,7 +94,7 @@ def resolved(value: str) -> str:
 
 
 def test_the_shipped_stacks_carry_the_airflow_tuning_the_benchmark_measures_with():
-    from include.album.airflow_stack import CELERY_TUNING, LOCAL_EXECUTOR_TUNING, TUNING
+    from devtools.airflow_stack import CELERY_TUNING, LOCAL_EXECUTOR_TUNING, TUNING
 
     for service in (*AIRFLOW, "airflow-worker", "airflow-worker-vision"):
         shipped = {key: resolved(value) for key, value in env(service).items()}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.album.metrics import METRICS
+from include.album.steps.metrics import METRICS
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
 MAPPING = yaml.safe_load((MONITORING / "statsd" / "mapping.yml").read_text())["mappings"]

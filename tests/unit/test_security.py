@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from include.album.localenv import REPO
+from devtools.services import REPO
 
 PRODUCTION = [*(REPO / "include").rglob("*.py"), *(REPO / "dags").glob("*.py"), *(REPO / "plugins").glob("*.py")]
 EXECUTORS = {"execute", "executemany", "fetch_one", "fetch_all", "execute_many", "run", "query"}
@@ -58,8 +58,8 @@ def test_statement_files_take_named_parameters_only():
 @pytest.mark.parametrize("tenant_id", ["../x", "acme/../globex", "", "UPPER", "a b", "acme' OR '1'='1", "x" * 64,
                                        "-lead", "tenant\x00"])
 def test_invalid_tenant_ids_are_rejected_in_keys_and_search_filters(tenant_id):
-    from include.album.index import QdrantIndex
-    from include.album.storage import summary_key
+    from include.album.stores.media import summary_key
+    from include.album.stores.qdrant import QdrantIndex
 
     with pytest.raises(ValueError, match="invalid tenant id"):
         summary_key(tenant_id, 1)
@@ -68,7 +68,7 @@ def test_invalid_tenant_ids_are_rejected_in_keys_and_search_filters(tenant_id):
 
 
 def test_valid_tenant_ids_make_plain_keys():
-    from include.album.storage import summary_key
+    from include.album.stores.media import summary_key
 
     assert summary_key("acme", 42) == "album/acme/42_vision_summary_v1.json"
     assert summary_key("team_2-eu", 7) == "album/team_2-eu/7_vision_summary_v1.json"
@@ -77,7 +77,7 @@ def test_valid_tenant_ids_make_plain_keys():
 def test_the_telegram_session_string_is_masked_in_task_logs():
     from airflow.sdk._shared.secrets_masker import redact
 
-    from include.album.connections import mask_secrets
+    from include.album.orchestration.connections import mask_secrets
 
     session, api_hash = "1BVtsOKABu-example-session-string-0123456789", "0123456789abcdef0123456789abcdef"
     mask_secrets(session, api_hash, None)
@@ -88,7 +88,7 @@ def test_the_telegram_session_string_is_masked_in_task_logs():
 def test_ocr_is_bounded_in_time(monkeypatch):
     from PIL import Image, ImageDraw
 
-    from include.album import vision
+    from include.album.providers import vision
 
     assert vision.tesseract_available(), "install tesseract-ocr (.ci/run does): without it OCR never runs"
     image = Image.new("L", (1600, 900), 255)
@@ -98,7 +98,7 @@ def test_ocr_is_bounded_in_time(monkeypatch):
 
 
 def test_image_limits_cover_bytes_and_pixels():
-    from include.album.vision import MAX_IMAGE_BYTES, UnusableImage, decode_image
+    from include.album.providers.vision import MAX_IMAGE_BYTES, UnusableImage, decode_image
 
     with pytest.raises(UnusableImage) as raised:
         decode_image(b"\xff" * (MAX_IMAGE_BYTES + 1))

@@ -1,4 +1,4 @@
--- Core schema: tenants, channels, subscriptions, posts, media, albums (SPEC §5).
+-- Core schema: tenants, channels, subscriptions, posts, media, albums.
 -- Ids: channel_id/message_id are Telegram's integers, album_id = media_groups.id,
 -- tenant_id is a slug (validated here and in code before use in keys and filters).
 

@@ -4,7 +4,7 @@
 CREATE TABLE vision_results (
     sha256        text NOT NULL REFERENCES media_objects (sha256),
     provider_key  text NOT NULL,                 -- provider:model:schema, e.g. local:heuristic-1+tesseract:v1
-    result        jsonb,                         -- item schema v1 (SPEC §6)
+    result        jsonb,                         -- item schema v1 (providers/vision.py)
     skip_reason   text,
     skip_detail   text,
     duration_ms   integer NOT NULL DEFAULT 0,

@@ -1,0 +1,1 @@
+"""Channel, tenant and subscription management and the command line (``python -m include.album``)."""

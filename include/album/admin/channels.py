@@ -1,0 +1,66 @@
+"""Channels, tenants and subscriptions (managed by the CLI, read by the DAG)."""
+
+from __future__ import annotations
+
+import psycopg
+from telethon import TelegramClient, types
+
+from include.album.domain.models import validate_tenant_id
+from include.album.stores import db
+
+
+def add_channel(conn: psycopg.Connection, *, channel_id: int, access_hash: int, title: str,
+                username: str | None = None) -> None:
+    with conn.transaction():
+        db.execute(conn, "channel_upsert", {"id": channel_id, "access_hash": access_hash,
+                                            "username": username, "title": title})
+
+
+async def resolve_channel(client: TelegramClient, name: str) -> dict:
+    """Look a channel up once by username (then its id + access_hash are stored)."""
+    entity = await client.get_entity(name)
+    if not isinstance(entity, types.Channel):
+        raise ValueError(f"{name!r} is a {type(entity).__name__}, not a channel")
+    return {"channel_id": entity.id, "access_hash": entity.access_hash, "title": entity.title,
+            "username": entity.username}
+
+
+def deactivate_channel(conn: psycopg.Connection, channel_id: int) -> bool:
+    with conn.transaction():
+        return db.execute(conn, "channel_deactivate", {"channel_id": channel_id}) > 0
+
+
+def list_channels(conn: psycopg.Connection) -> list[dict]:
+    return db.fetch_all(conn, "channel_list")
+
+
+def add_tenant(conn: psycopg.Connection, tenant_id: str, name: str | None = None) -> None:
+    with conn.transaction():
+        db.execute(conn, "tenant_upsert", {"id": validate_tenant_id(tenant_id), "name": name or tenant_id})
+
+
+def subscribe(conn: psycopg.Connection, tenant_id: str, channel_id: int) -> None:
+    with conn.transaction():
+        db.execute(conn, "subscription_add", {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id})
+
+
+def unsubscribe(conn: psycopg.Connection, tenant_id: str, channel_id: int) -> bool:
+    with conn.transaction():
+        return db.execute(conn, "subscription_remove",
+                          {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id}) > 0
+
+
+def register_archive(conn: psycopg.Connection, manifest: dict, tenants: dict[str,
+                     list[int]] | None = None) -> list[int]:
+    """Register every channel of an archive's manifest; subscribe ``tenants`` (default: tenant
+    ``default`` to all of them). Returns the channel ids."""
+    channel_ids = []
+    for channel in manifest["channels"]:
+        add_channel(conn, channel_id=int(channel["id"]), access_hash=int(channel["access_hash"]),
+                    title=channel.get("title") or str(channel["id"]), username=channel.get("username"))
+        channel_ids.append(int(channel["id"]))
+    for tenant_id, subscribed in (tenants or {"default": channel_ids}).items():
+        add_tenant(conn, tenant_id)
+        for channel_id in subscribed:
+            subscribe(conn, tenant_id, int(channel_id))
+    return channel_ids

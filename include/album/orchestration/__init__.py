@@ -1,0 +1,1 @@
+"""Airflow glue, the only layer that imports Airflow: task bodies, clients from connections, deployment."""

@@ -1,0 +1,187 @@
+"""Settings from the Airflow Variable, clients from Airflow connections (via provider hooks).
+
+Everything below this layer takes plain clients, so it runs and is tested without Airflow.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from include.album.domain.settings import VARIABLE_NAME, Settings
+from include.album.stores.media import MediaStore
+
+if TYPE_CHECKING:
+    import psycopg
+    from airflow.sdk import Connection
+    from qdrant_client import QdrantClient
+    from redis import Redis
+
+    from include.album.providers.embeddings import Embedder
+    from include.album.providers.vision import VisionProvider
+    from include.album.source.telegram import PipelineClient
+    from include.album.stores.graph import GraphBackend
+
+log = logging.getLogger(__name__)
+
+
+def mask_secrets(*secrets: str | None) -> None:
+    """Have Airflow print ``***`` for these values in task logs and the UI.
+
+    Airflow masks a connection's password and extras with sensitive names (key, token, ...)
+    by itself; the Telegram session string lives in the extra ``session``, which it does not.
+    """
+    from airflow.sdk.log import mask_secret
+
+    for secret in secrets:
+        if secret:
+            mask_secret(secret)
+
+
+def load_settings() -> Settings:
+    from airflow.sdk import Variable
+
+    return Settings.from_mapping(Variable.get(VARIABLE_NAME, default=None, deserialize_json=True))
+
+
+def albums_db(settings: Settings) -> psycopg.Connection:
+    """An autocommit psycopg 3 connection; callers open explicit transactions."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook(postgres_conn_id=settings.albums_db_conn_id).get_conn()
+    conn.autocommit = True
+    return conn
+
+
+def media_store(settings: Settings) -> MediaStore:
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(settings.s3_conn_id)
+    return MediaStore(_s3_client(settings.s3_conn_id, connection.get_uri()), settings.s3_bucket)
+
+
+@lru_cache(maxsize=4)
+def _s3_client(conn_id: str, uri: str) -> Any:
+    """One boto3 client per connection and process: building one loads botocore's S3 model
+    (~0.25 s), which every task running in the process (dag.test, a worker) would pay again.
+    ``uri`` is part of the key only, so an edited connection gets a new client."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=conn_id).get_conn()
+
+
+def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> PipelineClient:
+    """The Telethon client of the ``telegram_default`` connection.
+
+    With the archive transport, extra ``replay: true`` shows each run the channel as it was
+    at the end of the run's data interval (late album items appear in a later run).
+    """
+    from airflow.sdk import BaseHook
+
+    from include.album.source.telegram import make_client
+
+    connection = BaseHook.get_connection(settings.telegram_conn_id)
+    extra = connection.extra_dejson
+    mask_secrets(extra.get("session"), connection.password)
+    as_of = run_end if extra.get("archive") and extra.get("replay") else None
+    return make_client(api_id=connection.login, api_hash=connection.password, extra=extra, as_of=as_of,
+                       flood_sleep_threshold=settings.flood_sleep_threshold_seconds)
+
+
+def redis_client(settings: Settings) -> Redis | None:
+    """The Redis client of ``albums_redis``, or None (with a warning) if it is not configured."""
+    from airflow.providers.redis.hooks.redis import RedisHook
+
+    try:
+        client = RedisHook(redis_conn_id=settings.redis_conn_id).get_conn()
+    except Exception as exc:  # noqa: BLE001 - Redis is optional: Postgres is the source of truth
+        log.warning("Redis connection %s unusable (%s); running without album_seen", settings.redis_conn_id, exc)
+        return None
+    # A hint cache must never stall a task: no retries (redis-py's default backs off for ~3.5 s
+    # per call), 2-s timeouts; on the first failure AlbumSeen stops asking and Postgres decides.
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client.connection_pool.connection_kwargs.update(socket_timeout=2, socket_connect_timeout=2)
+    client.set_retry(Retry(NoBackoff(), 0))
+    return client
+
+
+def openai_endpoint(conn_id: str) -> tuple[str, str, str | None, dict]:
+    """(base URL, model, API key, extra) of an OpenAI-compatible endpoint's connection."""
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(conn_id)
+    extra = connection.extra_dejson
+    base_url = connection_url(connection, "base_url")
+    if not base_url or not extra.get("model"):
+        raise ValueError(f"connection {conn_id} needs extra.base_url (or host) and extra.model")
+    return base_url, extra["model"], connection.password, extra
+
+
+def connection_url(connection: Connection, extra_key: str) -> str | None:
+    """``extra[extra_key]``, else ``host[:port]``; https unless the URL or the connection's schema says."""
+    url = connection.extra_dejson.get(extra_key)
+    if not url and connection.host:
+        url = f"{connection.host}:{connection.port}" if connection.port else connection.host
+    if url and "://" not in url:
+        url = f"{connection.schema or 'https'}://{url}"
+    return url or None
+
+
+def vision_provider(settings: Settings) -> VisionProvider:
+    """The configured vision provider; ``openai`` reads base URL, key and model from its connection."""
+    from include.album.providers.vision import LocalVision, OpenAIVision
+
+    if settings.vision_provider == "local":
+        return LocalVision()
+    base_url, model, api_key, extra = openai_endpoint(settings.vision_conn_id)
+    return OpenAIVision(base_url, model, api_key=api_key, timeout=float(extra.get("timeout", 30)))
+
+
+def embedder(settings: Settings) -> Embedder:
+    from include.album.providers.embeddings import OpenAIEmbedder, default_embedder
+
+    if settings.embedding_provider == "local":
+        return default_embedder()
+    base_url, model, api_key, extra = openai_endpoint(settings.embedding_conn_id)
+    return OpenAIEmbedder(base_url, model, api_key=api_key, dim=extra.get("dim"))
+
+
+def qdrant_client(settings: Settings) -> QdrantClient:
+    """Local mode when the connection's extra has ``path``; otherwise the provider's QdrantHook."""
+    from airflow.sdk import BaseHook
+
+    extra = BaseHook.get_connection(settings.qdrant_conn_id).extra_dejson
+    if extra.get("path"):
+        from qdrant_client import QdrantClient
+
+        return QdrantClient(path=extra["path"])
+    from airflow.providers.qdrant.hooks.qdrant import QdrantHook
+
+    return QdrantHook(conn_id=settings.qdrant_conn_id).get_conn()
+
+
+def graph_backend(settings: Settings) -> GraphBackend | None:
+    """Neo4j (conn_type neo4j, via Neo4jHook) or FalkorDB (conn_type falkordb); None if not configured."""
+    from airflow.sdk import BaseHook
+
+    from include.album.stores.graph import FalkorGraph, Neo4jGraph
+
+    try:
+        connection = BaseHook.get_connection(settings.graph_conn_id)
+    except Exception as exc:  # noqa: BLE001 - the graph is optional
+        log.warning("graph connection %s not configured (%s); albums are not written to a graph",
+                    settings.graph_conn_id, exc)
+        return None
+    extra = connection.extra_dejson
+    if connection.conn_type == "neo4j":
+        from airflow.providers.neo4j.hooks.neo4j import Neo4jHook
+
+        return Neo4jGraph(Neo4jHook(conn_id=settings.graph_conn_id).get_conn(), database=connection.schema or None)
+    from falkordb import FalkorDB
+
+    return FalkorGraph(FalkorDB(host=connection.host or "127.0.0.1", port=connection.port or 6379,
+                                password=connection.password or None), extra.get("graph", "telegram_albums"))

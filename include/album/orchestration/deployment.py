@@ -1,0 +1,37 @@
+"""What Airflow needs when it parses the DAG files: pools, queues, retries, the deadline.
+
+Read from the environment, because Airflow needs them before any run (the settings Variable is
+read by the tasks at run time). docs/scaling.md says when to change them.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+# How many vision tasks of one run may run at once.
+VISION_CONCURRENCY = int(os.environ.get("TELEGRAM_ALBUMS_VISION_CONCURRENCY", "4"))
+# The pool index writes go through. Qdrant's embedded local mode (a path) allows one process at
+# a time: give the pool 1 slot then; with a Qdrant server, as many as it takes.
+INDEX_POOL = os.environ.get("TELEGRAM_ALBUMS_INDEX_POOL", "album_index")
+# One Telegram session in use at a time across the deployment (two = AUTH_KEY_DUPLICATED).
+TELEGRAM_POOL = "telegram"
+# The pools the DAGs use, with the slots of a single-machine deployment.
+POOLS = {TELEGRAM_POOL: 1, INDEX_POOL: 1}
+# Celery queues by resource (the LocalExecutor ignores queues): the tasks holding the Telegram
+# session, the vision tasks (CPU or GPU workers) and the index writers; every other task goes
+# to Airflow's default queue ([operators] default_queue, "default").
+TELEGRAM_QUEUE = os.environ.get("TELEGRAM_ALBUMS_TELEGRAM_QUEUE", "telegram")
+VISION_QUEUE = os.environ.get("TELEGRAM_ALBUMS_VISION_QUEUE", "vision")
+INDEX_QUEUE = os.environ.get("TELEGRAM_ALBUMS_INDEX_QUEUE", "index")
+# Deadline Alert: a run not finished this long after it was queued is reported as late.
+DEADLINE_SECONDS = int(os.environ.get("TELEGRAM_ALBUMS_DEADLINE_SECONDS", "900"))
+
+# Every task of both DAGs: bounded retries with exponential backoff (30 s, 60 s, 120 s).
+TASK_DEFAULTS = {
+    "owner": "data-platform",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}

@@ -1,0 +1,1 @@
+"""Vision and text embeddings: the offline local engines and OpenAI-compatible endpoints."""

@@ -1,0 +1,379 @@
+"""The archive transport (format ``telegram-archive/1``, README "Sources of messages"): real Telethon code, offline.
+
+An archive (format ``telegram-archive/1``) is a directory::
+
+    manifest.json                          format, telethon version, TL layer, channels
+    channels/<channel_id>/messages.jsonl   {"tl": base64(bytes(telethon Message))} per line
+    media/<photo_or_document_id>           raw bytes served to upload.GetFile
+    media/<document_id>.thumb              optional thumbnail bytes (video preview)
+
+A channel's lines are its history as recorded, in order: a later line for the same message id
+is a later version of it (an edit; its ``edit_date`` says when), and a ``MessageEmpty`` line
+means the message was deleted from Telegram (``append_messages`` writes both). A refresh
+over the archive sees them as a live refresh sees Telegram's answers.
+
+``ArchiveTelegramClient`` is a ``TelegramClient`` whose ``_call`` sends every request to
+an in-process sender that answers from the archive. Everything above the sender is
+Telethon's own code: ``iter_messages``, ``get_messages(ids=...)``, ``download_media``,
+entity handling and the FloodWait sleep/raise logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import telethon
+from telethon import errors, functions, types
+from telethon.extensions import BinaryReader
+from telethon.sessions import StringSession
+from telethon.tl.alltlobjects import LAYER
+
+from include.album.domain.models import Skip
+from include.album.source.telegram import PipelineClient
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_FORMAT = "telegram-archive/1"
+
+
+def _message_empty(message_id: int) -> Any:
+    # Telethon patches types.MessageEmpty with its custom Message; build it the way a server
+    # answer would arrive: from the TL bytes of the plain constructor.
+    return BinaryReader(bytes(deletion_marker(message_id))).tgread_object()
+
+
+def deletion_marker(message_id: int) -> Any:
+    """The archive line content that records ``message_id`` as deleted (a plain ``messageEmpty``)."""
+    return types.MessageEmpty.__bases__[1](id=message_id)
+
+
+class ArchiveError(Exception):
+    """The archive cannot be used at all (wrong format, wrong layer, missing manifest)."""
+
+
+@dataclass
+class _ChannelHistory:
+    channel: types.Channel
+    messages: list[Any]  # newest first, like Telegram's history
+    problems: list[Skip] = field(default_factory=list)
+
+
+def read_manifest(path: Path) -> dict:
+    manifest_path = Path(path) / "manifest.json"
+    if not manifest_path.is_file():
+        raise ArchiveError(f"{path} is not a {ARCHIVE_FORMAT} archive: manifest.json is missing")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("format") != ARCHIVE_FORMAT:
+        raise ArchiveError(
+            f"{manifest_path}: format is {manifest.get('format')!r}, expected {ARCHIVE_FORMAT!r}"
+        )
+    if manifest.get("layer") != LAYER:
+        raise ArchiveError(
+            f"{manifest_path}: archive was recorded with Telegram layer {manifest.get('layer')} "
+            f"(telethon {manifest.get('telethon')}), but the installed telethon {telethon.__version__} "
+            f"speaks layer {LAYER}; re-record the archive or install the matching telethon"
+        )
+    return manifest
+
+
+def encode_message(message: Any) -> str:
+    return json.dumps({"tl": base64.b64encode(bytes(message)).decode("ascii")})
+
+
+def decode_message(line: str) -> Any:
+    data = base64.b64decode(json.loads(line)["tl"], validate=True)
+    obj = BinaryReader(data).tgread_object()
+    if not isinstance(obj, (types.Message, types.MessageService, types.MessageEmpty)):
+        raise ValueError(f"not a message but {type(obj).__name__}")
+    return obj
+
+
+class ArchiveWriter:
+    """Writes an archive; used by the sample builder, the tests and ``record``."""
+
+    def __init__(self, path: Path, channels: list[dict]):
+        self.path = Path(path)
+        self.channels = channels
+        (self.path / "media").mkdir(parents=True, exist_ok=True)
+        self._lines: dict[int, list[str]] = {int(c["id"]): [] for c in channels}
+
+    def add_message(self, channel_id: int, message: Any) -> None:
+        self._lines[channel_id].append(encode_message(message))
+
+    def add_media(self, file_id: int, data: bytes, *, thumb: bool = False) -> None:
+        name = f"{file_id}.thumb" if thumb else str(file_id)
+        (self.path / "media" / name).write_bytes(data)
+
+    def close(self) -> None:
+        manifest = {
+            "format": ARCHIVE_FORMAT,
+            "telethon": telethon.__version__,
+            "layer": LAYER,
+            "channels": self.channels,
+        }
+        (self.path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        for channel_id, lines in self._lines.items():
+            channel_dir = self.path / "channels" / str(channel_id)
+            channel_dir.mkdir(parents=True, exist_ok=True)
+            (channel_dir / "messages.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def append_messages(path: Path, channel_id: int, messages: list[Any]) -> None:
+    """Append later versions to a channel's history: edited messages, or ``deletion_marker(id)``."""
+    file = Path(path) / "channels" / str(channel_id) / "messages.jsonl"
+    with file.open("a", encoding="utf-8") as handle:
+        handle.writelines(encode_message(m) + "\n" for m in messages)
+
+
+class ArchiveSender:
+    """Answers Telegram RPCs from an archive, the way Telegram's servers would.
+
+    ``as_of`` hides messages dated later and edits made later (replaying a channel as it was
+    at that moment; a deletion line carries no date and applies at any moment);
+    ``flood_waits`` maps a channel id to seconds: the first request for that channel's
+    messages raises ``FloodWaitError`` once, like Telegram does under load; ``not_joined``
+    are channels the account reads without having joined them: the account's dialogs do not
+    answer for them (``CHANNEL_PRIVATE``, as Telegram does), their history does.
+    """
+
+    def __init__(self, path: Path, *, as_of: datetime | None = None, flood_waits: dict[int, int] | None = None,
+                 not_joined: set[int] | frozenset[int] = frozenset()):
+        self.path = Path(path)
+        self.manifest = read_manifest(self.path)
+        self.as_of = as_of
+        self.flood_waits = dict(flood_waits or {})
+        self.not_joined = frozenset(not_joined)
+        self._histories: dict[int, _ChannelHistory] = {}
+
+    # -- loading -------------------------------------------------------------------------
+
+    def history(self, channel_id: int) -> _ChannelHistory:
+        if channel_id not in self._histories:
+            self._histories[channel_id] = self._load(channel_id)
+        return self._histories[channel_id]
+
+    def _channel_entry(self, channel_id: int) -> dict:
+        for entry in self.manifest["channels"]:
+            if int(entry["id"]) == channel_id:
+                return entry
+        raise errors.ChannelInvalidError(request=None)
+
+    def _load(self, channel_id: int) -> _ChannelHistory:
+        entry = self._channel_entry(channel_id)
+        channel = types.Channel(
+            id=channel_id,
+            title=entry.get("title") or str(channel_id),
+            photo=types.ChatPhotoEmpty(),
+            date=None,
+            broadcast=True,
+            access_hash=int(entry["access_hash"]),
+            username=entry.get("username"),
+        )
+        relative = f"channels/{channel_id}/messages.jsonl"
+        file = self.path / relative
+        by_id, problems = {}, []
+        lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                message = decode_message(line)
+            except Exception as exc:  # noqa: BLE001 - any undecodable line is recorded, not fatal
+                problems.append(Skip(
+                    channel_id=channel_id,
+                    ref=f"archive:{relative}:{number}",
+                    reason="corrupt_archive_line",
+                    detail=f"channel {channel_id}: {relative} line {number} is not a telethon message "
+                           f"({type(exc).__name__}: {exc}); the message on it was not ingested",
+                ))
+                continue
+            if isinstance(message, types.MessageEmpty):  # deleted from Telegram since recorded
+                by_id.pop(message.id, None)
+                continue
+            version_date = getattr(message, "edit_date", None) or message.date
+            if self.as_of is not None and version_date is not None and version_date > self.as_of:
+                continue
+            by_id[message.id] = message  # a later line is a later version (an edit)
+        history = sorted(by_id.values(), key=lambda m: m.id, reverse=True)
+        return _ChannelHistory(channel=channel, messages=history, problems=problems)
+
+    # -- the RPCs ------------------------------------------------------------------------
+
+    def send(self, request: Any, ordered: bool = False) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        try:
+            future.set_result(self.answer(request))
+        except Exception as exc:  # noqa: BLE001 - the future carries it to Telethon
+            future.set_exception(exc)
+        return future
+
+    def answer(self, request: Any) -> Any:
+        if isinstance(request, functions.messages.GetHistoryRequest):
+            return self._get_history(request)
+        if isinstance(request, functions.channels.GetMessagesRequest):
+            return self._get_messages(request)
+        if isinstance(request, functions.messages.GetPeerDialogsRequest):
+            return self._get_peer_dialogs(request)
+        if isinstance(request, functions.updates.GetStateRequest):  # what is_user_authorized() asks
+            return self._state()
+        if isinstance(request, functions.upload.GetFileRequest):
+            return self._get_file(request)
+        if isinstance(request, functions.contacts.ResolveUsernameRequest):
+            return self._resolve_username(request)
+        if isinstance(request, functions.channels.GetChannelsRequest):
+            chats = [self.history(c.channel_id).channel for c in request.id]
+            return types.messages.Chats(chats=chats)
+        raise errors.RPCError(
+            request=request,
+            message=f"ARCHIVE_UNSUPPORTED_REQUEST: the archive transport does not answer "
+                    f"{type(request).__name__}",
+            code=400,
+        )
+
+    def _channel_id_of(self, peer: Any, request: Any) -> int:
+        channel_id = getattr(peer, "channel_id", None)
+        if channel_id is None:
+            raise errors.PeerIdInvalidError(request=request)
+        return int(channel_id)
+
+    def _slice(self, channel_id: int, messages: list[Any]) -> types.messages.ChannelMessages:
+        history = self.history(channel_id)
+        return types.messages.ChannelMessages(
+            pts=0, count=len(history.messages), messages=messages,
+            chats=[history.channel], users=[], topics=[],
+        )
+
+    def _flood_wait(self, channel_id: int, request: Any) -> None:
+        seconds = self.flood_waits.pop(channel_id, None)
+        if seconds:
+            raise errors.FloodWaitError(request=request, capture=seconds)
+
+    def _state(self) -> types.updates.State:
+        return types.updates.State(pts=1, qts=0, date=self.as_of or datetime.now(UTC), seq=0, unread_count=0)
+
+    def _get_peer_dialogs(self, request: functions.messages.GetPeerDialogsRequest) -> Any:
+        """Each channel's dialog: its newest message (``top_message``) as of ``as_of``. Telegram
+        refuses the whole call when one peer is a channel the account has not joined."""
+        channel_ids = [self._channel_id_of(dialog.peer, request) for dialog in request.peers]
+        if not channel_ids:
+            raise errors.InputPeersEmptyError(request=request)
+        for channel_id in channel_ids:
+            if channel_id in self.not_joined:
+                raise errors.ChannelPrivateError(request=request)
+        histories = [self.history(channel_id) for channel_id in channel_ids]
+        dialogs, messages = [], []
+        for channel_id, history in zip(channel_ids, histories, strict=True):
+            top = history.messages[0] if history.messages else None
+            dialogs.append(types.Dialog(
+                peer=types.PeerChannel(channel_id), top_message=top.id if top else 0, read_inbox_max_id=0,
+                read_outbox_max_id=0, unread_count=0, unread_mentions_count=0, unread_reactions_count=0,
+                unread_poll_votes_count=0, notify_settings=types.PeerNotifySettings(), pts=1))
+            if top is not None:
+                messages.append(top)
+        return types.messages.PeerDialogs(dialogs=dialogs, messages=messages, chats=[h.channel for h in histories],
+                                          users=[], state=self._state())
+
+    def _get_history(self, request: functions.messages.GetHistoryRequest) -> Any:
+        channel_id = self._channel_id_of(request.peer, request)
+        self._flood_wait(channel_id, request)
+        history = self.history(channel_id).messages  # newest first
+        # Start at the first message older than offset_id (or offset_date), then shift by
+        # add_offset (negative = towards newer messages), take `limit`, filter min/max id.
+        if request.offset_id:
+            ids_desc = [-m.id for m in history]
+            start = bisect.bisect_right(ids_desc, -request.offset_id)
+        elif request.offset_date:
+            start = next((i for i, m in enumerate(history) if m.date < request.offset_date), len(history))
+        else:
+            start = 0
+        start += request.add_offset or 0
+        end = start + max(request.limit, 0)
+        start = max(start, 0)
+        window = [
+            m for m in history[start:max(end, 0)]
+            if (not request.min_id or m.id > request.min_id) and (not request.max_id or m.id < request.max_id)
+        ]
+        return self._slice(channel_id, window)
+
+    def _get_messages(self, request: functions.channels.GetMessagesRequest) -> Any:
+        channel_id = self._channel_id_of(request.channel, request)
+        self._flood_wait(channel_id, request)
+        by_id = {m.id: m for m in self.history(channel_id).messages}
+        answer = []
+        for wanted in request.id:
+            message_id = getattr(wanted, "id", None)
+            answer.append(by_id.get(message_id) or _message_empty(message_id or 0))
+        return self._slice(channel_id, answer)
+
+    def _get_file(self, request: functions.upload.GetFileRequest) -> Any:
+        location = request.location
+        if isinstance(location, (types.InputPhotoFileLocation, types.InputDocumentFileLocation)):
+            is_thumb = isinstance(location, types.InputDocumentFileLocation) and bool(location.thumb_size)
+            name = f"{location.id}.thumb" if is_thumb else str(location.id)
+        else:
+            raise errors.LocationInvalidError(request=request)
+        file = self.path / "media" / name
+        if not file.is_file():
+            raise errors.LocationInvalidError(request=request)
+        with file.open("rb") as handle:
+            handle.seek(request.offset)
+            data = handle.read(request.limit)
+        return types.upload.File(type=types.storage.FileUnknown(), mtime=0, bytes=data)
+
+    def _resolve_username(self, request: functions.contacts.ResolveUsernameRequest) -> Any:
+        for entry in self.manifest["channels"]:
+            if (entry.get("username") or "").lower() == request.username.lower():
+                channel = self.history(int(entry["id"])).channel
+                return types.contacts.ResolvedPeer(
+                    peer=types.PeerChannel(channel.id), chats=[channel], users=[]
+                )
+        raise errors.UsernameNotOccupiedError(request=request)
+
+
+class ArchiveTelegramClient(PipelineClient):
+    """A ``TelegramClient`` that never touches the network: RPCs go to ``ArchiveSender``."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        as_of: datetime | None = None,
+        flood_waits: dict[int, int] | None = None,
+        not_joined: set[int] | frozenset[int] = frozenset(),
+        flood_sleep_threshold: int = 60,
+    ):
+        # Credentials are placeholders: nothing is ever sent anywhere.
+        super().__init__(StringSession(), api_id=1, api_hash="archive", flood_sleep_threshold=flood_sleep_threshold)
+        self.archive = ArchiveSender(Path(path), as_of=as_of, flood_waits=flood_waits, not_joined=not_joined)
+
+    async def connect(self) -> None:
+        return None  # no network; the session's authorisation is asked for (GetState) as live
+
+    async def disconnect(self) -> None:
+        return None
+
+    async def _call(self, sender, request, ordered=False, flood_sleep_threshold=None):
+        return await super()._call(self.archive, request, ordered=ordered, flood_sleep_threshold=flood_sleep_threshold)
+
+    def iter_messages(self, *args, wait_time: float | None = 0, **kwargs):
+        # Telethon waits 1 s between history requests of pulls over 3,000 messages, to be gentle
+        # with Telegram; an archive has no rate limit to respect.
+        return super().iter_messages(*args, wait_time=wait_time, **kwargs)
+
+    async def _borrow_exported_sender(self, dc_id):
+        return self.archive  # recorded media may name any DC; the archive serves them all
+
+    async def _return_exported_sender(self, sender):
+        return None
+
+    def transport_problems(self, channel_id: int) -> list[Skip]:
+        """Lines of the archive that could not be decoded for this channel."""
+        return list(self.archive.history(channel_id).problems)

@@ -1,0 +1,1 @@
+"""The pipeline steps as plain Python: ingest, assembly, indexing, edits, reconciliation, quarantine."""

@@ -1,0 +1,219 @@
+"""Search indexing: albums and posts into Qdrant, albums into the graph.
+
+* An album (after enrichment) becomes one album point (caption + summary + OCR) and one point
+  per item post (its text + its own vision text); its post points that are no longer items
+  are deleted, and the graph gets the album, its posts in position order and its labels.
+* A post outside albums becomes one point (text + the vision text of its image, analysed
+  through the same cache).
+* What was deleted on Telegram leaves every store (``remove_deleted``): a deleted post its
+  point and graph node, a tombstoned album its S3 summaries, points and graph node.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from include.album.providers.vision import VisionProvider
+from include.album.steps.assembly import Album, analyse_images, item_outcomes, vision_input
+from include.album.stores import db, graph
+from include.album.stores.media import MediaStore
+from include.album.stores.qdrant import IndexDoc, QdrantIndex, album_point_id, post_point_id, timestamp_fields, utc_iso
+
+log = logging.getLogger(__name__)
+
+
+def readable(text: str | None) -> str:
+    """OCR lines as sentences; ALL-CAPS lines in sentence case (embeddings read shouting poorly)."""
+    lines = [line.strip() for line in (text or "").replace(" | ", "\n").splitlines() if line.strip()]
+    return ". ".join(line.capitalize() if line.isupper() else line for line in lines)
+
+
+def vision_text(result: dict | None) -> str:
+    """What an item's vision adds to its post's searchable text.
+
+    The local provider's descriptions are templates ("Photo, 800x450, ...") that only dilute a
+    vector, so only a model's description is embedded; OCR text always is.
+    """
+    if not result:
+        return ""
+    description = result.get("description") if result.get("provider") != "local" else None
+    return _join(description, readable((result.get("ocr") or {}).get("text")))
+
+
+def _join(*parts: str | None) -> str:
+    return "\n".join(p.strip() for p in parts if p and p.strip())
+
+
+def _tenants(conn: psycopg.Connection, channel_ids: Sequence[int]) -> tuple[dict[int, list[str]], list[dict]]:
+    rows = db.fetch_all(conn, "channel_subscribers", {"channel_ids": sorted(set(channel_ids))})
+    tenants: dict[int, list[str]] = {}
+    for row in rows:
+        tenants.setdefault(row["channel_id"], []).append(row["tenant_id"])
+    return tenants, rows
+
+
+@dataclass
+class AlbumDocs:
+    """What indexing writes for a set of albums: Qdrant documents and graph rows."""
+
+    docs: list[IndexDoc] = field(default_factory=list)
+    post_points: dict[int, list[str]] = field(default_factory=dict)  # album id -> its item post point ids
+    subscriptions: list[dict] = field(default_factory=list)
+    albums: list[dict] = field(default_factory=list)
+    items: list[dict] = field(default_factory=list)
+    labels: list[dict] = field(default_factory=list)
+
+    @property
+    def point_ids(self) -> set[str]:
+        """Ids of the points written (documents without any text are not embedded)."""
+        return {d.point_id for d in self.docs if d.text.strip()}
+
+
+class AlbumIndexer:
+    """Writes albums to Qdrant and (when configured) the graph, then marks them indexed."""
+
+    def __init__(self, conn: psycopg.Connection, qindex: QdrantIndex, graph_backend: graph.GraphBackend | None,
+                 provider_key: str):
+        self.conn = conn
+        self.qindex = qindex
+        self.graph = graph_backend
+        self.provider_key = provider_key
+
+    def documents(self, albums: Sequence[Album]) -> AlbumDocs:
+        """The points and graph rows of albums as enriched now (also what reconciliation expects)."""
+        out = AlbumDocs()
+        if not albums:
+            return out
+        tenants, out.subscriptions = _tenants(self.conn, [a.channel_id for a in albums])
+        for album in albums:
+            enrichment = album.meta.get("enrichment") or {}
+            tenant_ids = tenants.get(album.channel_id, [])
+            base = {"album_id": album.id, "channel_id": album.channel_id, "tenant_ids": tenant_ids}
+            from_model = not str(enrichment.get("provider_key", "")).startswith("local:")
+            text = _join(album.caption_text, enrichment.get("vision_summary") if from_model else None,
+                         readable(enrichment.get("ocr_text")))
+            out.docs.append(IndexDoc(album_point_id(album.id), text, {
+                **base, "kind": "album", "grouped_id": album.grouped_id, "items_count": album.items_count,
+                "status": album.status, "labels": enrichment.get("vision_labels", []),
+                **timestamp_fields(album.posted_at)}))
+            outcomes = {o.position: o for o in item_outcomes(self.conn, album, self.provider_key)}
+            out.post_points[album.id] = []
+            for post in db.fetch_all(self.conn, "album_index_posts", {"album_id": album.id}):
+                result = outcomes[post["position"]].result if post["position"] in outcomes else None
+                point = post_point_id(post["channel_id"], post["message_id"])
+                out.post_points[album.id].append(point)
+                out.docs.append(IndexDoc(point, _join(post["text"], vision_text(result)), {
+                    **base, "kind": "post", "message_id": post["message_id"], "position": post["position"],
+                    "labels": (result or {}).get("labels", []), **timestamp_fields(post["posted_at"])}))
+                out.items.append({"album_id": album.id, "post_id": graph.post_id(post["channel_id"],
+                                                                                 post["message_id"]),
+                                  "channel_id": post["channel_id"], "message_id": post["message_id"],
+                                  "position": post["position"], "media_kind": post["media_kind"],
+                                  "text": post["text"][:1000], "posted_at": utc_iso(post["posted_at"])})
+            out.albums.append({"album_id": album.id, "channel_id": album.channel_id, "grouped_id": album.grouped_id,
+                               "album_kind": album.album_kind, "items_count": album.items_count,
+                               "caption_text": album.caption_text, "posted_at": utc_iso(album.posted_at),
+                               "status": album.status, "content_hash": album.content_hash})
+            out.labels.extend({"album_id": album.id, "label": label, "count": count}
+                              for label, count in (enrichment.get("label_counts") or {}).items())
+        return out
+
+    def index(self, albums: Sequence[Album]) -> dict[str, int]:
+        albums = [a for a in albums if a.is_enriched and a.deleted_at is None]
+        if not albums:
+            return {"albums": 0, "points": 0}
+        out = self.documents(albums)
+        points = self.qindex.upsert(out.docs)
+        for album_id, point_ids in out.post_points.items():
+            self.qindex.prune_album_posts(album_id, point_ids)
+        if self.graph is not None:
+            graph.write_subscriptions(self.graph, out.subscriptions)
+            graph.write_albums(self.graph, out.albums, out.items, out.labels)
+        now = datetime.now(UTC)
+        with self.conn.transaction():
+            for album in albums:
+                db.execute(self.conn, "album_mark_indexed", {
+                    "album_id": album.id, "content_hash": album.content_hash,
+                    "index": Jsonb({"enrichment_assembled_at": album.enriched_at, "indexed_at": now.isoformat(),
+                                    "embedding": self.qindex.embedder.key,
+                                    "graph": self.graph.name if self.graph else None})})
+                db.execute(self.conn, "album_posts_mark_indexed", {"album_id": album.id, "indexed_at": now})
+        log.info("indexed %d albums: %d points%s", len(albums), points,
+                 f", graph {self.graph.name}" if self.graph else " (no graph configured)")
+        return {"albums": len(albums), "points": points}
+
+
+def loose_post_documents(conn: psycopg.Connection, store: MediaStore, provider: VisionProvider,
+                         rows: Sequence[dict]) -> list[IndexDoc]:
+    """Points of posts outside albums (rows of ``posts_to_index``), vision through the cache."""
+    targets = [(f"channel {r['channel_id']} message {r['message_id']}", vision_input(r)) for r in rows]
+    analyse_images(conn, store, provider, targets)
+    shas = sorted({t.sha256 for _, t in targets if t.sha256})
+    results = {r["sha256"]: r["result"] for r in db.fetch_all(conn, "vision_cached",
+                                                              {"provider_key": provider.key, "shas": shas})}
+    tenants, _ = _tenants(conn, [r["channel_id"] for r in rows])
+    docs = []
+    for row, (_, target) in zip(rows, targets, strict=True):
+        result = results.get(target.sha256) if target.sha256 else None
+        docs.append(IndexDoc(post_point_id(row["channel_id"], row["message_id"]),
+                             _join(row["text"], vision_text(result)), {
+            "kind": "post", "channel_id": row["channel_id"], "message_id": row["message_id"],
+            "tenant_ids": tenants.get(row["channel_id"], []), "labels": (result or {}).get("labels", []),
+            **timestamp_fields(row["posted_at"])}))
+    return docs
+
+
+def index_loose_posts(conn: psycopg.Connection, store: MediaStore, provider: VisionProvider, qindex: QdrantIndex,
+                      limit: int = 5000) -> dict[str, int]:
+    """Index posts outside albums that are new or changed since they were indexed."""
+    rows = db.fetch_all(conn, "posts_to_index", {"limit": limit})
+    points = qindex.upsert(loose_post_documents(conn, store, provider, rows))
+    now = datetime.now(UTC)
+    with conn.transaction():
+        db.execute_many(conn, "post_mark_indexed", [
+            {"channel_id": r["channel_id"], "message_id": r["message_id"], "indexed_at": now} for r in rows])
+    log.info("indexed %d posts outside albums (%d points)", len(rows), points)
+    return {"posts": len(rows), "points": points}
+
+
+def loose_work_pending(conn: psycopg.Connection) -> bool:
+    """Whether ``index_loose_posts`` or ``remove_deleted`` has anything to do: three one-row
+    queries, so that a quiet window opens neither Qdrant nor the embedding model."""
+    return any(db.fetch_all(conn, name, {"limit": 1})
+               for name in ("posts_to_index", "posts_to_unindex", "albums_to_unpublish"))
+
+
+def remove_deleted(conn: psycopg.Connection, store: MediaStore, qindex: QdrantIndex,
+                   graph_backend: graph.GraphBackend | None,
+                   limit: int = 5000) -> dict[str, int]:
+    """Take what was deleted on Telegram out of every store that published it.
+
+    Deleted posts (in albums or not) lose their Qdrant point and graph node; tombstoned
+    albums (every post deleted) lose their S3 summaries, album point and graph node. Each is
+    marked done only after its stores are clean, so a failure is retried by the next call.
+    """
+    gone = db.fetch_all(conn, "posts_to_unindex", {"limit": limit})
+    qindex.delete_points([post_point_id(r["channel_id"], r["message_id"]) for r in gone])
+    if graph_backend is not None:
+        graph.delete_posts(graph_backend, [graph.post_id(r["channel_id"], r["message_id"]) for r in gone])
+    with conn.transaction():
+        db.execute_many(conn, "post_mark_indexed", [
+            {"channel_id": r["channel_id"], "message_id": r["message_id"], "indexed_at": None} for r in gone])
+    albums = db.fetch_all(conn, "albums_to_unpublish", {"limit": limit})
+    for album in albums:
+        store.delete([key for key in (album["s3_keys"] or {}).values()])
+        qindex.delete_album(album["id"])
+        if graph_backend is not None:
+            graph.delete_albums(graph_backend, [album["id"]])
+        db.execute(conn, "album_unpublished", {"album_id": album["id"]})
+    if gone or albums:
+        log.info("removed %d deleted posts (%s) and %d deleted albums (%s) from the index%s", len(gone),
+                 ", ".join(f"{r['channel_id']}:{r['message_id']}" for r in gone[:50]), len(albums),
+                 ", ".join(str(a["id"]) for a in albums[:50]), " and the graph" if graph_backend else "")
+    return {"posts_removed": len(gone), "albums_removed": len(albums)}

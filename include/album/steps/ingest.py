@@ -1,0 +1,486 @@
+"""Ingest channels: find which changed, pull, download, store, group albums, advance the marks.
+
+A scheduled window first asks Telegram which channels have messages above their mark
+(``find_changed_channels``: a few requests for many channels); only those are pulled, several per
+task over one Telegram connection (``ingest_channels``). Per channel, the order matters for
+correctness under retries:
+1. pull messages (Telethon) and download their media, writing each object to S3 first;
+2. then one Postgres transaction upserts posts, media rows, skips and albums and moves the
+   high-water mark. A crash before the commit leaves only S3 objects, which the retry finds
+   with HEAD and does not upload again; nothing in Postgres points at a missing object.
+
+A channel that fails for its own sake (its data, Telegram refusing it) is recorded on its row
+(``channels.last_error``) and the others go on; the next run pulls it again from its mark.
+An outage of our own stores, or a session Telegram no longer accepts, fails the task instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.types.json import Jsonb
+from telethon import errors
+
+from include.album.domain.grouping import GroupMember, compose_album, group_members
+from include.album.domain.models import DOWNLOADABLE_KINDS, Channel, IngestResult, Post, PostMedia, Skip, StoredMedia
+from include.album.domain.settings import Settings
+from include.album.source.telegram import (
+    NewestMessages,
+    PipelineClient,
+    Pull,
+    PullWindow,
+    download,
+    file_extension,
+    newest_message_ids,
+    pull_channel,
+    read_messages,
+)
+from include.album.steps import metrics
+from include.album.steps.quarantine import is_transient
+from include.album.stores import db
+from include.album.stores.media import MediaStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ChannelDeferred(Exception):
+    """A backfill window could not be pulled whole (a FloodWait, a failing channel): retry the task later."""
+
+
+# The session itself is unusable (revoked, logged out, used from two places): no channel can be
+# pulled with it, so the task fails instead of recording every channel as failed.
+SESSION_ERRORS = (errors.UnauthorizedError, errors.AuthKeyDuplicatedError)
+
+
+@dataclass
+class Fetched:
+    """What a pull brought: posts with their stored media, skips, and a FloodWait if one stopped it."""
+
+    posts: list[tuple[Post, PostMedia]] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    flood_wait_seconds: int | None = None
+    stopped_at: int | None = None  # the first message a FloodWait left unfetched (pulled again later)
+
+
+def load_channel(conn: psycopg.Connection, channel_id: int) -> Channel:
+    row = db.fetch_one(conn, "channel_get", {"channel_id": channel_id})
+    if row is None:
+        raise LookupError(f"channel {channel_id} is not registered; add it with `python -m include.album channels add`")
+    return Channel(**row)
+
+
+def load_channels(conn: psycopg.Connection, channel_ids: Sequence[int]) -> list[Channel]:
+    """The channels of ``channel_ids`` in that order (one query for a whole unit)."""
+    channels = [Channel(**row) for row in db.fetch_all(conn, "channels_get", {"channel_ids": list(channel_ids)})]
+    missing = sorted(set(channel_ids) - {c.id for c in channels})
+    if missing:
+        raise LookupError(f"channels {missing} are not registered; add them with "
+                          "`python -m include.album channels add`")
+    return channels
+
+
+def _deferred(channel: Channel, now: datetime) -> bool:
+    return channel.flood_wait_until is not None and channel.flood_wait_until > now
+
+
+def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | None, window: PullWindow | None = None,
+                     now: datetime | None = None) -> list[int]:
+    """The subscribed channels this run pulls, in id order.
+
+    A backfill run (``window``) pulls its data interval from every channel. Otherwise Telegram
+    is asked for each channel's newest message id (``telegram.newest_message_ids``: one request
+    per 100 channels in the account's dialogs, one per channel outside them), the answers are
+    stored (``channels.top_message``), and only channels with something above their mark are
+    pulled. Channels in a FloodWait are passed over until it ends. A FloodWait while asking
+    leaves the channels not asked yet for the next run.
+    """
+    now = now or datetime.now(UTC)
+    channels = [Channel(**row) for row in db.fetch_all(conn, "channels_to_pull")]
+    if window is not None:
+        return [c.id for c in channels]
+    waiting = [c for c in channels if _deferred(c, now)]
+    for channel in waiting:
+        log.info("channel %s is in a Telegram FloodWait until %s; not asked this run", channel.label,
+                 channel.flood_wait_until.isoformat())
+    due = [c for c in channels if not _deferred(c, now)]
+    found = asyncio.run(_newest(client, due))
+    observed = sorted(found.newest)
+    db.execute(conn, "channels_observe", {"channel_ids": observed, "top_messages": [found.newest[i] for i in observed],
+                                          "in_dialogs": [found.in_dialogs.get(i, True) for i in observed]})
+    for channel in due:
+        if channel.id in found.failed:
+            record_failure(conn, channel, found.failed[channel.id], "asking for its newest message")
+    if found.flood_wait_seconds:
+        metrics.incr("telegram_flood_waits_total")
+        log.warning("Telegram FloodWait of %ss while asking which channels changed; %d channels not asked are "
+                    "left for the next run", found.flood_wait_seconds, len(due) - len(found.newest) - len(found.failed))
+    changed = [c.id for c in due if found.newest.get(c.id, 0) > c.hwm]
+    outside = sum(1 for c in due if found.in_dialogs.get(c.id) is False)
+    log.info("%d subscribed channels: %d changed, %d unchanged, %d deferred, %d failed (%d read outside the "
+             "account's dialogs)", len(channels), len(changed), len(found.newest) - len(changed), len(waiting),
+             len(found.failed), outside)
+    return changed
+
+
+async def _newest(client: PipelineClient, channels: Sequence[Channel]) -> NewestMessages:
+    if not channels:
+        return NewestMessages()
+    await client.open()
+    try:
+        return await newest_message_ids(client, channels)
+    finally:
+        await client.close()
+
+
+def record_failure(conn: psycopg.Connection, channel: Channel, exc: BaseException, doing: str) -> None:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    failures = db.fetch_one(conn, "channel_failure_record", {"channel_id": channel.id, "error": error})["failures"]
+    metrics.incr("telegram_channel_failures_total")
+    log.error("channel %s (%s): %s failed (%s), %d time(s) in a row; its rows so far are kept and the next run "
+              "tries again from its mark %d", channel.label, channel.id, doing, error, failures, channel.hwm)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _known_media(conn: psycopg.Connection, file_ids: list[int]) -> dict[int, PostMedia]:
+    known = {}
+    for row in db.fetch_all(conn, "known_media", {"file_ids": file_ids}):
+        thumb = None
+        if row["thumb_sha256"]:
+            thumb = StoredMedia(row["thumb_sha256"], row["thumb_mime"], row["thumb_size"], row["thumb_s3_key"],
+                                row["thumb_width"], row["thumb_height"])
+        known[row["media_file_id"]] = PostMedia(
+            media=StoredMedia(row["sha256"], row["mime"], row["size_bytes"], row["s3_key"], row["width"],
+                              row["height"]),
+            thumb=thumb,
+        )
+    return known
+
+
+async def _fetch_media(client: PipelineClient, store: MediaStore, post: Post, message: Any,
+                       settings: Settings) -> tuple[PostMedia, list[Skip]]:
+    ref = post.media
+    where = f"channel {post.channel_id} message {post.message_id}"
+    if ref is None:
+        return PostMedia(), []
+    if not ref.downloadable:
+        if ref.kind in DOWNLOADABLE_KINDS:  # e.g. an expired self-destructing photo
+            reason, detail = "media_unavailable", f"{where}: the {ref.kind} is no longer available on Telegram"
+        else:
+            reason, detail = "unsupported_media", (f"{where}: {ref.kind} media is not stored (only photos, "
+                                                   "videos, GIFs and documents are)")
+        return PostMedia(skip_reason=reason), [
+            Skip(post.channel_id, f"message:{post.message_id}", reason, detail + "; the post text is stored")]
+    cap = settings.media_size_cap_bytes
+    if ref.size is not None and ref.size > cap:
+        detail = (f"{where}: {ref.kind} of {_megabytes(ref.size)} exceeds the {_megabytes(cap)} cap "
+                  "(setting media_size_cap_bytes); the post is stored without its media")
+        return PostMedia(skip_reason="media_too_large"), [
+            Skip(post.channel_id, f"message:{post.message_id}", "media_too_large", detail)]
+    try:
+        data = await download(client, message)
+    except errors.FloodWaitError:
+        raise
+    except errors.RPCError as exc:
+        detail = f"{where}: download of {ref.kind} {ref.file_id} failed ({type(exc).__name__}: {exc})"
+        return PostMedia(skip_reason="download_failed"), [
+            Skip(post.channel_id, f"message:{post.message_id}", "download_failed", detail)]
+    if not data:
+        detail = f"{where}: Telegram returned no bytes for {ref.kind} {ref.file_id}"
+        return PostMedia(skip_reason="download_failed"), [
+            Skip(post.channel_id, f"message:{post.message_id}", "download_failed", detail)]
+    if len(data) > cap:
+        detail = f"{where}: {ref.kind} of {_megabytes(len(data))} exceeds the {_megabytes(cap)} cap"
+        return PostMedia(skip_reason="media_too_large"), [
+            Skip(post.channel_id, f"message:{post.message_id}", "media_too_large", detail)]
+    result = PostMedia(media=store.put_media(data, mime=ref.mime or "application/octet-stream",
+                                             extension=file_extension(ref.mime, ref.file_name),
+                                             width=ref.width, height=ref.height))
+    skips = []
+    if ref.has_thumb and ref.kind in {"video", "gif"}:
+        try:
+            thumb = await download(client, message, thumb=True)
+        except errors.FloodWaitError:
+            raise
+        except errors.RPCError as exc:
+            thumb = None
+            skips.append(Skip(post.channel_id, f"message:{post.message_id}", "thumbnail_failed",
+                              f"{where}: preview of {ref.kind} {ref.file_id} failed ({type(exc).__name__}: {exc}); "
+                              "the media itself is stored"))
+        if thumb:
+            result.thumb = store.put_media(thumb, mime="image/jpeg", extension="jpg")
+    return result, skips
+
+
+async def fetch_media(conn: psycopg.Connection, client: PipelineClient, store: MediaStore, channel_id: int,
+                      messages: list[Any],
+                      settings: Settings, fetched: Fetched) -> None:
+    """Read ``messages`` into ``fetched``: posts with their media stored in S3, and skips.
+
+    Media already stored for a Telegram file id is not downloaded again. A FloodWait stops
+    here: what came before it is kept and ``fetched.flood_wait_seconds`` is set.
+    """
+    posts, skips = read_messages(channel_id, messages)
+    fetched.skips.extend(skips)
+    file_ids = sorted({p.media.file_id for p, _ in posts if p.media and p.media.file_id is not None})
+    known = _known_media(conn, file_ids) if file_ids else {}
+    for post, message in posts:
+        file_id = post.media.file_id if post.media else None
+        if file_id in known:
+            fetched.posts.append((post, known[file_id]))
+            continue
+        try:
+            media, media_skips = await _fetch_media(client, store, post, message, settings)
+        except errors.FloodWaitError as exc:
+            # Keep what came before this message; the rest is pulled again later.
+            fetched.flood_wait_seconds, fetched.stopped_at = exc.seconds, post.message_id
+            break
+        if media.media is not None and file_id is not None:
+            known[file_id] = media
+        fetched.posts.append((post, media))
+        fetched.skips.extend(media_skips)
+
+
+def _post_row(post: Post, media: PostMedia) -> dict:
+    ref = post.media
+    return {
+        "channel_id": post.channel_id, "message_id": post.message_id, "grouped_id": post.grouped_id,
+        "text": post.text, "posted_at": post.posted_at, "edited_at": post.edited_at,
+        "media_kind": ref.kind if ref else None, "media_file_id": ref.file_id if ref else None,
+        "media_mime": ref.mime if ref else None, "media_size": ref.size if ref else None,
+        "media_sha256": media.media.sha256 if media.media else None,
+        "thumb_sha256": media.thumb.sha256 if media.thumb else None,
+        "media_skip_reason": media.skip_reason,
+    }
+
+
+def _media_rows(posts: list[tuple[Post, PostMedia]]) -> list[dict]:
+    objects = {}
+    for _, media in posts:
+        for stored in (media.media, media.thumb):
+            if stored is not None:
+                objects[stored.sha256] = {"sha256": stored.sha256, "mime": stored.mime, "size": stored.size,
+                                          "s3_key": stored.s3_key, "width": stored.width, "height": stored.height}
+    return [objects[sha] for sha in sorted(objects)]
+
+
+def regroup_albums(conn: psycopg.Connection, channel_id: int, grouped_ids: list[int]) -> tuple[list[int], list[int]]:
+    """Recompose the given albums from all their live posts.
+
+    Returns the ids of albums new or changed, and of albums tombstoned because every one of
+    their posts was deleted.
+    """
+    if not grouped_ids:
+        return [], []
+    rows = db.fetch_all(conn, "album_members", {"channel_id": channel_id, "grouped_ids": grouped_ids})
+    groups = group_members(
+        (r["grouped_id"], GroupMember(r["message_id"], r["text"], r["posted_at"], r["media_kind"],
+                                      r["media_sha256"], r["thumb_sha256"]))
+        for r in rows
+    )
+    albums = [compose_album(channel_id, grouped_id, groups[grouped_id]) for grouped_id in sorted(groups)]
+    # One pipelined batch per statement, not three round trips per album (a backfill brings thousands).
+    upserted = db.fetch_many(conn, "album_upsert", ({
+        "channel_id": channel_id, "grouped_id": a.grouped_id, "album_kind": a.album_kind,
+        "items_count": a.items_count, "caption_text": a.caption_text, "posted_at": a.posted_at,
+        "content_hash": a.content_hash, "meta": Jsonb({"over_limit": a.over_limit})} for a in albums))
+    by_grouped_id = {a.grouped_id: a for a in albums}
+    changed = [row["id"] for row in upserted]  # unchanged compositions return no row: nothing to redo
+    if changed:
+        db.execute(conn, "album_items_clear", {"album_ids": changed})
+    db.execute_many(conn, "album_item_insert", (
+        {"album_id": row["id"], "position": i.position, "message_id": i.message_id, "media_kind": i.media_kind,
+         "sha256": i.sha256, "thumb_sha256": i.thumb_sha256}
+        for row in upserted for i in by_grouped_id[row["grouped_id"]].items))
+    for row in upserted:
+        log.info("album %s (channel %s, grouped_id %s): %s, %d items", row["id"], channel_id, row["grouped_id"],
+                 "new" if row["previous_hash"] is None else "changed", by_grouped_id[row["grouped_id"]].items_count)
+    emptied = sorted(set(grouped_ids) - set(groups))
+    tombstoned = [r["id"] for r in db.fetch_all(conn, "album_tombstone", {"channel_id": channel_id,
+                                                                        "grouped_ids": emptied})] if emptied else []
+    for album_id in tombstoned:
+        log.info("album %s (channel %s): every post was deleted; tombstoned", album_id, channel_id)
+    return changed, tombstoned
+
+
+def write_fetched(conn: psycopg.Connection, channel_id: int, fetched: Fetched, *, hwm: int | None,
+                  flood_wait_until: datetime | None = None,
+                  deleted: Sequence[int] = ()) -> tuple[list[int], list[int]]:
+    """One transaction: media rows, posts, skips, tombstones of ``deleted`` message ids, albums, mark.
+
+    ``hwm`` None leaves the channel's mark and FloodWait state alone (refreshes).
+    Returns the album ids new or changed, and those tombstoned.
+    """
+    with conn.transaction():
+        db.execute(conn, "channel_lock", {"channel_id": channel_id})
+        db.execute_many(conn, "media_object_upsert", _media_rows(fetched.posts))
+        db.execute_many(conn, "post_upsert", (_post_row(p, m) for p, m in fetched.posts))
+        db.execute_many(conn, "skip_record", ({"channel_id": s.channel_id, "ref": s.ref, "reason": s.reason,
+                                               "detail": s.detail} for s in fetched.skips))
+        gone = db.fetch_all(conn, "posts_tombstone", {"channel_id": channel_id,
+                                                      "message_ids": list(deleted)}) if deleted else []
+        grouped_ids = {p.grouped_id for p, _ in fetched.posts if p.grouped_id is not None}
+        grouped_ids.update(r["grouped_id"] for r in gone if r["grouped_id"] is not None)
+        changed, tombstoned = regroup_albums(conn, channel_id, sorted(grouped_ids))
+        if hwm is not None:
+            db.execute(conn, "channel_mark_pulled", {"channel_id": channel_id, "hwm": hwm,
+                                                     "flood_wait_until": flood_wait_until})
+    return changed, tombstoned
+
+
+def _emit(result: IngestResult) -> None:
+    metrics.incr("telegram_messages_pulled_total", result.messages)
+    metrics.incr("albums_parsed_total", len(result.album_ids), label="ok")
+    metrics.incr("telegram_media_stored_bytes_total", result.media_bytes)
+    if result.flood_wait_seconds:
+        metrics.incr("telegram_flood_waits_total")
+    for skip in result.skips:
+        metrics.incr("telegram_ingest_skips_total", label=skip.reason)
+
+
+def new_mark(channel: Channel, pull: Pull, fetched: Fetched) -> int:
+    """The highest message id up to which every message is now stored or recorded as a skip.
+
+    Below the first message a FloodWait left unfetched, whatever the skips of later messages
+    say; up to the end of the id range asked for when the pull covered it whole (ids in it that
+    came back empty were deleted)."""
+    ids = [p.message_id for p, _ in fetched.posts] + [
+        int(s.ref.split(":")[1]) for s in fetched.skips if s.ref.startswith("message:")]
+    if fetched.stopped_at is not None:
+        ids = [i for i in ids if i < fetched.stopped_at]
+    elif pull.covered_to is not None and not pull.flood_wait_seconds:
+        ids.append(pull.covered_to)
+    return max([channel.hwm, *ids])
+
+
+def ingest_channels(conn: psycopg.Connection, store: MediaStore, client: PipelineClient, channel_ids: Sequence[int],
+                    settings: Settings, window: PullWindow | None = None,
+                    now: datetime | None = None) -> list[IngestResult]:
+    """Pull ``channel_ids`` above their marks (or over ``window``) over one Telegram connection.
+
+    Each channel is stored atomically on its own. One that fails for its own sake is recorded
+    (``record_failure``) and the others go on; an outage of our stores or an unusable session
+    is raised at once (the task retries; the channels done so far keep their rows and marks).
+    In a backfill window, a channel deferred by a FloodWait or failed makes the task raise
+    ``ChannelDeferred`` at the end, so Airflow pulls the window again later.
+    """
+    results = asyncio.run(_ingest_channels(conn, store, client, channel_ids, settings, window,
+                                           now or datetime.now(UTC)))
+    if window is not None:
+        unfinished = [r for r in results if r.error or r.deferred_until]
+        if unfinished:
+            raise ChannelDeferred("the backfill window of " + ", ".join(
+                f"channel {r.channel_id} ({_why_unfinished(r)})" for r in unfinished)
+                + " is not complete; the task retries it (the unit's other channels are stored)")
+    return results
+
+
+def _why_unfinished(result: IngestResult) -> str:
+    if result.error:
+        return result.error
+    wait = f"FloodWait of {result.flood_wait_seconds}s" if result.flood_wait_seconds else "in a FloodWait"
+    return f"{wait} until {result.deferred_until.isoformat()}"
+
+
+def ingest_channel(conn: psycopg.Connection, store: MediaStore, client: PipelineClient, channel_id: int,
+                   settings: Settings,
+                   window: PullWindow | None = None, now: datetime | None = None) -> IngestResult:
+    """One channel: ``ingest_channels`` of one."""
+    return ingest_channels(conn, store, client, [channel_id], settings, window, now)[0]
+
+
+async def for_each_channel(conn: psycopg.Connection, client: PipelineClient, channel_ids: Sequence[int], doing: str,
+                           action: Callable[[Channel], Awaitable[T]]) -> list[T | BaseException]:
+    """``await action(channel)`` for each channel, in order, over one Telegram connection.
+
+    A channel that fails for its own sake is recorded (``record_failure``) and its error takes
+    its place in the answer, as does a ``ChannelDeferred`` (not a failure: Telegram asked us to
+    wait); the others go on. An unusable session or an outage of our stores is raised at once
+    (the task retries; what was stored so far stays).
+    """
+    answers: list[T | BaseException] = []
+    try:
+        for channel in load_channels(conn, channel_ids):
+            try:
+                answers.append(await action(channel))
+            except ChannelDeferred as exc:
+                log.warning("%s", exc)
+                client.forget_flood_wait()
+                answers.append(exc)
+            except Exception as exc:
+                if isinstance(exc, SESSION_ERRORS) or is_transient(exc):
+                    raise
+                record_failure(conn, channel, exc, doing)
+                answers.append(exc)
+    finally:
+        await client.close()
+    return answers
+
+
+async def _ingest_channels(conn: psycopg.Connection, store: MediaStore, client: PipelineClient,
+                           channel_ids: Sequence[int],
+                           settings: Settings, window: PullWindow | None, now: datetime) -> list[IngestResult]:
+    answers = await for_each_channel(conn, client, channel_ids, "pulling", lambda channel: _ingest_one(
+        conn, store, client, channel, settings, window, now))
+    return [IngestResult(channel_id=channel_id, error=f"{type(answer).__name__}: {answer}")
+            if isinstance(answer, BaseException) else answer for channel_id, answer in zip(channel_ids, answers,
+                                                                                          strict=True)]
+
+
+async def _ingest_one(conn: psycopg.Connection, store: MediaStore, client: PipelineClient, channel: Channel,
+                      settings: Settings,
+                      window: PullWindow | None, now: datetime) -> IngestResult:
+    result = IngestResult(channel_id=channel.id, hwm=channel.hwm)
+    if _deferred(channel, now):
+        log.warning("channel %s (%s) is in a Telegram FloodWait until %s; skipped this run, it catches up afterwards",
+                    channel.label, channel.id, channel.flood_wait_until.isoformat())
+        result.deferred_until = channel.flood_wait_until
+        return result
+    if window is None and channel.top_message is not None and channel.top_message <= channel.hwm:
+        log.info("channel %s: nothing above its mark %d (newest %d); Telegram not asked", channel.label,
+                 channel.hwm, channel.top_message)
+        return result
+
+    fetched = Fetched()
+    await client.open()
+    pull = await pull_channel(client, channel, window, settings.max_messages_per_pull)
+    fetched.flood_wait_seconds = pull.flood_wait_seconds
+    fetched.skips.extend(client.transport_problems(channel.id))
+    await fetch_media(conn, client, store, channel.id, pull.messages, settings, fetched)
+
+    flood_until = None
+    if fetched.flood_wait_seconds:
+        flood_until = now + timedelta(seconds=fetched.flood_wait_seconds)
+        result.flood_wait_seconds = fetched.flood_wait_seconds
+        result.deferred_until = flood_until
+    hwm = new_mark(channel, pull, fetched) if window is None else channel.hwm
+
+    result.album_ids, _ = write_fetched(conn, channel.id, fetched, hwm=hwm, flood_wait_until=flood_until)
+
+    result.messages = len(fetched.posts)
+    result.skips = fetched.skips
+    result.hwm = max(channel.hwm, hwm)
+    stored = {m.sha256: m.size for _, pm in fetched.posts for m in (pm.media, pm.thumb) if m is not None}
+    result.media_stored, result.media_bytes = len(stored), sum(stored.values())
+    _emit(result)
+    for skip in fetched.skips:
+        log.warning("skipped %s: %s", skip.reason, skip.detail)
+    log.info("channel %s: %d posts, %d media objects (%d bytes), %d skips, %d albums new/changed, mark %d",
+             channel.label, result.messages, result.media_stored, result.media_bytes, len(result.skips),
+             len(result.album_ids), result.hwm)
+    if flood_until is not None:
+        log.warning("channel %s (%s): Telegram FloodWait of %ss; stored what arrived before it, deferred until %s",
+                    channel.label, channel.id, fetched.flood_wait_seconds, flood_until.isoformat())
+        if not client.forget_flood_wait():
+            log.warning("a second FloodWait on this connection: the wait is the session's, so the unit's remaining "
+                        "channels that need that request are deferred with it, without asking Telegram")
+    return result

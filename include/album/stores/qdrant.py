@@ -1,0 +1,180 @@
+"""Qdrant: one collection of post and album points, always searched within a tenant.
+
+Point ids are deterministic (UUIDv5 of ``post:<channel>:<message>`` / ``album:<id>``), so a
+rerun overwrites instead of duplicating. Payload: ``kind`` (post|album), ``album_id`` (int,
+absent for posts outside albums), ``channel_id``, ``tenant_ids``, ``posted_at`` (ISO) and
+``posted_ts`` (epoch seconds, for ranges), ``labels``, ``text``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from include.album.domain.models import validate_tenant_id
+from include.album.providers.embeddings import Embedder
+
+log = logging.getLogger(__name__)
+
+POINT_NAMESPACE = uuid.UUID("6f1f2c1e-3b7a-5d0e-9a51-7e1e6b2d4c10")
+TEXT_PAYLOAD_CHARS = 2000
+
+
+class IndexMismatch(Exception):
+    """The collection holds vectors of another embedding provider."""
+
+
+def post_point_id(channel_id: int, message_id: int) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, f"post:{channel_id}:{message_id}"))
+
+
+def album_point_id(album_id: int) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, f"album:{album_id}"))
+
+
+@dataclass(frozen=True)
+class IndexDoc:
+    point_id: str
+    text: str
+    payload: dict
+
+
+@dataclass(frozen=True)
+class Hit:
+    score: float
+    kind: str
+    album_id: int | None
+    channel_id: int
+    message_id: int | None
+    posted_at: str
+    text: str
+    labels: list[str]
+
+
+def utc_iso(moment: datetime) -> str:
+    """ISO 8601 in UTC: the one string form of timestamps in Qdrant and the graph (ordered as text)."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def timestamp_fields(posted_at: datetime) -> dict:
+    return {"posted_at": utc_iso(posted_at), "posted_ts": int(posted_at.timestamp())}
+
+
+class QdrantIndex:
+    """Writes and searches the collection through a ``QdrantClient`` (server or local mode)."""
+
+    def __init__(self, client: QdrantClient, collection: str, embedder: Embedder):
+        self.client = client
+        self.collection = collection
+        self.embedder = embedder
+
+    def ensure_collection(self) -> None:
+        if not self.client.collection_exists(self.collection):
+            self.client.create_collection(
+                self.collection,
+                vectors_config=models.VectorParams(size=self.embedder.dim, distance=models.Distance.COSINE),
+                metadata={"embedding": self.embedder.key},
+            )
+            # Payload indexes make filtered search fast on a server. Local mode (path=/:memory:)
+            # accepts and ignores them: it scans payloads.
+            for field, schema in (("album_id", models.PayloadSchemaType.INTEGER),
+                                  ("tenant_ids", models.PayloadSchemaType.KEYWORD),
+                                  ("channel_id", models.PayloadSchemaType.INTEGER),
+                                  ("kind", models.PayloadSchemaType.KEYWORD),
+                                  ("labels", models.PayloadSchemaType.KEYWORD),
+                                  ("posted_ts", models.PayloadSchemaType.INTEGER)):
+                self.client.create_payload_index(self.collection, field, field_schema=schema)
+            log.info("created Qdrant collection %s (%d-d, %s)", self.collection, self.embedder.dim, self.embedder.key)
+            return
+        info = self.client.get_collection(self.collection)
+        size = info.config.params.vectors.size
+        stored = (info.config.metadata or {}).get("embedding")
+        if size != self.embedder.dim or (stored and stored != self.embedder.key):
+            raise IndexMismatch(
+                f"Qdrant collection {self.collection!r} holds {size}-d vectors from {stored or 'an unknown provider'}, "
+                f"but the configured embedding provider is {self.embedder.key} ({self.embedder.dim}-d). Mixing them "
+                "would corrupt search: set qdrant_collection to a new name and reindex, or switch the provider back"
+            )
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> int:
+        docs = [d for d in docs if d.text.strip()]
+        if not docs:
+            return 0
+        vectors = self.embedder.embed_documents([d.text for d in docs])
+        self.client.upsert(self.collection, points=[
+            models.PointStruct(id=d.point_id, vector=list(v),
+                               payload={**d.payload, "text": d.text[:TEXT_PAYLOAD_CHARS]})
+            for d, v in zip(docs, vectors, strict=True)
+        ])
+        return len(docs)
+
+    def prune_album_posts(self, album_id: int, keep_point_ids: Sequence[str]) -> None:
+        """Delete post points of ``album_id`` that are no longer its items."""
+        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=models.Filter(
+            must=[_match("album_id", album_id), _match("kind", "post")],
+            must_not=[models.HasIdCondition(has_id=list(keep_point_ids))] if keep_point_ids else [],
+        )))
+
+    def delete_points(self, point_ids: Sequence[str]) -> None:
+        if point_ids:
+            self.client.delete(self.collection, points_selector=models.PointIdsList(points=list(point_ids)))
+
+    def delete_album(self, album_id: int) -> None:
+        """Delete the album's point and its item post points."""
+        self.client.delete(self.collection, points_selector=models.FilterSelector(
+            filter=models.Filter(must=[_match("album_id", album_id)])))
+
+    def points_dated(self, since: datetime, until: datetime) -> dict[str, dict]:
+        """Id -> payload (without text) of every point whose post or album is dated in [since, until)."""
+        found: dict[str, dict] = {}
+        window = models.Filter(must=[models.FieldCondition(key="posted_ts", range=models.Range(
+            gte=int(since.timestamp()), lt=int(until.timestamp())))])
+        offset = None
+        while True:
+            points, offset = self.client.scroll(self.collection, scroll_filter=window, limit=1000, offset=offset,
+                                                with_payload=models.PayloadSelectorExclude(exclude=["text"]),
+                                                with_vectors=False)
+            found.update({str(p.id): p.payload for p in points})
+            if offset is None:
+                return found
+
+    def count(self, flt: models.Filter | None = None) -> int:
+        return self.client.count(self.collection, count_filter=flt, exact=True).count
+
+    def search(self, tenant_id: str, query: str, *, album_id: int | None = None, kind: str | None = None,
+               outside_albums: bool = False, labels: Sequence[str] | None = None, channel_id: int | None = None,
+               extra: models.Filter | None = None, limit: int = 10) -> list[Hit]:
+        """Semantic search, always within ``tenant_id``; whatever ``extra`` says cannot widen that."""
+        must: list[Any] = [_match("tenant_ids", validate_tenant_id(tenant_id))]
+        must_not: list[Any] = []
+        if album_id is not None:
+            must.append(_match("album_id", album_id))
+        if kind is not None:
+            must.append(_match("kind", kind))
+        if channel_id is not None:
+            must.append(_match("channel_id", channel_id))
+        if labels:
+            must.extend(_match("labels", label.strip().lower()) for label in labels)
+        if outside_albums:  # posts that have no album_id at all: excluded by Qdrant, not in Python
+            must.append(_match("kind", "post"))
+            must_not.append(models.FieldCondition(key="album_id", range=models.Range(gte=0)))
+        if extra is not None:
+            must.append(extra)  # nested: the caller's conditions narrow, never replace, the tenant filter
+        vector = self.embedder.embed_queries([query])[0]
+        response = self.client.query_points(self.collection, query=list(vector), limit=limit, with_payload=True,
+                                            query_filter=models.Filter(must=must, must_not=must_not or None))
+        return [Hit(score=round(p.score, 4), kind=p.payload["kind"], album_id=p.payload.get("album_id"),
+                    channel_id=p.payload["channel_id"], message_id=p.payload.get("message_id"),
+                    posted_at=p.payload["posted_at"], text=p.payload.get("text", ""),
+                    labels=p.payload.get("labels", []))
+                for p in response.points]
+
+
+def _match(key: str, value: Any) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))

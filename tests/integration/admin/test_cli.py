@@ -1,0 +1,65 @@
+"""The CLI against the running Postgres; channels resolved through the archive transport."""
+
+import pytest
+
+from devtools.sample import LAB, NEWS
+from include.album.admin.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def cli(pg, *args: str) -> int:
+    return main(["--dsn", pg.dsn, *args])
+
+
+def test_channel_tenant_and_subscription_lifecycle(pg, conn, sample_archive, capsys):
+    path, _ = sample_archive
+    assert cli(pg, "migrate") == 0
+    assert "none, schema up to date" in capsys.readouterr().out
+
+    assert cli(pg, "channels", "add", "@album_lab", "--archive", str(path), "--tenant", "acme") == 0
+    assert cli(pg, "channels", "add", "@novosti_test", "--id", str(NEWS), "--access-hash", "5000000000000000002",
+               "--title", "Новости тест") == 0
+    assert cli(pg, "subscribe", "acme", str(NEWS)) == 0
+    row = conn.execute("SELECT access_hash, title FROM channels WHERE id = %s", (LAB,)).fetchone()
+    assert row == {"access_hash": 5000000000000000001, "title": "Album Lab"}
+
+    capsys.readouterr()
+    assert cli(pg, "channels", "list") == 0
+    listing = capsys.readouterr().out
+    assert "@album_lab" in listing and "tenants=acme" in listing
+
+    assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 0
+    assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 1
+    assert cli(pg, "channels", "remove", str(LAB)) == 0
+    assert conn.execute("SELECT is_active FROM channels WHERE id = %s", (LAB,)).fetchone()["is_active"] is False
+
+
+def test_invalid_tenant_ids_are_refused_before_use(pg, capsys):
+    assert cli(pg, "tenants", "add", "../etc") == 2
+    assert "invalid tenant id" in capsys.readouterr().err
+
+
+def test_unknown_username_is_a_clear_error(pg, sample_archive, capsys):
+    assert cli(pg, "channels", "add", "@nobody_here", "--archive", str(sample_archive[0])) == 2
+    assert "nobody_here" in capsys.readouterr().err
+
+
+def test_dev_commands_are_not_offered_by_the_product_cli(capsys):
+    for command in ("demo", "benchmark", "sample"):
+        assert main([command, "--help"]) == 2
+        assert f"python -m devtools {command}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    usage = capsys.readouterr().out
+    assert not any(command in usage for command in ("demo", "benchmark", "sample"))
+
+
+def test_every_channel_of_an_archive_can_be_registered_at_once(pg, conn, sample_archive, capsys):
+    path, expected = sample_archive
+    assert cli(pg, "channels", "add", "--archive", str(path)) == 0
+    assert "3 channel(s)" in capsys.readouterr().out
+    subs = conn.execute("SELECT tenant_id, channel_id FROM subscriptions ORDER BY 2").fetchall()
+    assert subs == [{"tenant_id": "default", "channel_id": c["id"]} for c in expected["channels"]]
+    assert cli(pg, "channels", "add", "--archive", str(path), "--tenant", "acme") == 0
+    assert conn.execute("SELECT count(*) AS n FROM subscriptions WHERE tenant_id = 'acme'").fetchone()["n"] == 3

@@ -1,0 +1,200 @@
+"""Local vision: OCR of the sample images, bounded decoding, item input rules, the OpenAI fallback."""
+
+import io
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from devtools.sample import render_text_image
+from include.album.domain.summary import phash_distance
+from include.album.providers.vision import (
+    LocalVision,
+    OpenAIVision,
+    UnusableImage,
+    decode_image,
+    tesseract_available,
+    text_language,
+    validate_item,
+)
+from include.album.steps.assembly import vision_input
+
+needs_tesseract = pytest.mark.skipif(not tesseract_available(), reason="tesseract-ocr is installed by .ci/run")
+
+
+def png(size: tuple[int, int], color="white") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def local() -> LocalVision:
+    return LocalVision()
+
+
+@needs_tesseract
+@pytest.mark.parametrize(("lines", "words", "lang"), [
+    (["SUNSET", "OVER THE BAY"], ["SUNSET", "OVER", "THE", "BAY"], "en"),
+    (["ПРИВЕТ", "МИР"], ["ПРИВЕТ", "МИР"], "ru"),
+    (["МОСКВА"], ["МОСКВА"], "ru"),
+    (["DRONE", "ONE"], ["DRONE", "ONE"], "en"),
+])
+def test_ocr_reads_the_russian_and_english_words_of_sample_images(local, lines, words, lang):
+    result = local.analyse(render_text_image(lines))
+    assert result["ocr"]["text"].split() == words
+    assert result["ocr"]["lang"] == lang
+    assert result["ocr"]["engine"].startswith("tesseract-")
+    assert "text" in result["labels"] and words[0].lower() in result["labels"]
+
+
+def test_result_follows_item_schema_v1(local):
+    result = local.analyse(render_text_image(["HELLO"]))
+    for field in ("kind", "description", "labels", "ocr", "is_meme", "phash", "width", "height", "provider",
+                  "model", "analyzed_at"):
+        assert field in result
+    assert result["kind"] in ("photo", "meme", "screenshot", "document", "infographic", "other")
+    assert (result["width"], result["height"], result["provider"]) == (800, 450, "local")
+
+
+def test_image_with_no_text_has_no_ocr(local):
+    result = local.analyse(png((400, 300), "#336699"))
+    assert result["ocr"] is None and "text" not in result["labels"]
+
+
+def test_one_pixel_image_is_analysed_as_other(local):
+    result = local.analyse(png((1, 1)))
+    assert (result["kind"], result["width"], result["ocr"]) == ("other", 1, None)
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"", "empty_file"),
+    (b"definitely not an image", "not_an_image"),
+    (render_text_image(["CUT"])[:2000], "corrupt_image"),
+])
+def test_broken_bytes_are_terminal_skips_with_a_reason(data, reason):
+    with pytest.raises(UnusableImage) as raised:
+        decode_image(data)
+    assert raised.value.reason == reason
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    buffer = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buffer, format="PNG")  # 400 Mpixel, ~50 KB on disk
+    assert len(buffer.getvalue()) < 200_000
+    started = time.monotonic()
+    with pytest.raises(UnusableImage) as raised:
+        decode_image(buffer.getvalue())
+    assert raised.value.reason == "decompression_bomb"
+    assert time.monotonic() - started < 2
+
+
+def test_phash_of_a_recompressed_copy_is_near_and_of_another_image_far(local):
+    original = render_text_image(["HARBOUR"])
+    image = Image.open(io.BytesIO(original)).resize((640, 360))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=60)
+    a, b = local.analyse(original)["phash"], local.analyse(buffer.getvalue())["phash"]
+    other = local.analyse(render_text_image(["ДРУГОЕ", "ИЗОБРАЖЕНИЕ"], background="#202020", color="#ffcc00"))
+    assert phash_distance(a, b) <= 8 < phash_distance(a, other["phash"])
+
+
+def test_text_language():
+    assert (text_language("Привет"), text_language("Hello"), text_language("Привет Hello world"),
+            text_language("1234")) == ("ru", "en", "ru+en", None)
+
+
+def item(**overrides) -> dict:
+    base = {"media_kind": "photo", "mime": "image/jpeg", "sha256": "a" * 64, "s3_key": "media/aa/x.jpg",
+            "thumb_sha256": None, "thumb_s3_key": None, "media_skip_reason": None}
+    return {**base, **overrides}
+
+
+def test_vision_input_rules():
+    assert vision_input(item()).sha256 == "a" * 64
+    video = vision_input(item(media_kind="video", mime="video/mp4", thumb_sha256="b" * 64, thumb_s3_key="k"))
+    assert (video.sha256, video.s3_key) == ("b" * 64, "k")  # a video is analysed through its preview
+    assert vision_input(item(media_kind="video", mime="video/mp4")).skip_reason == "no_thumbnail"
+    assert vision_input(item(media_kind="document", mime="application/pdf")).skip_reason == \
+        "not_an_image:application/pdf"
+    assert vision_input(item(media_kind="document", mime="image/png")).sha256 == "a" * 64
+    assert vision_input(item(sha256=None, media_skip_reason="media_too_large")).skip_reason == \
+        "media_not_stored:media_too_large"
+    assert vision_input(item(media_kind=None, mime=None, sha256=None)).skip_reason == "no_media"
+
+
+def test_validate_item_rejects_answers_outside_the_schema():
+    assert validate_item({"kind": "meme", "description": " A cat ", "labels": ["Cat"]}) == {
+        "kind": "meme", "description": "A cat", "labels": ["cat"], "is_meme": True}
+    for bad in ([], {"kind": "selfie", "description": "x"}, {"kind": "photo", "description": ""},
+                {"kind": "photo", "description": "x", "labels": "cat"}):
+        with pytest.raises(ValueError):
+            validate_item(bad)
+
+
+class _FakeEndpoint(BaseHTTPRequestHandler):
+    """A local OpenAI-compatible server: answers from a queue of behaviours."""
+
+    behaviours: list[str] = []
+    requests: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+        behaviour = type(self).behaviours.pop(0)
+        if behaviour == "timeout":
+            time.sleep(3)
+        content = {"valid": json.dumps({"kind": "meme", "description": "A cat in a box", "labels": ["Cat", "box"],
+                                        "is_meme": True}),
+                   "malformed": "{\"kind\": \"meme\", \"description\": ",
+                   "timeout": "{}"}[behaviour]
+        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeEndpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _FakeEndpoint.behaviours, _FakeEndpoint.requests = [], []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_openai_provider_valid_then_malformed_then_timeout(endpoint, local):
+    provider = OpenAIVision(endpoint, "test-vision-model", api_key="local-test-key", timeout=1.0, local=local)
+    image = render_text_image(["HELLO"])
+    _FakeEndpoint.behaviours = ["valid", "malformed", "timeout"]
+
+    valid = provider.analyse(image)
+    assert (valid["provider"], valid["model"], valid["kind"], valid["is_meme"]) == (
+        "openai", "test-vision-model", "meme", True)
+    assert valid["labels"] == ["cat", "box"] and valid["description"] == "A cat in a box"
+    local_result = local.analyse(image)
+    assert valid["phash"] == local_result["phash"] and valid["ocr"] == local_result["ocr"]  # local kept
+    request = _FakeEndpoint.requests[0]
+    assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer local-test-key"
+    assert request["body"]["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+
+    malformed = provider.analyse(image)
+    assert malformed["provider"] == "local" and "JSONDecodeError" in malformed["fallback_reason"]
+
+    started = time.monotonic()
+    timed_out = provider.analyse(image)
+    assert timed_out["provider"] == "local" and "Timeout" in timed_out["fallback_reason"]
+    assert time.monotonic() - started < 2.5
+    assert provider.key == "openai:test-vision-model:v1"
