@@ -236,7 +236,8 @@ def ingest_without_media(conn: psycopg.Connection, archive: Path, expected: dict
     """Pull, parse, group and upsert every channel, downloading nothing."""
     from include.album.domain.models import PostMedia
     from include.album.source.archive import ArchiveTelegramClient
-    from include.album.source.telegram import pull_channel, read_messages
+    from include.album.source.messages import read_messages
+    from include.album.source.pull import pull_channel
     from include.album.steps.ingest import Fetched, load_channel, write_fetched
 
     for channel in expected["channels"]:

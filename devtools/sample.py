@@ -25,7 +25,7 @@ from telethon import types
 
 from include.album.admin.channels import register_archive
 from include.album.source.archive import ArchiveWriter
-from include.album.source.telegram import message_text
+from include.album.source.messages import message_text
 from include.album.stores import db
 
 FONT_PATH = Path(__file__).parent / "assets" / "DejaVuSans.ttf"

@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     import psycopg
     from airflow.sdk import Asset
 
-    from include.album.source.telegram import PipelineClient, PullWindow
+    from include.album.source.pull import PullWindow
+    from include.album.source.telegram import PipelineClient
     from include.album.steps.indexing import AlbumIndexer
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def report_requests(client: PipelineClient) -> None:
 
 def pull_window(context: Mapping[str, Any]) -> PullWindow | None:
     """Backfill runs pull their data interval by date; other runs pull above the mark."""
-    from include.album.source.telegram import PullWindow
+    from include.album.source.pull import PullWindow
 
     dag_run = context["dag_run"]
     start, end = context.get("data_interval_start"), context.get("data_interval_end")

@@ -14,7 +14,7 @@ from telethon import TelegramClient, types
 from telethon.sessions import StringSession
 
 from include.album.source.archive import ArchiveWriter
-from include.album.source.telegram import media_ref
+from include.album.source.messages import media_ref
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import pytest
 
 from devtools.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation, register_sample
 from include.album.source.archive import ArchiveTelegramClient
-from include.album.source.telegram import PullWindow
+from include.album.source.pull import PullWindow
 from include.album.steps.ingest import ChannelDeferred, ingest_channel
 from include.album.stores import db
 from tests.helpers import fail_storing, ingest_all, s3_keys, snapshot

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from include.album.domain.models import Channel, Post, PostMedia, Skip
-from include.album.source.telegram import Pull
+from include.album.source.pull import Pull
 from include.album.steps.ingest import Fetched, new_mark
 
 CHANNEL = Channel(id=1, access_hash=2, username="c", title="C", hwm=9, top_message=14)

@@ -5,7 +5,7 @@ from collections import Counter
 from devtools.sample import STEADY_MARK, STEADY_WINDOW, build_steady_archive, steady_channels
 from include.album.domain.models import Channel
 from include.album.source.archive import ArchiveTelegramClient
-from include.album.source.telegram import PEER_DIALOGS_BATCH, newest_message_ids
+from include.album.source.changes import PEER_DIALOGS_BATCH, newest_message_ids
 from tests.helpers import run
 
 

@@ -16,7 +16,7 @@ from devtools.sample import (
     webpage_message,
 )
 from include.album.domain.settings import Settings
-from include.album.source.telegram import file_extension, media_ref, read_messages, to_post
+from include.album.source.messages import file_extension, media_ref, read_messages, to_post
 
 T = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -86,6 +86,6 @@ def test_nul_in_text_and_a_header_breaking_mime_type_are_made_storable_and_recor
                                             ("image/png\x00", False), ("text", False), ("a/" + "b" * 300, False),
                                             ("", False), (None, False)])
 def test_clean_mime_keeps_only_real_mime_types(mime, kept):
-    from include.album.source.telegram import clean_mime
+    from include.album.source.messages import clean_mime
 
     assert (clean_mime(mime) == mime) is kept

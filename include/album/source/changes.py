@@ -1,0 +1,75 @@
+"""Which channels have new messages: their newest message ids, a few requests for many channels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from telethon import TelegramClient, errors, functions, types
+
+from include.album.domain.models import Channel
+from include.album.source.telegram import input_peer
+
+# Peers per messages.getPeerDialogs call. Telegram documents no cap; 100 keeps an answer (one
+# dialog and one message per channel) small, and 1,000 channels cost 10 requests.
+PEER_DIALOGS_BATCH = 100
+# What Telegram answers for a peer the account's dialogs do not hold (not joined, left, banned).
+_NOT_IN_DIALOGS = (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.PeerIdInvalidError)
+
+
+@dataclass
+class NewestMessages:
+    """What Telegram said each channel's newest message id is (0: the channel has none)."""
+
+    newest: dict[int, int] = field(default_factory=dict)
+    in_dialogs: dict[int, bool] = field(default_factory=dict)  # False: read with a probe of its own
+    failed: dict[int, Exception] = field(default_factory=dict)  # not even a probe could read these
+    flood_wait_seconds: int | None = None  # a FloodWait stopped the asking: the rest are left for later
+
+
+async def newest_message_ids(client: TelegramClient, channels: Sequence[Channel]) -> NewestMessages:
+    """Ask Telegram for the newest message id of each channel, in as few requests as it takes.
+
+    Channels in the account's dialogs cost one ``messages.getPeerDialogs`` per
+    ``PEER_DIALOGS_BATCH`` of them (each dialog carries its ``top_message``). Telegram refuses a
+    whole batch when one peer is not in the dialogs (a public channel the account reads without
+    having joined it, or one it lost access to): the batch is split in halves until those peers
+    stand alone, and each is then probed with a one-message ``GetHistory``. Channels already
+    known to be outside the dialogs (``in_dialogs`` false) go straight to the probe.
+    """
+    found = NewestMessages()
+    asked = [c for c in channels if c.in_dialogs is not False]
+    outside = [c for c in channels if c.in_dialogs is False]
+    try:
+        for start in range(0, len(asked), PEER_DIALOGS_BATCH):
+            outside += await _dialog_tops(client, asked[start:start + PEER_DIALOGS_BATCH], found)
+        for channel in outside:
+            found.in_dialogs[channel.id] = False
+            try:
+                newest = await client.get_messages(input_peer(channel), limit=1)
+            except errors.FloodWaitError:
+                raise
+            except errors.RPCError as exc:
+                found.failed[channel.id] = exc
+                continue
+            found.newest[channel.id] = newest[0].id if newest else 0
+    except errors.FloodWaitError as exc:
+        found.flood_wait_seconds = exc.seconds
+    return found
+
+
+async def _dialog_tops(client: TelegramClient, batch: Sequence[Channel], found: NewestMessages) -> list[Channel]:
+    """The newest message ids of ``batch`` from the account's dialogs; returns the channels they do not hold."""
+    request = functions.messages.GetPeerDialogsRequest(peers=[types.InputDialogPeer(input_peer(c)) for c in batch])
+    try:
+        answer = await client(request)
+    except _NOT_IN_DIALOGS:
+        if len(batch) == 1:
+            return list(batch)
+        half = len(batch) // 2
+        return await _dialog_tops(client, batch[:half], found) + await _dialog_tops(client, batch[half:], found)
+    for dialog in answer.dialogs:
+        if isinstance(dialog.peer, types.PeerChannel):
+            found.newest[dialog.peer.channel_id] = dialog.top_message
+            found.in_dialogs[dialog.peer.channel_id] = True
+    return [c for c in batch if c.id not in found.newest]

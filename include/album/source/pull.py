@@ -1,0 +1,103 @@
+"""Pulling a channel: the new messages above its mark or in a window, albums cut at the edge, downloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from telethon import TelegramClient, errors
+
+from include.album.domain.grouping import TELEGRAM_MAX_ALBUM_ITEMS
+from include.album.domain.models import Channel
+from include.album.source.telegram import input_peer
+
+
+@dataclass(frozen=True)
+class PullWindow:
+    """A backfill run's data interval: messages dated in [start, end)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Pull:
+    messages: list[Any] = field(default_factory=list)
+    flood_wait_seconds: int | None = None
+    covered_to: int | None = None  # every id up to this one was asked for (those not returned are gone)
+
+
+async def _album_edge(client: TelegramClient, peer: Any, edge: Any, *, newer: bool) -> list[Any]:
+    """Confirm the members of an album cut by the pull: fetch the ids beyond the edge.
+
+    Going newer, every message up to the last sibling is returned (so a high-water mark that
+    advances over them stays gap-free); going older, only the siblings.
+    """
+    if edge.grouped_id is None:
+        return []
+    span = range(edge.id + 1, edge.id + TELEGRAM_MAX_ALBUM_ITEMS) if newer else \
+        range(max(edge.id - TELEGRAM_MAX_ALBUM_ITEMS + 1, 1), edge.id)
+    if not span:
+        return []
+    found = [m for m in await client.get_messages(peer, ids=list(span)) if m is not None]
+    siblings = [m for m in found if getattr(m, "grouped_id", None) == edge.grouped_id]
+    if not siblings:
+        return []
+    if newer:
+        last = max(m.id for m in siblings)
+        return [m for m in found if m.id <= last]
+    return siblings
+
+
+async def pull_channel(client: TelegramClient, channel: Channel, window: PullWindow | None,
+                       max_messages: int) -> Pull:
+    """Pull one channel: above its high-water mark, or a backfill window by date.
+
+    A new channel (mark 0) starts with its newest ``max_messages``; older history is what
+    ``airflow backfill create`` is for. When Telegram has said which message is the channel's
+    newest (``channel.top_message``), exactly the ids above the mark up to it are asked for
+    (``channels.getMessages``, 100 ids a request): one request for a window's few messages, and
+    none for album members beyond the newest message, which do not exist yet. A FloodWait
+    longer than Telethon's sleep threshold stops the pull: what arrived before it is kept and
+    ``flood_wait_seconds`` is set.
+    """
+    peer = input_peer(channel)
+    pull = Pull()
+    try:
+        if window is not None:
+            async for message in client.iter_messages(peer, offset_date=window.start, reverse=True):
+                if message.date >= window.end:
+                    break
+                pull.messages.append(message)
+        elif channel.hwm == 0:
+            newest = [m async for m in client.iter_messages(peer, limit=max_messages)]
+            pull.messages = newest[::-1]
+        elif channel.top_message is not None:
+            last = min(channel.top_message, channel.hwm + max_messages)
+            wanted = list(range(channel.hwm + 1, last + 1))
+            pull.messages = [m for m in await client.get_messages(peer, ids=wanted) if m is not None]
+            pull.covered_to = last
+        else:
+            async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages):
+                pull.messages.append(message)
+        if pull.messages:
+            if window is not None or channel.hwm == 0:
+                pull.messages[:0] = await _album_edge(client, peer, pull.messages[0], newer=False)
+            newest_known = window is None and channel.top_message is not None
+            if not (newest_known and pull.messages[-1].id >= channel.top_message):
+                pull.messages.extend(await _album_edge(client, peer, pull.messages[-1], newer=True))
+    except errors.FloodWaitError as exc:
+        pull.flood_wait_seconds = exc.seconds
+        if window is None and channel.hwm == 0:
+            pull.messages = []  # newest-first partial pull: retry it whole later
+    unique = {m.id: m for m in pull.messages}
+    pull.messages = sorted(unique.values(), key=lambda m: m.id)
+    return pull
+
+
+async def download(client: TelegramClient, message: Any, *, thumb: bool = False) -> bytes | None:
+    """Media bytes of a message (the video preview with ``thumb=True``)."""
+    if thumb:
+        return await client.download_media(message, file=bytes, thumb=-1)
+    return await client.download_media(message, file=bytes)
