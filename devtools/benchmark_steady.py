@@ -99,7 +99,7 @@ def non_download_requests(requests: dict[str, int]) -> int:
 
 def by_kind(requests: dict[str, int]) -> dict[str, int]:
     """Telethon request type names as the metric's labels (``GetFileRequest`` -> ``get_file``)."""
-    from include.album.source.telegram import request_kind
+    from include.album.source.client import request_kind
 
     return dict(sorted((request_kind(name), count) for name, count in requests.items()))
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from include.album.providers.embeddings import Embedder
     from include.album.providers.vision import VisionProvider
-    from include.album.source.telegram import PipelineClient
+    from include.album.source.client import PipelineClient
     from include.album.stores.graph import GraphBackend
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> P
     """
     from airflow.sdk import BaseHook
 
-    from include.album.source.telegram import make_client
+    from include.album.source.client import make_client
 
     connection = BaseHook.get_connection(settings.telegram_conn_id)
     extra = connection.extra_dejson

@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     import psycopg
     from airflow.sdk import Asset
 
+    from include.album.source.client import PipelineClient
     from include.album.source.pull import PullWindow
-    from include.album.source.telegram import PipelineClient
     from include.album.steps.indexing import AlbumIndexer
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def channel_units() -> list[list[int]]:
 
 def report_requests(client: PipelineClient) -> None:
     """The Telegram requests a task made, by type: to its log and the metric ``telegram_requests_total``."""
-    from include.album.source.telegram import request_kind
+    from include.album.source.client import request_kind
 
     for name, count in sorted(client.requests.items()):
         metrics.incr("telegram_requests_total", count, label=request_kind(name))

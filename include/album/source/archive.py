@@ -37,7 +37,7 @@ from telethon.sessions import StringSession
 from telethon.tl.alltlobjects import LAYER
 
 from include.album.domain.models import Skip
-from include.album.source.telegram import PipelineClient
+from include.album.source.client import PipelineClient
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from telethon import TelegramClient, errors, functions, types
 
 from include.album.domain.models import Channel
-from include.album.source.telegram import input_peer
+from include.album.source.client import input_peer
 
 # Peers per messages.getPeerDialogs call. Telegram documents no cap; 100 keeps an answer (one
 # dialog and one message per channel) small, and 1,000 channels cost 10 requests.

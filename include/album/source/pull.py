@@ -10,7 +10,7 @@ from telethon import TelegramClient, errors
 
 from include.album.domain.grouping import TELEGRAM_MAX_ALBUM_ITEMS
 from include.album.domain.models import Channel
-from include.album.source.telegram import input_peer
+from include.album.source.client import input_peer
 
 
 @dataclass(frozen=True)

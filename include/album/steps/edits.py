@@ -23,7 +23,7 @@ from telethon import errors
 
 from include.album.domain.models import Channel
 from include.album.domain.settings import Settings
-from include.album.source.telegram import PipelineClient, input_peer
+from include.album.source.client import PipelineClient, input_peer
 from include.album.steps import metrics
 from include.album.steps.ingest import ChannelDeferred, Fetched, fetch_media, for_each_channel, write_fetched
 from include.album.stores import db

@@ -31,9 +31,9 @@ from include.album.domain.grouping import GroupMember, compose_album, group_memb
 from include.album.domain.models import DOWNLOADABLE_KINDS, Channel, IngestResult, Post, PostMedia, Skip, StoredMedia
 from include.album.domain.settings import Settings
 from include.album.source.changes import NewestMessages, newest_message_ids
+from include.album.source.client import PipelineClient
 from include.album.source.messages import file_extension, read_messages
 from include.album.source.pull import Pull, PullWindow, download, pull_channel
-from include.album.source.telegram import PipelineClient
 from include.album.steps import metrics
 from include.album.steps.quarantine import is_transient
 from include.album.stores import db
