@@ -112,19 +112,11 @@ def _name(metric: Metric, label: str | None) -> str:
 
 
 def incr(prometheus: str, count: int = 1, label: str | None = None) -> None:
-    name = _name(METRICS[prometheus], label)
-    if _client is None:
-        log.debug("metrics off: %s += %s", name, count)
-    else:
-        _client.incr(name, count)
+    _send("incr", _name(METRICS[prometheus], label), count)
 
 
 def gauge(prometheus: str, value: float, label: str | None = None) -> None:
-    name = _name(METRICS[prometheus], label)
-    if _client is None:
-        log.debug("metrics off: %s = %s", name, value)
-    else:
-        _client.gauge(name, value)
+    _send("gauge", _name(METRICS[prometheus], label), value)
 
 
 def observe(prometheus: str, value: float) -> None:
@@ -133,7 +125,11 @@ def observe(prometheus: str, value: float) -> None:
     Airflow's client sends histograms as StatsD timers, whose values statsd_exporter divides
     by 1000 (ms -> s); sending ``value * 1000`` makes Prometheus receive ``value`` itself.
     """
+    _send("timing", METRICS[prometheus].name, value * 1000.0)
+
+
+def _send(method: str, name: str, value: float) -> None:
     if _client is None:
-        log.debug("metrics off: %s <- %s", prometheus, value)
+        log.debug("metrics off: %s %s %s", method, name, value)
     else:
-        _client.timing(METRICS[prometheus].name, value * 1000.0)
+        getattr(_client, method)(name, value)
