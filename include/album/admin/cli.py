@@ -13,17 +13,22 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from include.album.admin import channels as channel_admin
 from include.album.stores import db
 
+if TYPE_CHECKING:
+    import psycopg
 
-def _connect(args: argparse.Namespace) -> Any:
+    from include.album.source.client import PipelineClient
+
+
+def _connect(args: argparse.Namespace) -> psycopg.Connection:
     return application_db(args.dsn)
 
 
-def application_db(dsn: str | None = None) -> Any:
+def application_db(dsn: str | None = None) -> psycopg.Connection:
     """The application database: ``dsn``, else ``$ALBUMS_DB_DSN``, else the connection ``albums_db``."""
     dsn = dsn or os.environ.get("ALBUMS_DB_DSN")
     if dsn:
@@ -35,7 +40,7 @@ def application_db(dsn: str | None = None) -> Any:
     return albums_db(load_settings())
 
 
-def _telegram(args: argparse.Namespace) -> Any:
+def _telegram(args: argparse.Namespace) -> PipelineClient:
     if getattr(args, "archive", None):
         from include.album.source.archive import ArchiveTelegramClient
 
