@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from include.album.source.client import PipelineClient
 
 
-def _connect(args: argparse.Namespace) -> psycopg.Connection:
-    return application_db(args.dsn)
-
-
 def application_db(dsn: str | None = None) -> psycopg.Connection:
     """The application database: ``dsn``, else ``$ALBUMS_DB_DSN``, else the connection ``albums_db``."""
     dsn = dsn or os.environ.get("ALBUMS_DB_DSN")
@@ -51,7 +47,7 @@ def _telegram(args: argparse.Namespace) -> PipelineClient:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         applied = db.apply_migrations(conn)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none, schema up to date'}")
     return 0
@@ -76,7 +72,7 @@ def cmd_channels_add(args: argparse.Namespace) -> int:
     elif args.archive:
         from include.album.source.archive import read_manifest
 
-        with _connect(args) as conn:
+        with application_db(args.dsn) as conn:
             tenants = {tenant: [int(c["id"]) for c in read_manifest(Path(args.archive))["channels"]]
                        for tenant in args.tenant} if args.tenant else None
             added = channel_admin.register_archive(conn, read_manifest(Path(args.archive)), tenants)
@@ -85,7 +81,7 @@ def cmd_channels_add(args: argparse.Namespace) -> int:
     else:
         raise SystemExit("give a username to resolve, --id/--access-hash/--title, or --archive alone for all "
                          "channels of an archive")
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         channel_admin.add_channel(conn, **found)
         for tenant in args.tenant or []:
             channel_admin.add_tenant(conn, tenant)
@@ -96,7 +92,7 @@ def cmd_channels_add(args: argparse.Namespace) -> int:
 
 
 def cmd_channels_list(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         rows = channel_admin.list_channels(conn)
     for row in rows:
         flood = f" flood_wait_until={row['flood_wait_until'].isoformat()}" if row["flood_wait_until"] else ""
@@ -112,28 +108,28 @@ def cmd_channels_list(args: argparse.Namespace) -> int:
 
 
 def cmd_channels_remove(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         found = channel_admin.deactivate_channel(conn, args.channel_id)
     print(f"channel {args.channel_id} {'deactivated (history kept)' if found else 'not found'}")
     return 0 if found else 1
 
 
 def cmd_tenants_add(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         channel_admin.add_tenant(conn, args.tenant_id, args.name)
     print(f"tenant {args.tenant_id} added")
     return 0
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         channel_admin.subscribe(conn, args.tenant_id, args.channel_id)
     print(f"tenant {args.tenant_id} subscribes to channel {args.channel_id}")
     return 0
 
 
 def cmd_unsubscribe(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         found = channel_admin.unsubscribe(conn, args.tenant_id, args.channel_id)
     print(f"tenant {args.tenant_id} {'unsubscribed from' if found else 'was not subscribed to'} "
           f"channel {args.channel_id}")
@@ -200,7 +196,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from include.album.steps.quarantine import quarantined
 
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         rows = quarantined(conn)
     if not rows:
         print("no quarantined albums")
@@ -217,7 +213,7 @@ def cmd_quarantine_requeue(args: argparse.Namespace) -> int:
 
     if not args.all and not args.album_ids:
         raise SystemExit("give album ids, or --all")
-    with _connect(args) as conn:
+    with application_db(args.dsn) as conn:
         released = requeue(conn, None if args.all else args.album_ids)
     print(f"re-queued {len(released)} album(s): {', '.join(map(str, released)) or 'none were quarantined'}; "
           "the next run of telegram_albums processes them")
@@ -304,12 +300,23 @@ DEV_COMMANDS = ("demo", "benchmark", "sample")
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    dev = next((arg for arg in argv if not arg.startswith("-")), None)
+    dev = _command_word(argv)
     if dev in DEV_COMMANDS:
         print(f"error: {dev} is a development tool: run `python -m devtools {dev}` in a checkout with "
               "requirements-dev.txt installed", file=sys.stderr)
         return 2
     return run_command(build_parser().parse_args(argv))
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The subcommand: the first word that is neither an option nor the value of ``--dsn``."""
+    words = iter(argv)
+    for word in words:
+        if word == "--dsn":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -49,6 +49,8 @@ def test_dev_commands_are_not_offered_by_the_product_cli(capsys):
     for command in ("demo", "benchmark", "sample"):
         assert main([command, "--help"]) == 2
         assert f"python -m devtools {command}" in capsys.readouterr().err
+        assert main(["--dsn", "dbname=x", command]) == 2
+        assert f"python -m devtools {command}" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--help"])
     usage = capsys.readouterr().out
