@@ -7,3 +7,5 @@ RUN apt-get update \
 USER airflow
 COPY requirements.txt /requirements.txt
 RUN pip install --no-cache-dir -r /requirements.txt  # the Celery provider is pinned there
+# docker-compose.airflow.yml starts every Airflow container with it (it then runs /entrypoint).
+COPY deploy/entrypoint.py /opt/airflow/deploy/entrypoint.py

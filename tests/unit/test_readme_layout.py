@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-LISTED_ROOTS = ("dags", "plugins", "include/album", "devtools")
+LISTED_ROOTS = ("dags", "plugins", "include/album", "deploy", "devtools")
 
 
 def listed_paths() -> list[str]:
