@@ -257,7 +257,7 @@ def ingest_with_media(conn: psycopg.Connection, store: Any, archive: Path, expec
     from include.album.steps.ingest import find_changed_channels, ingest_channels
 
     client = ArchiveTelegramClient(archive, as_of=as_of)
-    changed = find_changed_channels(conn, client)
+    changed = find_changed_channels(conn, client, settings)
     requests = Counter(client.requests)
     for unit in work_units(changed, settings.channels_mapped_per_run):
         client = ArchiveTelegramClient(archive, as_of=as_of)

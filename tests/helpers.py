@@ -34,6 +34,13 @@ def ingest_all(conn: Any, store: Any, archive: Any, expected: dict, settings: An
             for c in expected["channels"]}
 
 
+def flood_wait(channel_id: int, seconds: int) -> Any:
+    """Telegram answering the channel's next request for messages with ``FLOOD_WAIT_<seconds>``, once."""
+    from include.album.source.archive import Fault
+
+    return Fault(f"FLOOD_WAIT_{seconds}", channel=channel_id, rpcs=frozenset({"history", "messages"}))
+
+
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
 

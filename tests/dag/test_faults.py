@@ -313,7 +313,8 @@ def test_a_long_floodwait_defers_one_channel_and_the_next_run_catches_up(dagbag,
                                                                           "flood_sleep_threshold_seconds": 1}))
     # Injected: Telegram answers @novosti_test's history with FLOOD_WAIT_3 (above the 1-s threshold).
     monkeypatch.setenv("AIRFLOW_CONN_TELEGRAM_DEFAULT", json.dumps(
-        {"conn_type": "generic", "extra": {"archive": str(pipeline.archive), "flood_waits": {str(NEWS): 3}}}))
+        {"conn_type": "generic", "extra": {"archive": str(pipeline.archive), "faults": [
+            {"channel": NEWS, "rpc": ["history", "messages"], "error": "FLOOD_WAIT_3"}]}}))
     state, dag_run = run_dag(dagbag)
     assert state == "success"
     counts = {r["channel_id"]: r["n"] for r in

@@ -42,7 +42,7 @@ def steady(monkeypatch, airflow_db, pg, conn, s3_endpoint, bucket, tmp_path, fal
 
 
 def telegram(monkeypatch, setup, **faults) -> None:
-    """The archive, replayed as of each run's data interval end, with ``faults`` (e.g. flood_waits)."""
+    """The archive, replayed as of each run's data interval end, with ``faults`` (``archive.Fault``)."""
     monkeypatch.setenv("AIRFLOW_CONN_TELEGRAM_DEFAULT", json.dumps(
         {"conn_type": "generic", "extra": {"archive": str(setup.archive), "replay": True, **faults}}))
 
@@ -113,7 +113,9 @@ def test_a_floodwait_on_one_channel_of_a_unit_defers_only_that_channel(dagbag, s
     first_run(dagbag)
     waiting, same_unit = changed_channel_ids(steady.expected)[:2]  # the first unit holds both
     settings(monkeypatch, steady, flood_sleep_threshold_seconds=1)
-    telegram(monkeypatch, steady, flood_waits={str(waiting): 3})  # FLOOD_WAIT_3: above the 1-s threshold
+    # FLOOD_WAIT_3: above the 1-s threshold
+    telegram(monkeypatch, steady,
+             faults=[{"channel": waiting, "rpc": ["history", "messages"], "error": "FLOOD_WAIT_3"}])
     state, window = run_dag(dagbag, logical_date=WINDOW_END)
     assert state == "success"
     assert "2 channels @steady_0000, @steady_0002" in rendered_labels(window, "ingest")

@@ -30,6 +30,12 @@ def deactivate_channel(conn: psycopg.Connection, channel_id: int) -> bool:
         return db.execute(conn, "channel_deactivate", {"channel_id": channel_id}) > 0
 
 
+def enable_channel(conn: psycopg.Connection, channel_id: int) -> bool:
+    """Take back a channel set aside as unavailable: the next run asks Telegram for it."""
+    with conn.transaction():
+        return db.execute(conn, "channels_available", {"channel_ids": [channel_id]}) > 0
+
+
 def list_channels(conn: psycopg.Connection) -> list[dict]:
     return db.fetch_all(conn, "channel_list")
 

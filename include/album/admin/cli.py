@@ -101,6 +101,9 @@ def cmd_channels_list(args: argparse.Namespace) -> int:
         print(f"{row['id']:>14}  @{row['username'] or '-':<20} active={row['is_active']!s:<5} "
               f"hwm={row['hwm']:<8} newest={newest!s:<8}{outside} tenants={','.join(row['tenants']) or '-'}{flood}  "
               f"{row['title']}")
+        if row["state"] != "active":
+            print(f"{'':>16}{row['state']} since {row['state_since'].isoformat()} ({row['state_reason']}): skipped "
+                  f"until its re-check; `channels enable {row['id']}` once the account can read it")
         if row["last_error"]:
             print(f"{'':>16}last pull failed {row['last_error_at'].isoformat()} ({row['failures']} in a row): "
                   f"{row['last_error']}")
@@ -111,6 +114,14 @@ def cmd_channels_remove(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
         found = channel_admin.deactivate_channel(conn, args.channel_id)
     print(f"channel {args.channel_id} {'deactivated (history kept)' if found else 'not found'}")
+    return 0 if found else 1
+
+
+def cmd_channels_enable(args: argparse.Namespace) -> int:
+    with application_db(args.dsn) as conn:
+        found = channel_admin.enable_channel(conn, args.channel_id)
+    print(f"channel {args.channel_id} " + ("enabled: the next run asks Telegram for it" if found else
+                                           "not found, or not set aside"))
     return 0 if found else 1
 
 
@@ -243,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     remove = channels.add_parser("remove", help="deactivate a channel (its history is kept)")
     remove.add_argument("channel_id", type=int)
     remove.set_defaults(func=cmd_channels_remove)
+    enable = channels.add_parser("enable", help="take back a channel set aside because Telegram refused it")
+    enable.add_argument("channel_id", type=int)
+    enable.set_defaults(func=cmd_channels_enable)
 
     tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(dest="action", required=True)
     tadd = tenants.add_parser("add", help="add a tenant")

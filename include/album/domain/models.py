@@ -16,6 +16,9 @@ TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 # Media kinds as stored in posts.media_kind / media_group_items.media_kind.
 DOWNLOADABLE_KINDS = frozenset({"photo", "video", "gif", "document", "audio", "voice", "sticker"})
+# The one media skip a later pull retries (the photo's file reference kept expiring): its
+# album item is pending, not skipped, until the media arrives or the album goes partial.
+REFETCHED_MEDIA_SKIP = "file_reference_expired"
 
 
 def validate_tenant_id(tenant_id: str) -> str:
@@ -48,6 +51,8 @@ class Channel:
     flood_wait_until: datetime | None = None
     top_message: int | None = None  # the newest message id Telegram last reported (None: not asked yet)
     in_dialogs: bool | None = None  # False: outside the account's dialogs, probed on its own
+    state: str = "active"  # unavailable: Telegram refuses it to this account (channels.state_reason says why)
+    media_pending: bool = False  # media of earlier posts to fetch again (REFETCHED_MEDIA_SKIP)
 
     @property
     def label(self) -> str:
@@ -161,3 +166,4 @@ class IngestResult:
     flood_wait_seconds: int | None = None
     deferred_until: datetime | None = None
     error: str | None = None  # the pull failed for the channel's own sake (recorded on its row)
+    unavailable: str | None = None  # Telegram refused the channel (its error string); set aside

@@ -7,6 +7,7 @@ build ``Settings`` directly. What Airflow needs at parse time is in ``orchestrat
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, fields
 from typing import Any
@@ -16,6 +17,18 @@ VARIABLE_NAME = "telegram_albums_settings"
 RETIRED = {"album_batch_size": "albums_mapped_per_run alone sets how many album groups a run has"}
 
 log = logging.getLogger(__name__)
+
+
+class ConfigurationError(ValueError):
+    """A mistake in the deployment's configuration: retrying cannot help, a person must fix it."""
+
+
+# The smallest value each integer setting may take (the mapping limits: Airflow's max_map_length).
+_MINIMUM = {"media_size_cap_bytes": 1, "max_messages_per_pull": 1, "channels_mapped_per_run": 1,
+            "flood_sleep_threshold_seconds": 0, "assembly_timeout_minutes": 0, "albums_mapped_per_run": 1,
+            "refresh_lookback_hours": 1, "unavailable_recheck_hours": 1}
+_MAXIMUM = {"albums_mapped_per_run": 1000, "channels_mapped_per_run": 1000}
+_CHOICES = {"vision_provider": ("local", "openai"), "embedding_provider": ("local", "openai")}
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class Settings:
     channels_mapped_per_run: int = 8              # mapped ingest units per run: one per changed channel up
                                                   # to this many, beyond it this many units of several
     flood_sleep_threshold_seconds: int = 60       # shorter FloodWaits are slept, longer defer the channel
+    unavailable_recheck_hours: int = 24           # a channel Telegram refused (private, banned) is asked
+                                                  # again after this long, or at once by `channels enable`
     # Albums.
     vision_provider: str = "local"                # local | openai
     assembly_timeout_minutes: int = 30            # then an album with items lacking vision is assembled partial
@@ -50,25 +65,62 @@ class Settings:
     qdrant_collection: str = "telegram_albums"
 
     def __post_init__(self) -> None:
-        for name in ("vision_provider", "embedding_provider"):
-            if getattr(self, name) not in ("local", "openai"):
-                raise ValueError(f"{name} must be 'local' or 'openai', not {getattr(self, name)!r}")
-        for name in ("albums_mapped_per_run", "channels_mapped_per_run"):  # Airflow's max_map_length is 1024
-            if not 1 <= getattr(self, name) <= 1000:
-                raise ValueError(f"{name} must be 1..1000")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = type(f.default)
+            if type(value) is not expected:  # exact: True is not an int here, nor 12.7, nor "50"
+                raise ConfigurationError(f"setting {f.name} must be {_TYPE_NAMES[expected]}, not {_shown(value)} "
+                                         f"({_TYPE_NAMES.get(type(value), type(value).__name__)})")
+            if f.name in _CHOICES and value not in _CHOICES[f.name]:
+                raise ConfigurationError(f"setting {f.name} must be one of {', '.join(_CHOICES[f.name])}, "
+                                         f"not {_shown(value)}")
+            if not _MINIMUM.get(f.name, value) <= value <= _MAXIMUM.get(f.name, value):
+                bound = f"between {_MINIMUM[f.name]} and {_MAXIMUM[f.name]}" if f.name in _MAXIMUM else \
+                    f"at least {_MINIMUM[f.name]}"
+                raise ConfigurationError(f"setting {f.name} must be {bound}, not {_shown(value)}")
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None) -> Settings:
-        values = dict(values or {})
+    def from_json(cls, text: str | None) -> Settings:
+        """The settings of the Variable's JSON text (None or empty: every default)."""
+        if text is None or not text.strip():
+            return cls()
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"Variable {VARIABLE_NAME} is not valid JSON ({exc.msg} at line {exc.lineno} "
+                                     f"column {exc.colno}); fix it or delete it to use the defaults") from None
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Any) -> Settings:
+        """The settings of a JSON object: known fields of the exact type, retired ones warned about."""
+        if values is None:
+            return cls()
+        if not isinstance(values, dict):
+            raise ConfigurationError(f"Variable {VARIABLE_NAME} must be a JSON object of settings, not "
+                                     f"{_TYPE_NAMES.get(type(values), type(values).__name__)} {_shown(values)}")
+        values = dict(values)
         for name in sorted(set(values) & set(RETIRED)):
             log.warning("setting %s in %s is no longer used (%s); remove it", name, VARIABLE_NAME, RETIRED[name])
             del values[name]
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown settings {unknown} in {VARIABLE_NAME}; known: {sorted(known)}")
-        converted = {}
-        for name, value in values.items():
-            default = known[name].default
-            converted[name] = type(default)(value) if default is not None else value
-        return cls(**converted)
+            raise ConfigurationError(f"unknown settings {unknown} in Variable {VARIABLE_NAME}; known: {sorted(known)}")
+        try:
+            return cls(**values)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"Variable {VARIABLE_NAME}: {exc}") from None
+
+
+# How a type reads in an error message (JSON's names: what the person wrote).
+_TYPE_NAMES = {int: "an integer", str: "a string", float: "a number with a fraction", bool: "true/false",
+               list: "a list", dict: "an object", type(None): "null"}
+
+
+def _shown(value: Any) -> str:
+    """A value as it was written in the Variable's JSON."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)

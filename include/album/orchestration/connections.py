@@ -6,11 +6,13 @@ Everything below this layer takes plain clients, so it runs and is tested withou
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from include.album.domain.settings import VARIABLE_NAME, Settings
+from include.album.domain.settings import VARIABLE_NAME, ConfigurationError, Settings
 from include.album.stores.media import MediaStore
 
 if TYPE_CHECKING:
@@ -41,24 +43,44 @@ def mask_secrets(*secrets: str | None) -> None:
 
 
 def load_settings() -> Settings:
+    """The Variable ``telegram_albums_settings``, validated strictly (``ConfigurationError``)."""
     from airflow.sdk import Variable
 
-    return Settings.from_mapping(Variable.get(VARIABLE_NAME, default=None, deserialize_json=True))
+    return Settings.from_json(Variable.get(VARIABLE_NAME, default=None))
+
+
+@contextmanager
+def defined(conn_id: str) -> Iterator[None]:
+    """A connection that is not defined is a ``ConfigurationError`` naming it and where it is set."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        yield
+    except AirflowNotFoundException:
+        raise ConfigurationError(
+            f"connection {conn_id} is not defined: set it in the Airflow UI (Admin > Connections) or as env "
+            f"AIRFLOW_CONN_{conn_id.upper()} (README \"Configuration\", table of connections)") from None
+
+
+def get_connection(conn_id: str) -> Connection:
+    from airflow.sdk import BaseHook
+
+    with defined(conn_id):
+        return BaseHook.get_connection(conn_id)
 
 
 def albums_db(settings: Settings) -> psycopg.Connection:
     """An autocommit psycopg 3 connection; callers open explicit transactions."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    conn = PostgresHook(postgres_conn_id=settings.albums_db_conn_id).get_conn()
+    with defined(settings.albums_db_conn_id):
+        conn = PostgresHook(postgres_conn_id=settings.albums_db_conn_id).get_conn()
     conn.autocommit = True
     return conn
 
 
 def media_store(settings: Settings) -> MediaStore:
-    from airflow.sdk import BaseHook
-
-    connection = BaseHook.get_connection(settings.s3_conn_id)
+    connection = get_connection(settings.s3_conn_id)
     return MediaStore(_s3_client(settings.s3_conn_id, connection.get_uri()), settings.s3_bucket)
 
 
@@ -78,16 +100,14 @@ def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> P
     With the archive transport, extra ``replay: true`` shows each run the channel as it was
     at the end of the run's data interval (late album items appear in a later run).
     """
-    from airflow.sdk import BaseHook
-
     from include.album.source.client import make_client
 
-    connection = BaseHook.get_connection(settings.telegram_conn_id)
+    connection = get_connection(settings.telegram_conn_id)
     extra = connection.extra_dejson
     mask_secrets(extra.get("session"), connection.password)
     as_of = run_end if extra.get("archive") and extra.get("replay") else None
     return make_client(api_id=connection.login, api_hash=connection.password, extra=extra, as_of=as_of,
-                       flood_sleep_threshold=settings.flood_sleep_threshold_seconds)
+                       flood_sleep_threshold=settings.flood_sleep_threshold_seconds, conn_id=settings.telegram_conn_id)
 
 
 def redis_client(settings: Settings) -> Redis | None:
@@ -111,13 +131,12 @@ def redis_client(settings: Settings) -> Redis | None:
 
 def openai_endpoint(conn_id: str) -> tuple[str, str, str | None, dict]:
     """(base URL, model, API key, extra) of an OpenAI-compatible endpoint's connection."""
-    from airflow.sdk import BaseHook
-
-    connection = BaseHook.get_connection(conn_id)
+    connection = get_connection(conn_id)
     extra = connection.extra_dejson
     base_url = connection_url(connection, "base_url")
     if not base_url or not extra.get("model"):
-        raise ValueError(f"connection {conn_id} needs extra.base_url (or host) and extra.model")
+        raise ConfigurationError(f"connection {conn_id} needs extra.base_url (or host) and extra.model "
+                                 "(README \"Configuration\", table of connections)")
     return base_url, extra["model"], connection.password, extra
 
 
@@ -152,9 +171,7 @@ def embedder(settings: Settings) -> Embedder:
 
 def qdrant_client(settings: Settings) -> QdrantClient:
     """Local mode when the connection's extra has ``path``; otherwise the provider's QdrantHook."""
-    from airflow.sdk import BaseHook
-
-    extra = BaseHook.get_connection(settings.qdrant_conn_id).extra_dejson
+    extra = get_connection(settings.qdrant_conn_id).extra_dejson
     if extra.get("path"):
         from qdrant_client import QdrantClient
 
@@ -166,15 +183,12 @@ def qdrant_client(settings: Settings) -> QdrantClient:
 
 def graph_backend(settings: Settings) -> GraphBackend | None:
     """Neo4j (conn_type neo4j, via Neo4jHook) or FalkorDB (conn_type falkordb); None if not configured."""
-    from airflow.sdk import BaseHook
-
     from include.album.stores.graph import FalkorGraph, Neo4jGraph
 
     try:
-        connection = BaseHook.get_connection(settings.graph_conn_id)
-    except Exception as exc:  # noqa: BLE001 - the graph is optional
-        log.warning("graph connection %s not configured (%s); albums are not written to a graph",
-                    settings.graph_conn_id, exc)
+        connection = get_connection(settings.graph_conn_id)
+    except ConfigurationError:  # the graph is optional
+        log.warning("graph connection %s is not defined; albums are not written to a graph", settings.graph_conn_id)
         return None
     extra = connection.extra_dejson
     if connection.conn_type == "neo4j":

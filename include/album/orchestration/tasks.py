@@ -1,21 +1,27 @@
 """The bodies of the DAG's tasks: each builds its clients from Airflow connections and calls
 the plain-Python pipeline. The DAG file only wires these together.
+
+Every body is ``@task_body``: a configuration error (a settings Variable of the wrong type, a
+connection not defined, a Telegram session Telegram refuses) fails the task at once, without
+retries, naming the cause and the fix. Outages still raise as they are, and retry.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.observability import stats
 
-from include.album.domain.models import AlbumStep, Channel
-from include.album.domain.settings import Settings
+from include.album.domain.models import AlbumStep
+from include.album.domain.settings import ConfigurationError, Settings
 from include.album.domain.units import unit_label, work_units
 from include.album.orchestration.connections import (
     albums_db,
@@ -56,8 +62,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 metrics.send_to(stats)  # what the steps count goes out through Airflow's StatsD client
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
+def task_body(body: Callable[P, R]) -> Callable[P, R]:
+    """Fail the task without retries on a ``ConfigurationError``: retrying cannot fix it."""
+
+    @functools.wraps(body)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return body(*args, **kwargs)
+        except ConfigurationError as exc:
+            reason = getattr(exc, "reason", None)  # a SessionUnusable's Telegram error string
+            if reason is not None:
+                metrics.incr("telegram_session_unusable_total", label=reason.lower())
+            log.error("configuration error, not retried: %s", exc)
+            raise AirflowFailException(str(exc)) from exc
+
+    return run
+
+
+@task_body
 def migrate() -> list[str]:
     settings = load_settings()
     with albums_db(settings) as conn:
@@ -67,6 +93,7 @@ def migrate() -> list[str]:
     return applied
 
 
+@task_body
 def changed_channels(context: Mapping[str, Any]) -> list[list[int]]:
     """The channels this run pulls, as work units for the mapped ``ingest``: those Telegram says
     have messages above their mark (every channel in a backfill run; see ``ingest.find_changed_channels``)."""
@@ -77,7 +104,7 @@ def changed_channels(context: Mapping[str, Any]) -> list[list[int]]:
     client = None if window is not None else telegram_client(settings, run_end=context.get("data_interval_end"))
     with albums_db(settings) as conn:
         try:
-            channel_ids = find_changed_channels(conn, client, window)
+            channel_ids = find_changed_channels(conn, client, settings, window)
         finally:
             if client is not None:
                 report_requests(client)
@@ -86,11 +113,14 @@ def changed_channels(context: Mapping[str, Any]) -> list[list[int]]:
     return units
 
 
+@task_body
 def channel_units() -> list[list[int]]:
     """Every subscribed channel, as work units (the refresh DAG re-reads them all)."""
+    from include.album.steps.ingest import channels_to_pull
+
     settings = load_settings()
     with albums_db(settings) as conn:
-        channels = [Channel(**row) for row in db.fetch_all(conn, "channels_to_pull")]
+        channels = channels_to_pull(conn, settings)
     log.info("%d subscribed channels: %s", len(channels), ", ".join(c.label for c in channels))
     return work_units([c.id for c in channels], settings.channels_mapped_per_run)
 
@@ -117,6 +147,7 @@ def pull_window(context: Mapping[str, Any]) -> PullWindow | None:
     return None
 
 
+@task_body
 def ingest(channel_ids: list[int], context: dict[str, Any], outlet: Asset | None = None) -> list[int]:
     """Pull a unit of channels over one Telegram connection; returns the albums new or changed."""
     from include.album.steps.ingest import ingest_channels, load_channels
@@ -137,6 +168,10 @@ def ingest(channel_ids: list[int], context: dict[str, Any], outlet: Asset | None
     failed = [r.channel_id for r in results if r.error]
     if failed:
         log.warning("%d of %d channels failed and are pulled again next run: %s", len(failed), len(results), failed)
+    unavailable = [r.channel_id for r in results if r.unavailable]
+    if unavailable:
+        log.warning("%d of %d channels are unavailable and set aside: %s", len(unavailable), len(results),
+                    unavailable)
     if outlet is not None:
         context["outlet_events"][outlet].extra = {"channel_ids": list(channel_ids), "album_ids": album_ids}
     return album_ids
@@ -150,6 +185,7 @@ def returned_ids(per_unit: Sequence[list[int] | None]) -> list[int]:
     return sorted({i for n in range(len(per_unit)) for i in (per_unit[n] or [])})
 
 
+@task_body
 def albums_ready(per_unit: Sequence[list[int] | None]) -> list[list[int]]:
     """Albums to process this run, as work units for the mapped task group.
 
@@ -175,6 +211,7 @@ def last_try(context: Mapping[str, Any]) -> bool:
     return ti is None or ti.try_number > ti.max_tries
 
 
+@task_body
 def album_step(album_ids: list[int], context: dict[str, Any], step: AlbumStep,
                outlet: Asset | None = None) -> list[int]:
     """Run one step for a unit of albums; returns the unit.
@@ -290,12 +327,14 @@ def open_indexer(conn: psycopg.Connection, settings: Settings, provider_key: str
             graph.close()
 
 
+@task_body
 def index_posts() -> dict[str, int]:
     """Index the posts outside albums that are new or changed; unpublish what was deleted."""
     from include.album.steps.indexing import index_loose_posts, loose_work_pending, remove_deleted
 
     settings = load_settings()
     with albums_db(settings) as conn:
+        follow_renames_in_graph(conn, settings)
         if not loose_work_pending(conn):
             log.info("no post to index and nothing deleted to unpublish; Qdrant and the graph not opened")
             return {"posts": 0, "points": 0, "posts_removed": 0, "albums_removed": 0}
@@ -307,6 +346,20 @@ def index_posts() -> dict[str, int]:
     return counts
 
 
+def follow_renames_in_graph(conn: psycopg.Connection, settings: Settings) -> None:
+    """Channels renamed on Telegram get their new names in the graph; the graph is opened only then."""
+    from include.album.steps.indexing import sync_renamed_channels
+
+    if not db.fetch_all(conn, "channels_renamed", {"limit": 1}):
+        return
+    graph = graph_backend(settings)
+    try:
+        sync_renamed_channels(conn, graph)
+    finally:
+        if graph is not None:
+            graph.close()
+
+
 # -- the refresh DAG -------------------------------------------------------------------
 
 
@@ -316,6 +369,7 @@ def refresh_window(context: Mapping[str, Any], settings: Settings) -> tuple[date
     return end - timedelta(hours=settings.refresh_lookback_hours), end
 
 
+@task_body
 def refresh(channel_ids: list[int], context: dict[str, Any]) -> list[int]:
     """Re-read the recent posts of a unit of channels; returns the albums recomposed by edits or deletions."""
     from include.album.steps.edits import refresh_channels
@@ -333,6 +387,7 @@ def refresh(channel_ids: list[int], context: dict[str, Any]) -> list[int]:
     return sorted({album_id for result in results for album_id in result.album_ids})
 
 
+@task_body
 def republish(per_unit: Sequence[list[int] | None], context: dict[str, Any]) -> dict[str, int]:
     """Re-assemble and re-index the albums a refresh changed; unpublish what was deleted."""
     from include.album.steps.indexing import index_loose_posts, remove_deleted
@@ -355,6 +410,7 @@ def republish(per_unit: Sequence[list[int] | None], context: dict[str, Any]) -> 
     return counts
 
 
+@task_body
 def reconcile_stores(context: dict[str, Any]) -> dict[str, int]:
     """Compare Postgres with S3, Qdrant and the graph over the refresh window; repair and report drift."""
     from include.album.steps.reconcile import reconcile
@@ -367,6 +423,7 @@ def reconcile_stores(context: dict[str, Any]) -> dict[str, int]:
     return {kind: len(ids) for kind, ids in drift.items()}
 
 
+@task_body
 def report(run_started: datetime | None) -> dict[str, int]:
     with albums_db(load_settings()) as conn:
         counts = db.fetch_one(conn, "run_report", {"since": run_started})
@@ -377,5 +434,7 @@ def report(run_started: datetime | None) -> dict[str, int]:
     metrics.gauge("album_pending_oldest_age_seconds", counts["oldest_pending_seconds"])
     metrics.gauge("albums_quarantined", counts["albums_quarantined"])
     metrics.gauge("telegram_channels_failing", counts["channels_failing"])
+    metrics.gauge("telegram_channels_unavailable", counts["channels_unavailable"])
+    metrics.gauge("telegram_media_to_refetch", counts["media_to_refetch"])
     log.info("run report: %s", counts)
     return counts

@@ -15,7 +15,14 @@ over the archive sees them as a live refresh sees Telegram's answers.
 ``ArchiveTelegramClient`` is a ``TelegramClient`` whose ``_call`` sends every request to
 an in-process sender that answers from the archive. Everything above the sender is
 Telethon's own code: ``iter_messages``, ``get_messages(ids=...)``, ``download_media``,
-entity handling and the FloodWait sleep/raise logic.
+entity handling, the FloodWait sleep/raise logic and the retries of Telegram's 5xx answers.
+
+Telegram's own failures are injected with ``Fault``: an RPC error string (``CHANNEL_PRIVATE``,
+``AUTH_KEY_DUPLICATED``, ``FILE_REFERENCE_EXPIRED``, ``FLOOD_WAIT_3``, ``RPC_CALL_FAIL``,
+``TIMEOUT``, ...) answered for one channel's (or every) request of a kind, once, N times or
+always. Telethon's own ``rpc_message_to_error`` turns it into the exception class the live
+client would raise. A channel renamed on Telegram is an edit of the archive's manifest
+(``rename_channel``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import base64
 import bisect
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +45,7 @@ from telethon.sessions import StringSession
 from telethon.tl.alltlobjects import LAYER
 
 from include.album.domain.models import Skip
-from include.album.source.client import PipelineClient
+from include.album.source.client import REQUEST_RETRIES, PipelineClient
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,66 @@ def deletion_marker(message_id: int) -> Any:
 
 class ArchiveError(Exception):
     """The archive cannot be used at all (wrong format, wrong layer, missing manifest)."""
+
+
+# The RPCs a fault can name, by what they do.
+RPC_KINDS: dict[str, tuple[type, ...]] = {
+    "history": (functions.messages.GetHistoryRequest,),
+    "messages": (functions.channels.GetMessagesRequest,),  # get_messages(ids=...)
+    "download": (functions.upload.GetFileRequest,),
+    "dialogs": (functions.messages.GetPeerDialogsRequest,),
+    "state": (functions.updates.GetStateRequest,),  # what opening a session asks first
+}
+# Telegram's error codes for the strings the pipeline meets (others default to 400). Telethon
+# picks the class by the string; the code is what the live answer would carry.
+_ERROR_CODES = {"AUTH_KEY_UNREGISTERED": 401, "SESSION_REVOKED": 401, "SESSION_EXPIRED": 401,
+                "USER_DEACTIVATED": 401, "USER_DEACTIVATED_BAN": 401, "AUTH_KEY_DUPLICATED": 406,
+                "RPC_CALL_FAIL": 500, "RPC_MCGET_FAIL": 500, "TIMEOUT": -503}
+
+
+@dataclass
+class Fault:
+    """Telegram answering ``error`` (its RPC error string) instead of the answer.
+
+    ``channel`` None: requests of any channel, and those of none (the session's own); ``rpcs``
+    empty: every kind of request (else names of ``RPC_KINDS``); ``times`` None: always.
+    """
+
+    error: str
+    channel: int | None = None
+    rpcs: frozenset[str] = frozenset()
+    times: int | None = 1
+
+    @classmethod
+    def from_mapping(cls, value: dict) -> Fault:
+        """``{"error": "CHANNEL_PRIVATE", "channel": 1, "rpc": "history"|[...], "times": 1|"once"|"always"}``."""
+        unknown = sorted(set(value) - {"error", "channel", "rpc", "times"})
+        if unknown or not isinstance(value.get("error"), str):
+            raise ValueError(f"archive fault {value!r}: needs error (an RPC error string) and may have "
+                             f"channel, rpc, times; unknown keys {unknown}")
+        rpc = value.get("rpc") or []
+        rpcs = frozenset([rpc] if isinstance(rpc, str) else rpc) - {"any"}
+        if rpcs - set(RPC_KINDS):
+            raise ValueError(f"archive fault {value!r}: rpc must be any or one of {sorted(RPC_KINDS)}")
+        times = value.get("times", 1)
+        times = {"once": 1, "always": None}.get(times, times)
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+            raise ValueError(f"archive fault {value!r}: times must be once, always or a positive integer")
+        channel = value.get("channel")
+        return cls(error=value["error"], channel=None if channel is None else int(channel), rpcs=rpcs, times=times)
+
+    def matches(self, request: Any, channel_ids: set[int]) -> bool:
+        if self.times == 0:
+            return False
+        if self.rpcs and not any(isinstance(request, RPC_KINDS[kind]) for kind in self.rpcs):
+            return False
+        return self.channel is None or self.channel in channel_ids
+
+    def raise_for(self, request: Any) -> None:
+        if self.times is not None:
+            self.times -= 1
+        code = _ERROR_CODES.get(self.error, 420 if self.error.startswith("FLOOD_WAIT_") else 400)
+        raise errors.rpc_message_to_error(types.RpcError(error_code=code, error_message=self.error), request)
 
 
 @dataclass
@@ -126,6 +194,15 @@ class ArchiveWriter:
             (channel_dir / "messages.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
+def rename_channel(path: Path, channel_id: int, *, username: str | None, title: str) -> None:
+    """The channel as Telegram shows it after its owner renamed it (clients made afterwards see it)."""
+    manifest_path = Path(path) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    entry = next(c for c in manifest["channels"] if int(c["id"]) == channel_id)
+    entry.update(username=username, title=title)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
 def append_messages(path: Path, channel_id: int, messages: list[Any]) -> None:
     """Append later versions to a channel's history: edited messages, or ``deletion_marker(id)``."""
     file = Path(path) / "channels" / str(channel_id) / "messages.jsonl"
@@ -138,20 +215,21 @@ class ArchiveSender:
 
     ``as_of`` hides messages dated later and edits made later (replaying a channel as it was
     at that moment; a deletion line carries no date and applies at any moment);
-    ``flood_waits`` maps a channel id to seconds: the first request for that channel's
-    messages raises ``FloodWaitError`` once, like Telegram does under load; ``not_joined``
-    are channels the account reads without having joined them: the account's dialogs do not
-    answer for them (``CHANNEL_PRIVATE``, as Telegram does), their history does.
+    ``faults`` are Telegram's errors to answer instead (``Fault``), in order, the first that
+    matches; ``not_joined`` are channels the account reads without having joined them: the
+    account's dialogs do not answer for them (``CHANNEL_PRIVATE``, as Telegram does), their
+    history does.
     """
 
-    def __init__(self, path: Path, *, as_of: datetime | None = None, flood_waits: dict[int, int] | None = None,
+    def __init__(self, path: Path, *, as_of: datetime | None = None, faults: Sequence[Fault] = (),
                  not_joined: set[int] | frozenset[int] = frozenset()):
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         self.as_of = as_of
-        self.flood_waits = dict(flood_waits or {})
+        self.faults = list(faults)
         self.not_joined = frozenset(not_joined)
         self._histories: dict[int, _ChannelHistory] = {}
+        self._media_channels: dict[int, int] = {}  # photo/document id -> the channel that posted it
 
     # -- loading -------------------------------------------------------------------------
 
@@ -202,6 +280,9 @@ class ArchiveSender:
             if self.as_of is not None and version_date is not None and version_date > self.as_of:
                 continue
             by_id[message.id] = message  # a later line is a later version (an edit)
+            media = getattr(message, "photo", None) or getattr(message, "document", None)
+            if media is not None:
+                self._media_channels[media.id] = channel_id
         history = sorted(by_id.values(), key=lambda m: m.id, reverse=True)
         return _ChannelHistory(channel=channel, messages=history, problems=problems)
 
@@ -216,6 +297,7 @@ class ArchiveSender:
         return future
 
     def answer(self, request: Any) -> Any:
+        self._inject_fault(request)
         if isinstance(request, functions.messages.GetHistoryRequest):
             return self._get_history(request)
         if isinstance(request, functions.channels.GetMessagesRequest):
@@ -251,10 +333,23 @@ class ArchiveSender:
             chats=[history.channel], users=[], topics=[],
         )
 
-    def _flood_wait(self, channel_id: int, request: Any) -> None:
-        seconds = self.flood_waits.pop(channel_id, None)
-        if seconds:
-            raise errors.FloodWaitError(request=request, capture=seconds)
+    def _inject_fault(self, request: Any) -> None:
+        channel_ids = self._channels_of(request)
+        for fault in self.faults:
+            if fault.matches(request, channel_ids):
+                fault.raise_for(request)
+
+    def _channels_of(self, request: Any) -> set[int]:
+        """The channels a request is about (a download's: the channel whose message carries the file)."""
+        if isinstance(request, functions.messages.GetPeerDialogsRequest):
+            peers = [dialog.peer for dialog in request.peers]
+        else:
+            peers = [getattr(request, "peer", None) or getattr(request, "channel", None)]
+        found = {int(peer.channel_id) for peer in peers if getattr(peer, "channel_id", None) is not None}
+        location = getattr(request, "location", None)
+        if getattr(location, "id", None) in self._media_channels:
+            found.add(self._media_channels[location.id])
+        return found
 
     def _state(self) -> types.updates.State:
         return types.updates.State(pts=1, qts=0, date=self.as_of or datetime.now(UTC), seq=0, unread_count=0)
@@ -283,7 +378,6 @@ class ArchiveSender:
 
     def _get_history(self, request: functions.messages.GetHistoryRequest) -> Any:
         channel_id = self._channel_id_of(request.peer, request)
-        self._flood_wait(channel_id, request)
         history = self.history(channel_id).messages  # newest first
         # Start at the first message older than offset_id (or offset_date), then shift by
         # add_offset (negative = towards newer messages), take `limit`, filter min/max id.
@@ -305,7 +399,6 @@ class ArchiveSender:
 
     def _get_messages(self, request: functions.channels.GetMessagesRequest) -> Any:
         channel_id = self._channel_id_of(request.channel, request)
-        self._flood_wait(channel_id, request)
         by_id = {m.id: m for m in self.history(channel_id).messages}
         answer = []
         for wanted in request.id:
@@ -346,13 +439,16 @@ class ArchiveTelegramClient(PipelineClient):
         path: str | Path,
         *,
         as_of: datetime | None = None,
-        flood_waits: dict[int, int] | None = None,
+        faults: Sequence[Fault] = (),
         not_joined: set[int] | frozenset[int] = frozenset(),
         flood_sleep_threshold: int = 60,
+        conn_id: str = "telegram_default",
     ):
-        # Credentials are placeholders: nothing is ever sent anywhere.
-        super().__init__(StringSession(), api_id=1, api_hash="archive", flood_sleep_threshold=flood_sleep_threshold)
-        self.archive = ArchiveSender(Path(path), as_of=as_of, flood_waits=flood_waits, not_joined=not_joined)
+        # Credentials are placeholders: nothing is ever sent anywhere. Telegram's 5xx answers
+        # are retried as the live client's (``make_client``), the last error raised.
+        super().__init__(StringSession(), api_id=1, api_hash="archive", flood_sleep_threshold=flood_sleep_threshold,
+                         request_retries=REQUEST_RETRIES, raise_last_call_error=True, conn_id=conn_id)
+        self.archive = ArchiveSender(Path(path), as_of=as_of, faults=faults, not_joined=not_joined)
 
     async def connect(self) -> None:
         return None  # no network; the session's authorisation is asked for (GetState) as live

@@ -9,6 +9,7 @@ from telethon import TelegramClient, errors, functions, types
 
 from include.album.domain.models import Channel
 from include.album.source.client import input_peer
+from include.album.source.failures import SESSION_UNUSABLE, TELEGRAM_DOWN
 
 # Peers per messages.getPeerDialogs call. Telegram documents no cap; 100 keeps an answer (one
 # dialog and one message per channel) small, and 1,000 channels cost 10 requests.
@@ -24,7 +25,9 @@ class NewestMessages:
     newest: dict[int, int] = field(default_factory=dict)
     in_dialogs: dict[int, bool] = field(default_factory=dict)  # False: read with a probe of its own
     failed: dict[int, Exception] = field(default_factory=dict)  # not even a probe could read these
+    labels: dict[int, tuple[str | None, str]] = field(default_factory=dict)  # (username, title) Telegram shows
     flood_wait_seconds: int | None = None  # a FloodWait stopped the asking: the rest are left for later
+    telegram_error: Exception | None = None  # Telegram kept failing (5xx, timeouts): the rest are left for later
 
 
 async def newest_message_ids(client: TelegramClient, channels: Sequence[Channel]) -> NewestMessages:
@@ -35,7 +38,8 @@ async def newest_message_ids(client: TelegramClient, channels: Sequence[Channel]
     whole batch when one peer is not in the dialogs (a public channel the account reads without
     having joined it, or one it lost access to): the batch is split in halves until those peers
     stand alone, and each is then probed with a one-message ``GetHistory``. Channels already
-    known to be outside the dialogs (``in_dialogs`` false) go straight to the probe.
+    known to be outside the dialogs (``in_dialogs`` false) go straight to the probe. The
+    answers carry each channel's username and title (``labels``): renames cost no request.
     """
     found = NewestMessages()
     asked = [c for c in channels if c.in_dialogs is not False]
@@ -47,15 +51,25 @@ async def newest_message_ids(client: TelegramClient, channels: Sequence[Channel]
             found.in_dialogs[channel.id] = False
             try:
                 newest = await client.get_messages(input_peer(channel), limit=1)
-            except errors.FloodWaitError:
+            except (errors.FloodWaitError, *SESSION_UNUSABLE, *TELEGRAM_DOWN):
                 raise
             except errors.RPCError as exc:
                 found.failed[channel.id] = exc
                 continue
             found.newest[channel.id] = newest[0].id if newest else 0
+            if newest and isinstance(newest[0].chat, types.Channel):
+                _label(found, newest[0].chat)
     except errors.FloodWaitError as exc:
         found.flood_wait_seconds = exc.seconds
+    except TELEGRAM_DOWN as exc:
+        found.telegram_error = exc
     return found
+
+
+def _label(found: NewestMessages, chat: types.Channel) -> None:
+    # A channel with collectible usernames has ``username`` None and its names in ``usernames``.
+    username = chat.username or next((u.username for u in chat.usernames or () if u.active), None)
+    found.labels[chat.id] = (username, chat.title)
 
 
 async def _dialog_tops(client: TelegramClient, batch: Sequence[Channel], found: NewestMessages) -> list[Channel]:
@@ -72,4 +86,7 @@ async def _dialog_tops(client: TelegramClient, batch: Sequence[Channel], found: 
         if isinstance(dialog.peer, types.PeerChannel):
             found.newest[dialog.peer.channel_id] = dialog.top_message
             found.in_dialogs[dialog.peer.channel_id] = True
+    for chat in answer.chats:
+        if isinstance(chat, types.Channel):
+            _label(found, chat)
     return [c for c in batch if c.id not in found.newest]

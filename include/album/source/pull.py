@@ -97,7 +97,12 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
 
 
 async def download(client: TelegramClient, message: Any, *, thumb: bool = False) -> bytes | None:
-    """Media bytes of a message (the video preview with ``thumb=True``)."""
+    """Media bytes of a message (the video preview with ``thumb=True``).
+
+    Given the message, Telethon would fetch a document's message again on every
+    FILE_REFERENCE_EXPIRED, without a bound; given its media, it raises, and the caller
+    fetches the message again a bounded number of times (``ingest.FILE_REFERENCE_REFETCHES``).
+    """
     if thumb:
-        return await client.download_media(message, file=bytes, thumb=-1)
-    return await client.download_media(message, file=bytes)
+        return await client.download_media(message.media, file=bytes, thumb=-1)
+    return await client.download_media(message.media, file=bytes)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg.types.json import Jsonb
 
+from include.album.domain.models import REFETCHED_MEDIA_SKIP
 from include.album.domain.summary import ItemVision, aggregate
 from include.album.providers.vision import UnusableImage, VisionProvider
 from include.album.steps import metrics
@@ -97,6 +99,17 @@ def load_album(conn: psycopg.Connection, album_id: int) -> Album:
     return Album(**row)
 
 
+@contextmanager
+def albums_locked(conn: psycopg.Connection, album_ids: Sequence[int]) -> Iterator[list[Album]]:
+    """The albums as they are now, held against every other writer of their enrichment or index
+    (the other DAG, another worker) until the block ends: one transaction, per-album advisory
+    locks taken in id order. What a writer publishes is then always of the composition it read."""
+    ids = sorted(set(album_ids))
+    with conn.transaction():
+        db.execute(conn, "albums_lock", {"album_ids": ids})
+        yield [load_album(conn, album_id) for album_id in ids]
+
+
 class AlbumSeen:
     """Redis ``album_seen:{channel_id}:{grouped_id}`` = content hash of the last assembled composition.
 
@@ -144,7 +157,8 @@ def unchanged(album: Album, seen: AlbumSeen) -> bool:
 
 @dataclass(frozen=True)
 class VisionInput:
-    """The image vision looks at for an item, or why the item has none (a terminal skip)."""
+    """The image vision looks at for an item, or why the item has none (a terminal skip);
+    neither: the media is still to come (fetched again by a later pull), the item is pending."""
 
     sha256: str | None = None
     s3_key: str | None = None
@@ -155,6 +169,8 @@ def vision_input(item: dict) -> VisionInput:
     kind, mime = item["media_kind"], item["mime"] or ""
     if kind is None:
         return VisionInput(skip_reason="no_media")
+    if not item["sha256"] and item["media_skip_reason"] == REFETCHED_MEDIA_SKIP:
+        return VisionInput()
     if kind in ("video", "gif"):
         if item["thumb_sha256"]:
             return VisionInput(item["thumb_sha256"], item["thumb_s3_key"])  # analysed through its preview
@@ -186,7 +202,7 @@ def analyse_images(conn: psycopg.Connection, store: MediaStore, provider: Vision
     counts = {"analysed": 0, "cached": 0, "skipped": 0, "pending": 0}
     for where, target in targets:
         if target.sha256 is None:
-            counts["skipped"] += 1
+            counts["skipped" if target.skip_reason else "pending"] += 1
             continue
         if target.sha256 in cached:
             counts["cached"] += 1
@@ -270,20 +286,27 @@ def write_summaries(store: MediaStore, album: Album, summary: dict, tenants: Seq
 
 
 def enrich_album(conn: psycopg.Connection, store: MediaStore, seen: AlbumSeen, album: Album) -> dict | None:
-    """Publish the album's summary (S3 per tenant, then Postgres, then Redis); None if nothing to publish."""
-    row = db.fetch_one(conn, "album_summary_get", {"album_id": album.id})
-    if row is None or row["content_hash"] != album.content_hash:
-        log.info("%s: no summary for the current composition yet; nothing published", album.label)
-        return None
-    summary = row["summary"]
-    tenants = [r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album.id})]
-    keys = write_summaries(store, album, summary, tenants)  # S3 first: Postgres never points at a missing object
-    enrichment = {**summary, "content_hash": album.content_hash, "s3_keys": keys,
-                  "provider_key": row["provider_key"]}
-    with conn.transaction():
+    """Publish the album's summary (S3 per tenant, then Postgres, then Redis); None if nothing to publish.
+
+    Under the album's lock (``albums_locked``): the S3 summaries, which have one key per album
+    and tenant, are only written for the composition the album has at that moment."""
+    with albums_locked(conn, [album.id]) as [current]:
+        if current.content_hash != album.content_hash:
+            log.info("%s changed since this step began; the next step or run publishes the new composition",
+                     album.label)
+            return None
+        row = db.fetch_one(conn, "album_summary_get", {"album_id": album.id})
+        if row is None or row["content_hash"] != album.content_hash:
+            log.info("%s: no summary for the current composition yet; nothing published", album.label)
+            return None
+        summary = row["summary"]
+        tenants = [r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album.id})]
+        keys = write_summaries(store, album, summary, tenants)  # S3 first: Postgres never points at a missing object
+        enrichment = {**summary, "content_hash": album.content_hash, "s3_keys": keys,
+                      "provider_key": row["provider_key"]}
         updated = db.execute(conn, "album_enrich", {"album_id": album.id, "content_hash": album.content_hash,
                                                     "status": row["status"], "enrichment": Jsonb(enrichment)})
-    if not updated:
+    if not updated:  # recomposed by a pull meanwhile: its writer publishes the new composition
         log.info("%s changed while it was being enriched; the next run publishes the new composition", album.label)
         return None
     metrics.incr("albums_assembled_total", label="ok" if row["status"] == "assembled" else "partial")

@@ -25,7 +25,14 @@ from include.album.domain.models import Channel
 from include.album.domain.settings import Settings
 from include.album.source.client import PipelineClient, input_peer
 from include.album.steps import metrics
-from include.album.steps.ingest import ChannelDeferred, Fetched, fetch_media, for_each_channel, write_fetched
+from include.album.steps.ingest import (
+    ChannelDeferred,
+    ChannelUnavailable,
+    Fetched,
+    fetch_media,
+    for_each_channel,
+    write_fetched,
+)
 from include.album.stores import db
 from include.album.stores.media import MediaStore
 
@@ -57,7 +64,7 @@ async def _reread(conn: psycopg.Connection, client: PipelineClient, store: Media
                 deleted.append(message_id)
             else:
                 found.append(message)
-    await fetch_media(conn, client, store, channel.id, found, settings, fetched)
+    await fetch_media(conn, client, store, channel, found, settings, fetched)
     return fetched, deleted
 
 
@@ -67,14 +74,15 @@ def refresh_channels(conn: psycopg.Connection, store: MediaStore, client: Pipeli
     store edits, tombstone deletions. A channel deferred by a FloodWait or failed for its own
     sake (recorded on its row) does not stop the others; the task then raises ``ChannelDeferred``
     at the end, so Airflow refreshes the unit again later (what was stored stays, a second pass
-    finds nothing more to change)."""
+    finds nothing more to change). A channel Telegram refuses is set aside, not retried."""
     answers = asyncio.run(for_each_channel(conn, client, channel_ids, "refreshing", lambda channel: _refresh_one(
         conn, store, client, channel, settings, since, until)))
-    problems = [answer for answer in answers if isinstance(answer, BaseException)]
+    problems = [a for a in answers if isinstance(a, BaseException) and not isinstance(a, ChannelUnavailable)]
     if problems:
         raise ChannelDeferred(f"{len(problems)} of {len(channel_ids)} channels were not refreshed "
                               f"({'; '.join(map(str, problems))}); the task retries them") from problems[0]
-    return answers
+    return [RefreshResult(channel_id) if isinstance(a, ChannelUnavailable) else a
+            for channel_id, a in zip(channel_ids, answers, strict=True)]
 
 
 async def _refresh_one(conn: psycopg.Connection, store: MediaStore, client: PipelineClient, channel: Channel,

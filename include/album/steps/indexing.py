@@ -20,7 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from include.album.providers.vision import VisionProvider
-from include.album.steps.assembly import Album, analyse_images, item_outcomes, vision_input
+from include.album.steps.assembly import Album, albums_locked, analyse_images, item_outcomes, vision_input
 from include.album.stores import db, graph
 from include.album.stores.media import MediaStore
 from include.album.stores.qdrant import IndexDoc, QdrantIndex, album_point_id, post_point_id, timestamp_fields, utc_iso
@@ -125,7 +125,12 @@ class AlbumIndexer:
         return out
 
     def index(self, albums: Sequence[Album]) -> dict[str, int]:
-        albums = [a for a in albums if a.is_enriched and a.deleted_at is None]
+        """Index the albums as they are when their locks are taken (``albums_locked``), so a
+        writer never replaces the points of a newer composition with those of an older one."""
+        with albums_locked(self.conn, [a.id for a in albums]) as current:
+            return self._index([a for a in current if a.is_enriched and a.deleted_at is None])
+
+    def _index(self, albums: Sequence[Album]) -> dict[str, int]:
         if not albums:
             return {"albums": 0, "points": 0}
         out = self.documents(albums)
@@ -171,15 +176,36 @@ def loose_post_documents(conn: psycopg.Connection, store: MediaStore, provider: 
 
 def index_loose_posts(conn: psycopg.Connection, store: MediaStore, provider: VisionProvider, qindex: QdrantIndex,
                       limit: int = 5000) -> dict[str, int]:
-    """Index posts outside albums that are new or changed since they were indexed."""
-    rows = db.fetch_all(conn, "posts_to_index", {"limit": limit})
-    points = qindex.upsert(loose_post_documents(conn, store, provider, rows))
-    now = datetime.now(UTC)
+    """Index posts outside albums that are new or changed since they were indexed.
+
+    One writer at a time (``loose_posts_lock``); each post is marked with the version it was
+    read at, so an edit committed meanwhile is indexed by the next call."""
     with conn.transaction():
+        db.execute(conn, "loose_posts_lock")
+        rows = db.fetch_all(conn, "posts_to_index", {"limit": limit})
+        points = qindex.upsert(loose_post_documents(conn, store, provider, rows))
+        now = datetime.now(UTC)
         db.execute_many(conn, "post_mark_indexed", [
-            {"channel_id": r["channel_id"], "message_id": r["message_id"], "indexed_at": now} for r in rows])
+            {"channel_id": r["channel_id"], "message_id": r["message_id"], "indexed_at": now,
+             "version": r["updated_at"]} for r in rows])
     log.info("indexed %d posts outside albums (%d points)", len(rows), points)
     return {"posts": len(rows), "points": points}
+
+
+def sync_renamed_channels(conn: psycopg.Connection, graph_backend: graph.GraphBackend | None) -> int:
+    """Write the new username and title of channels renamed on Telegram to their graph nodes
+    (the table has them already, from ``ingest.follow_renames``); returns how many."""
+    renamed = db.fetch_all(conn, "channels_renamed", {"limit": 1000})
+    if not renamed:
+        return 0
+    if graph_backend is not None:
+        _, rows = _tenants(conn, [r["id"] for r in renamed])
+        graph.write_subscriptions(graph_backend, rows)
+    with conn.transaction():
+        db.execute(conn, "channels_rename_synced", {"channel_ids": [r["id"] for r in renamed],
+                                                    "renamed_at": [r["renamed_at"] for r in renamed]})
+    log.info("graph: %d renamed channels now carry their new username and title", len(renamed))
+    return len(renamed)
 
 
 def loose_work_pending(conn: psycopg.Connection) -> bool:
@@ -198,13 +224,15 @@ def remove_deleted(conn: psycopg.Connection, store: MediaStore, qindex: QdrantIn
     albums (every post deleted) lose their S3 summaries, album point and graph node. Each is
     marked done only after its stores are clean, so a failure is retried by the next call.
     """
-    gone = db.fetch_all(conn, "posts_to_unindex", {"limit": limit})
-    qindex.delete_points([post_point_id(r["channel_id"], r["message_id"]) for r in gone])
-    if graph_backend is not None:
-        graph.delete_posts(graph_backend, [graph.post_id(r["channel_id"], r["message_id"]) for r in gone])
     with conn.transaction():
+        db.execute(conn, "loose_posts_lock")
+        gone = db.fetch_all(conn, "posts_to_unindex", {"limit": limit})
+        qindex.delete_points([post_point_id(r["channel_id"], r["message_id"]) for r in gone])
+        if graph_backend is not None:
+            graph.delete_posts(graph_backend, [graph.post_id(r["channel_id"], r["message_id"]) for r in gone])
         db.execute_many(conn, "post_mark_indexed", [
-            {"channel_id": r["channel_id"], "message_id": r["message_id"], "indexed_at": None} for r in gone])
+            {"channel_id": r["channel_id"], "message_id": r["message_id"], "indexed_at": None, "version": None}
+            for r in gone])
     albums = db.fetch_all(conn, "albums_to_unpublish", {"limit": limit})
     for album in albums:
         store.delete([key for key in (album["s3_keys"] or {}).values()])

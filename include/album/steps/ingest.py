@@ -9,9 +9,14 @@ correctness under retries:
    high-water mark. A crash before the commit leaves only S3 objects, which the retry finds
    with HEAD and does not upload again; nothing in Postgres points at a missing object.
 
-A channel that fails for its own sake (its data, Telegram refusing it) is recorded on its row
-(``channels.last_error``) and the others go on; the next run pulls it again from its mark.
-An outage of our own stores, or a session Telegram no longer accepts, fails the task instead.
+A channel that fails for its own sake (its data, a Telegram error for it) is recorded on its
+row (``channels.last_error``) and the others go on; the next run pulls it again from its mark.
+Telegram's own failures each have a policy (``source.failures``): a channel the account lost is
+set aside (``channels.state``) until re-checked; a session Telegram refuses fails the task
+without retries (``SessionUnusable``); a photo whose file reference expired is fetched again by
+id, and if that fails too it is recorded and fetched again by a later run; 5xx answers are
+retried by Telethon, then the channel waits for the next run (two such channels in a row: the
+unit's rest waits too, unasked). An outage of our own stores fails the task, which retries.
 """
 
 from __future__ import annotations
@@ -28,10 +33,27 @@ from psycopg.types.json import Jsonb
 from telethon import errors
 
 from include.album.domain.grouping import GroupMember, compose_album, group_members
-from include.album.domain.models import DOWNLOADABLE_KINDS, Channel, IngestResult, Post, PostMedia, Skip, StoredMedia
+from include.album.domain.models import (
+    DOWNLOADABLE_KINDS,
+    REFETCHED_MEDIA_SKIP,
+    Channel,
+    IngestResult,
+    Post,
+    PostMedia,
+    Skip,
+    StoredMedia,
+)
 from include.album.domain.settings import Settings
 from include.album.source.changes import NewestMessages, newest_message_ids
-from include.album.source.client import PipelineClient
+from include.album.source.client import REQUEST_RETRIES, PipelineClient, input_peer
+from include.album.source.failures import (
+    CHANNEL_UNAVAILABLE,
+    FILE_REFERENCE_EXPIRED,
+    SESSION_UNUSABLE,
+    TELEGRAM_DOWN,
+    SessionUnusable,
+    error_name,
+)
 from include.album.source.messages import file_extension, read_messages
 from include.album.source.pull import Pull, PullWindow, download, pull_channel
 from include.album.steps import metrics
@@ -47,9 +69,19 @@ class ChannelDeferred(Exception):
     """A backfill window could not be pulled whole (a FloodWait, a failing channel): retry the task later."""
 
 
-# The session itself is unusable (revoked, logged out, used from two places): no channel can be
-# pulled with it, so the task fails instead of recording every channel as failed.
-SESSION_ERRORS = (errors.UnauthorizedError, errors.AuthKeyDuplicatedError)
+class ChannelUnavailable(Exception):
+    """Telegram refuses the channel to this account; it is set aside (``mark_unavailable``)."""
+
+    def __init__(self, channel: Channel, reason: str):
+        super().__init__(f"channel {channel.label} ({channel.id}) is unavailable ({reason})")
+        self.reason = reason
+
+
+# How often a photo whose file reference expired is fetched again by id within one pull.
+FILE_REFERENCE_REFETCHES = 2
+# Telegram failing this many channels in a row (5xx, timeouts, after Telethon's retries): the
+# unit's remaining channels are left for the next run without asking.
+TELEGRAM_DOWN_STREAK = 2
 
 
 @dataclass
@@ -83,21 +115,32 @@ def _deferred(channel: Channel, now: datetime) -> bool:
     return channel.flood_wait_until is not None and channel.flood_wait_until > now
 
 
-def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | None, window: PullWindow | None = None,
-                     now: datetime | None = None) -> list[int]:
+def channels_to_pull(conn: psycopg.Connection, settings: Settings) -> list[Channel]:
+    """Subscribed channels, in id order; an unavailable one only once its re-check is due."""
+    return [Channel(**row) for row in db.fetch_all(conn, "channels_to_pull", {
+        "recheck_hours": settings.unavailable_recheck_hours})]
+
+
+def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | None, settings: Settings,
+                          window: PullWindow | None = None, now: datetime | None = None) -> list[int]:
     """The subscribed channels this run pulls, in id order.
 
     A backfill run (``window``) pulls its data interval from every channel. Otherwise Telegram
-    is asked for each channel's newest message id (``telegram.newest_message_ids``: one request
+    is asked for each channel's newest message id (``changes.newest_message_ids``: one request
     per 100 channels in the account's dialogs, one per channel outside them), the answers are
-    stored (``channels.top_message``), and only channels with something above their mark are
-    pulled. Channels in a FloodWait are passed over until it ends. A FloodWait while asking
-    leaves the channels not asked yet for the next run.
+    stored (``channels.top_message``, and a new username or title), and only channels with
+    something above their mark, or a photo to fetch again, are pulled. Channels in a FloodWait
+    are passed over until it ends. A FloodWait or Telegram failing while asking leaves the
+    channels not asked yet for the next run; a channel Telegram refuses is set aside.
     """
     now = now or datetime.now(UTC)
-    channels = [Channel(**row) for row in db.fetch_all(conn, "channels_to_pull")]
+    channels = channels_to_pull(conn, settings)
     if window is not None:
-        return [c.id for c in channels]
+        for channel in channels:
+            if channel.state != "active":
+                log.warning("channel %s (%s) is set aside as unavailable; this backfill window leaves it out",
+                            channel.label, channel.id)
+        return [c.id for c in channels if c.state == "active"]
     waiting = [c for c in channels if _deferred(c, now)]
     for channel in waiting:
         log.info("channel %s is in a Telegram FloodWait until %s; not asked this run", channel.label,
@@ -107,14 +150,21 @@ def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | Non
     observed = sorted(found.newest)
     db.execute(conn, "channels_observe", {"channel_ids": observed, "top_messages": [found.newest[i] for i in observed],
                                           "in_dialogs": [found.in_dialogs.get(i, True) for i in observed]})
+    follow_renames(conn, due, found)
+    mark_available(conn, [c for c in due if c.state == "unavailable" and c.id in found.newest])
     for channel in due:
         if channel.id in found.failed:
-            record_failure(conn, channel, found.failed[channel.id], "asking for its newest message")
+            channel_failed(conn, client, channel, found.failed[channel.id], "asking for its newest message")
+    not_asked = len(due) - len(found.newest) - len(found.failed)
     if found.flood_wait_seconds:
         metrics.incr("telegram_flood_waits_total")
         log.warning("Telegram FloodWait of %ss while asking which channels changed; %d channels not asked are "
-                    "left for the next run", found.flood_wait_seconds, len(due) - len(found.newest) - len(found.failed))
-    changed = [c.id for c in due if found.newest.get(c.id, 0) > c.hwm]
+                    "left for the next run", found.flood_wait_seconds, not_asked)
+    if found.telegram_error is not None:
+        metrics.incr("telegram_server_errors_total", label=error_name(found.telegram_error).lower())
+        log.warning("Telegram kept failing (%s) after %d retries while asking which channels changed; %d channels "
+                    "not asked are left for the next run", error_name(found.telegram_error), REQUEST_RETRIES, not_asked)
+    changed = [c.id for c in due if found.newest.get(c.id, 0) > c.hwm or (c.media_pending and c.id in found.newest)]
     outside = sum(1 for c in due if found.in_dialogs.get(c.id) is False)
     log.info("%d subscribed channels: %d changed, %d unchanged, %d deferred, %d failed (%d read outside the "
              "account's dialogs)", len(channels), len(changed), len(found.newest) - len(changed), len(waiting),
@@ -125,11 +175,68 @@ def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | Non
 async def _newest(client: PipelineClient, channels: Sequence[Channel]) -> NewestMessages:
     if not channels:
         return NewestMessages()
-    await client.open()
     try:
+        await client.open()
         return await newest_message_ids(client, channels)
+    except SESSION_UNUSABLE as exc:
+        raise SessionUnusable(client.conn_id, exc) from exc
     finally:
         await client.close()
+
+
+def follow_renames(conn: psycopg.Connection, channels: Sequence[Channel], found: NewestMessages) -> None:
+    """Store the username and title Telegram now shows for each channel; the graph follows
+    (``indexing.sync_renamed_channels``), and so do the UI's labels, which read the table."""
+    for channel in channels:
+        username, title = found.labels.get(channel.id, (channel.username, channel.title))
+        if (username, title) == (channel.username, channel.title):
+            continue
+        with conn.transaction():
+            if username:  # a username moves between channels: whoever held it before has let it go
+                db.execute(conn, "channel_username_release", {"channel_id": channel.id, "username": username})
+            db.execute(conn, "channel_rename", {"channel_id": channel.id, "username": username, "title": title})
+        metrics.incr("telegram_channel_renames_total")
+        log.warning("channel %s (%s) was renamed on Telegram: %s %r -> %s %r; channels, graph and labels follow",
+                    channel.label, channel.id, channel.label, channel.title, f"@{username}" if username else "-",
+                    title)
+
+
+def channel_failed(conn: psycopg.Connection, client: PipelineClient, channel: Channel, exc: BaseException,
+                   doing: str) -> BaseException:
+    """Apply the policy for a channel's failure (``source.failures``); returns what stands in
+    for the channel's answer. Raises what no channel can get past: an unusable session, an outage."""
+    if isinstance(exc, SESSION_UNUSABLE):
+        raise SessionUnusable(client.conn_id, exc) from exc
+    if isinstance(exc, SessionUnusable) or is_transient(exc):
+        raise exc
+    if isinstance(exc, CHANNEL_UNAVAILABLE):
+        return mark_unavailable(conn, channel, exc, doing)
+    if isinstance(exc, TELEGRAM_DOWN):
+        metrics.incr("telegram_server_errors_total", label=error_name(exc).lower())
+    record_failure(conn, channel, exc, doing)
+    return exc
+
+
+def mark_unavailable(conn: psycopg.Connection, channel: Channel, exc: BaseException, doing: str) -> ChannelUnavailable:
+    """Set the channel aside: later runs pass it over until it is re-checked or re-enabled; its rows stay."""
+    reason = error_name(exc)
+    with conn.transaction():
+        db.execute(conn, "channel_unavailable", {"channel_id": channel.id, "reason": reason})
+    metrics.incr("telegram_channels_unavailable_total", label=reason.lower())
+    log.error("channel %s (%s): Telegram refused it while %s (%s: %s); it is set aside with its %d stored posts' rows "
+              "kept, re-checked after unavailable_recheck_hours, or at once with `python -m include.album channels "
+              "enable %s`", channel.label, channel.id, doing, reason, exc, channel.hwm, channel.id)
+    return ChannelUnavailable(channel, reason)
+
+
+def mark_available(conn: psycopg.Connection, channels: Sequence[Channel]) -> None:
+    if not channels:
+        return
+    with conn.transaction():
+        db.execute(conn, "channels_available", {"channel_ids": [c.id for c in channels]})
+    for channel in channels:
+        log.warning("channel %s (%s) is available again; it is pulled from its mark %d", channel.label, channel.id,
+                    channel.hwm)
 
 
 def record_failure(conn: psycopg.Connection, channel: Channel, exc: BaseException, doing: str) -> None:
@@ -159,7 +266,31 @@ def _known_media(conn: psycopg.Connection, file_ids: list[int]) -> dict[int, Pos
     return known
 
 
-async def _fetch_media(client: PipelineClient, store: MediaStore, post: Post, message: Any,
+async def _download_refetching(client: PipelineClient, channel: Channel, message: Any, *,
+                               thumb: bool = False) -> tuple[bytes | None, Any]:
+    """Download a message's media; when its file reference has expired, fetch the message again
+    by id (a fresh reference) and retry, ``FILE_REFERENCE_REFETCHES`` times. Returns the bytes
+    and the message they came from; raises the last expiry if every try expired."""
+    refetches = 0
+    while True:
+        try:
+            data = await download(client, message, thumb=thumb)
+        except FILE_REFERENCE_EXPIRED:
+            if refetches == FILE_REFERENCE_REFETCHES:
+                raise
+            refetches += 1
+            log.info("channel %s message %s: file reference expired; fetching the message again (%d of %d)",
+                     channel.label, message.id, refetches, FILE_REFERENCE_REFETCHES)
+            message = await client.get_messages(input_peer(channel), ids=message.id)
+            if message is None:  # deleted meanwhile: the refresh DAG tombstones it
+                return None, None
+            continue
+        if refetches:
+            metrics.incr("telegram_file_reference_refetches_total", label="recovered")
+        return data, message
+
+
+async def _fetch_media(client: PipelineClient, store: MediaStore, channel: Channel, post: Post, message: Any,
                        settings: Settings) -> tuple[PostMedia, list[Skip]]:
     ref = post.media
     where = f"channel {post.channel_id} message {post.message_id}"
@@ -180,8 +311,15 @@ async def _fetch_media(client: PipelineClient, store: MediaStore, post: Post, me
         return PostMedia(skip_reason="media_too_large"), [
             Skip(post.channel_id, f"message:{post.message_id}", "media_too_large", detail)]
     try:
-        data = await download(client, message)
-    except errors.FloodWaitError:
+        data, message = await _download_refetching(client, channel, message)
+    except FILE_REFERENCE_EXPIRED as exc:
+        metrics.incr("telegram_file_reference_refetches_total", label="skipped")
+        detail = (f"{where}: the file reference of {ref.kind} {ref.file_id} kept expiring after "
+                  f"{FILE_REFERENCE_REFETCHES} fetches of the message ({error_name(exc)}); a later run fetches it "
+                  "again (its album waits, or goes partial after assembly_timeout_minutes)")
+        return PostMedia(skip_reason=REFETCHED_MEDIA_SKIP), [
+            Skip(post.channel_id, f"message:{post.message_id}", REFETCHED_MEDIA_SKIP, detail)]
+    except (errors.FloodWaitError, *SESSION_UNUSABLE, *TELEGRAM_DOWN):
         raise
     except errors.RPCError as exc:
         detail = f"{where}: download of {ref.kind} {ref.file_id} failed ({type(exc).__name__}: {exc})"
@@ -201,8 +339,8 @@ async def _fetch_media(client: PipelineClient, store: MediaStore, post: Post, me
     skips = []
     if ref.has_thumb and ref.kind in {"video", "gif"}:
         try:
-            thumb = await download(client, message, thumb=True)
-        except errors.FloodWaitError:
+            thumb, _ = await _download_refetching(client, channel, message, thumb=True)
+        except (errors.FloodWaitError, *SESSION_UNUSABLE, *TELEGRAM_DOWN):
             raise
         except errors.RPCError as exc:
             thumb = None
@@ -214,15 +352,14 @@ async def _fetch_media(client: PipelineClient, store: MediaStore, post: Post, me
     return result, skips
 
 
-async def fetch_media(conn: psycopg.Connection, client: PipelineClient, store: MediaStore, channel_id: int,
-                      messages: list[Any],
-                      settings: Settings, fetched: Fetched) -> None:
+async def fetch_media(conn: psycopg.Connection, client: PipelineClient, store: MediaStore, channel: Channel,
+                      messages: list[Any], settings: Settings, fetched: Fetched) -> None:
     """Read ``messages`` into ``fetched``: posts with their media stored in S3, and skips.
 
     Media already stored for a Telegram file id is not downloaded again. A FloodWait stops
     here: what came before it is kept and ``fetched.flood_wait_seconds`` is set.
     """
-    posts, skips = read_messages(channel_id, messages)
+    posts, skips = read_messages(channel.id, messages)
     fetched.skips.extend(skips)
     file_ids = sorted({p.media.file_id for p, _ in posts if p.media and p.media.file_id is not None})
     known = _known_media(conn, file_ids) if file_ids else {}
@@ -232,7 +369,7 @@ async def fetch_media(conn: psycopg.Connection, client: PipelineClient, store: M
             fetched.posts.append((post, known[file_id]))
             continue
         try:
-            media, media_skips = await _fetch_media(client, store, post, message, settings)
+            media, media_skips = await _fetch_media(client, store, channel, post, message, settings)
         except errors.FloodWaitError as exc:
             # Keep what came before this message; the rest is pulled again later.
             fetched.flood_wait_seconds, fetched.stopped_at = exc.seconds, post.message_id
@@ -319,6 +456,10 @@ def write_fetched(conn: psycopg.Connection, channel_id: int, fetched: Fetched, *
         db.execute_many(conn, "post_upsert", (_post_row(p, m) for p, m in fetched.posts))
         db.execute_many(conn, "skip_record", ({"channel_id": s.channel_id, "ref": s.ref, "reason": s.reason,
                                                "detail": s.detail} for s in fetched.skips))
+        refetched = [p.message_id for p, m in fetched.posts if m.media is not None]
+        if refetched:  # media fetched again after an expired file reference: no longer a skip
+            db.execute(conn, "skips_refetched", {"channel_id": channel_id, "message_ids": refetched,
+                                                 "reason": REFETCHED_MEDIA_SKIP})
         gone = db.fetch_all(conn, "posts_tombstone", {"channel_id": channel_id,
                                                       "message_ids": list(deleted)}) if deleted else []
         grouped_ids = {p.grouped_id for p, _ in fetched.posts if p.grouped_id is not None}
@@ -368,7 +509,7 @@ def ingest_channels(conn: psycopg.Connection, store: MediaStore, client: Pipelin
     """
     results = asyncio.run(_ingest_channels(conn, store, client, channel_ids, settings, window,
                                            now or datetime.now(UTC)))
-    if window is not None:
+    if window is not None:  # (a channel Telegram refuses cannot be pulled by retrying)
         unfinished = [r for r in results if r.error or r.deferred_until]
         if unfinished:
             raise ChannelDeferred("the backfill window of " + ", ".join(
@@ -384,6 +525,18 @@ def _why_unfinished(result: IngestResult) -> str:
     return f"{wait} until {result.deferred_until.isoformat()}"
 
 
+async def _media_to_fetch_again(conn: psycopg.Connection, client: PipelineClient, channel: Channel) -> list[Any]:
+    """The messages whose media an earlier pull could not fetch (file reference expired), fetched
+    again by id: one request per 100 (those deleted meanwhile come back empty)."""
+    ids = [r["message_id"] for r in db.fetch_all(conn, "posts_media_refetch", {"channel_id": channel.id})]
+    if not ids:
+        return []
+    messages = [m for m in await client.get_messages(input_peer(channel), ids=ids) if m is not None]
+    log.info("channel %s: fetching the media of %d earlier messages again (file reference expired): %s",
+             channel.label, len(messages), ids[:20])
+    return messages
+
+
 def ingest_channel(conn: psycopg.Connection, store: MediaStore, client: PipelineClient, channel_id: int,
                    settings: Settings,
                    window: PullWindow | None = None, now: datetime | None = None) -> IngestResult:
@@ -395,25 +548,38 @@ async def for_each_channel(conn: psycopg.Connection, client: PipelineClient, cha
                            action: Callable[[Channel], Awaitable[T]]) -> list[T | BaseException]:
     """``await action(channel)`` for each channel, in order, over one Telegram connection.
 
-    A channel that fails for its own sake is recorded (``record_failure``) and its error takes
-    its place in the answer, as does a ``ChannelDeferred`` (not a failure: Telegram asked us to
-    wait); the others go on. An unusable session or an outage of our stores is raised at once
-    (the task retries; what was stored so far stays).
+    A channel that fails is handled by ``channel_failed`` and an exception takes its place in
+    the answer: its error (recorded on its row), a ``ChannelUnavailable``, or a
+    ``ChannelDeferred`` (not a failure: Telegram asked us to wait, or kept failing for the
+    channels before it); the others go on. An unusable session or an outage of our stores is
+    raised at once (what was stored so far stays).
     """
     answers: list[T | BaseException] = []
+    telegram_down = 0  # channels in a row that Telegram failed (5xx, timeouts) after Telethon's retries
     try:
         for channel in load_channels(conn, channel_ids):
+            if telegram_down >= TELEGRAM_DOWN_STREAK:
+                answers.append(ChannelDeferred(f"channel {channel.label} ({channel.id}) not asked: Telegram failed "
+                                               f"the {telegram_down} channels before it; the next run tries again"))
+                continue
             try:
-                answers.append(await action(channel))
+                answer = await action(channel)
             except ChannelDeferred as exc:
                 log.warning("%s", exc)
                 client.forget_flood_wait()
                 answers.append(exc)
+                continue
             except Exception as exc:
-                if isinstance(exc, SESSION_ERRORS) or is_transient(exc):
-                    raise
-                record_failure(conn, channel, exc, doing)
-                answers.append(exc)
+                answers.append(channel_failed(conn, client, channel, exc, doing))
+                telegram_down = telegram_down + 1 if isinstance(exc, TELEGRAM_DOWN) else 0
+                if telegram_down == TELEGRAM_DOWN_STREAK:
+                    log.warning("Telegram failed %d channels in a row after its retries; the unit's remaining "
+                                "channels are left for the next run without asking", telegram_down)
+                continue
+            telegram_down = 0
+            if channel.state == "unavailable":
+                mark_available(conn, [channel])
+            answers.append(answer)
     finally:
         await client.close()
     return answers
@@ -424,9 +590,14 @@ async def _ingest_channels(conn: psycopg.Connection, store: MediaStore, client: 
                            settings: Settings, window: PullWindow | None, now: datetime) -> list[IngestResult]:
     answers = await for_each_channel(conn, client, channel_ids, "pulling", lambda channel: _ingest_one(
         conn, store, client, channel, settings, window, now))
-    return [IngestResult(channel_id=channel_id, error=f"{type(answer).__name__}: {answer}")
-            if isinstance(answer, BaseException) else answer for channel_id, answer in zip(channel_ids, answers,
-                                                                                          strict=True)]
+    results = []
+    for channel_id, answer in zip(channel_ids, answers, strict=True):
+        if isinstance(answer, ChannelUnavailable):
+            answer = IngestResult(channel_id=channel_id, unavailable=answer.reason)
+        elif isinstance(answer, BaseException):
+            answer = IngestResult(channel_id=channel_id, error=f"{type(answer).__name__}: {answer}")
+        results.append(answer)
+    return results
 
 
 async def _ingest_one(conn: psycopg.Connection, store: MediaStore, client: PipelineClient, channel: Channel,
@@ -438,17 +609,23 @@ async def _ingest_one(conn: psycopg.Connection, store: MediaStore, client: Pipel
                     channel.label, channel.id, channel.flood_wait_until.isoformat())
         result.deferred_until = channel.flood_wait_until
         return result
-    if window is None and channel.top_message is not None and channel.top_message <= channel.hwm:
+    nothing_new = window is None and channel.top_message is not None and channel.top_message <= channel.hwm
+    if nothing_new and not channel.media_pending:
         log.info("channel %s: nothing above its mark %d (newest %d); Telegram not asked", channel.label,
                  channel.hwm, channel.top_message)
         return result
 
     fetched = Fetched()
     await client.open()
-    pull = await pull_channel(client, channel, window, settings.max_messages_per_pull)
+    pull = Pull() if nothing_new else await pull_channel(client, channel, window, settings.max_messages_per_pull)
+    if window is None and channel.media_pending and not pull.flood_wait_seconds:
+        try:
+            pull.messages[:0] = await _media_to_fetch_again(conn, client, channel)
+        except errors.FloodWaitError as exc:  # the new messages are stored; the media waits with the channel
+            pull.flood_wait_seconds = exc.seconds
     fetched.flood_wait_seconds = pull.flood_wait_seconds
     fetched.skips.extend(client.transport_problems(channel.id))
-    await fetch_media(conn, client, store, channel.id, pull.messages, settings, fetched)
+    await fetch_media(conn, client, store, channel, pull.messages, settings, fetched)
 
     flood_until = None
     if fetched.flood_wait_seconds:

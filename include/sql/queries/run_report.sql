@@ -18,5 +18,9 @@ SELECT
     (SELECT count(*) FROM media_groups WHERE deleted_at IS NOT NULL)                    AS albums_deleted,
     (SELECT coalesce(extract(epoch FROM now() - min(composed_at)), 0)::bigint
        FROM media_groups WHERE status <> 'assembled' AND deleted_at IS NULL)           AS oldest_pending_seconds,
-    (SELECT count(*) FROM channels WHERE is_active AND last_error IS NOT NULL)        AS channels_failing,
-    (SELECT count(*) FROM channels WHERE is_active AND flood_wait_until > now())      AS channels_deferred;
+    (SELECT count(*) FROM channels WHERE is_active AND last_error IS NOT NULL
+                                     AND state = 'active')                               AS channels_failing,
+    (SELECT count(*) FROM channels WHERE is_active AND flood_wait_until > now())      AS channels_deferred,
+    (SELECT count(*) FROM channels WHERE is_active AND state = 'unavailable')         AS channels_unavailable,
+    (SELECT count(*) FROM posts WHERE media_skip_reason = 'file_reference_expired' AND deleted_at IS NULL)
+                                                                                        AS media_to_refetch;

@@ -9,7 +9,7 @@ from include.album.source.archive import ArchiveTelegramClient
 from include.album.source.pull import PullWindow
 from include.album.steps.ingest import ChannelDeferred, ingest_channel
 from include.album.stores import db
-from tests.helpers import fail_storing, ingest_all, s3_keys, snapshot
+from tests.helpers import fail_storing, flood_wait, ingest_all, s3_keys, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,7 @@ def test_backfill_windows_store_their_messages_and_complete_albums_at_the_edges(
 
 def test_flood_wait_defers_one_channel_and_the_next_run_catches_up(conn, store, settings, registered):
     path, expected = registered
-    results = ingest_all(conn, store, path, expected, settings, flood_waits={NEWS: 3600})
+    results = ingest_all(conn, store, path, expected, settings, faults=[flood_wait(NEWS, 3600)])
     assert results[NEWS].flood_wait_seconds == 3600 and results[NEWS].messages == 0
     deferred = conn.execute("SELECT flood_wait_until, hwm FROM channels WHERE id = %s", (NEWS,)).fetchone()
     assert deferred["hwm"] == 0 and deferred["flood_wait_until"] is not None
@@ -133,7 +133,8 @@ def test_flood_wait_during_a_backfill_window_fails_the_task_for_a_retry(conn, st
     path, _ = registered
     window = PullWindow(SAMPLE_START, SAMPLE_START + timedelta(minutes=5))
     with pytest.raises(ChannelDeferred, match="FloodWait of 600s"):
-        ingest_channel(conn, store, ArchiveTelegramClient(path, flood_waits={LAB: 600}), LAB, settings, window=window)
+        ingest_channel(conn, store, ArchiveTelegramClient(path, faults=[flood_wait(LAB, 600)]), LAB, settings,
+                       window=window)
 
 
 def test_bad_input_is_recorded_with_reasons_and_everything_else_is_stored(conn, store, bucket, archive_copy):
@@ -196,7 +197,7 @@ def pull_window_of(conn, store, settings, path, as_of) -> tuple[list[int], dict,
     from include.album.steps.ingest import find_changed_channels, ingest_channels
 
     asking = ArchiveTelegramClient(path, as_of=as_of)
-    changed = find_changed_channels(conn, asking)
+    changed = find_changed_channels(conn, asking, settings)
     pulling = ArchiveTelegramClient(path, as_of=as_of)
     results = ingest_channels(conn, store, pulling, changed, settings) if changed else []
     return changed, {"asking": dict(asking.requests), "pulling": dict(pulling.requests)}, results
@@ -233,7 +234,8 @@ def test_a_channel_that_fails_is_recorded_the_others_are_stored_and_the_next_run
 
     path, expected = steady
     pull_window_of(conn, store, settings, path, STEADY_MARK)
-    changed = ingest.find_changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW))
+    changed = ingest.find_changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW),
+                                           settings)
     broken = changed[len(changed) // 2]
     repair = fail_storing(monkeypatch, broken, "cannot store message 3")
     results = ingest.ingest_channels(conn, store, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW),
@@ -260,18 +262,19 @@ def test_a_floodwait_defers_its_channel_and_a_second_one_in_a_row_defers_the_res
     path, expected = steady
     pull_window_of(conn, store, settings, path, STEADY_MARK)
     window_end = STEADY_MARK + STEADY_WINDOW
-    changed = find_changed_channels(conn, ArchiveTelegramClient(path, as_of=window_end))
+    changed = find_changed_channels(conn, ArchiveTelegramClient(path, as_of=window_end), settings)
     first = changed[3]
 
     # One FloodWait: that channel is deferred, the next ones still ask and are stored.
-    client = ArchiveTelegramClient(path, as_of=window_end, flood_waits={first: 600})
+    client = ArchiveTelegramClient(path, as_of=window_end, faults=[flood_wait(first, 600)])
     results = {r.channel_id: r for r in ingest_channels(conn, store, client, changed[:6], settings)}
     assert results[first].flood_wait_seconds == 600
     assert [c for c, r in results.items() if r.deferred_until] == [first]
     assert client.requests["GetMessagesRequest"] == 6
 
     # Two in a row: the wait is the session's; the channels after them are deferred without a request.
-    client = ArchiveTelegramClient(path, as_of=window_end, flood_waits={changed[6]: 600, changed[7]: 600})
+    client = ArchiveTelegramClient(path, as_of=window_end,
+                                   faults=[flood_wait(changed[6], 600), flood_wait(changed[7], 600)])
     results = {r.channel_id: r for r in ingest_channels(conn, store, client, changed[6:], settings)}
     assert all(r.deferred_until for r in results.values())
     assert client.requests["GetMessagesRequest"] == 2
@@ -288,6 +291,6 @@ def test_a_failure_is_cleared_once_telegram_says_the_channel_has_nothing_new(con
     quiet = conn.execute("SELECT id FROM channels ORDER BY id LIMIT 1").fetchone()["id"]
     conn.execute("UPDATE channels SET last_error = 'RpcCallFailError: 500', last_error_at = now(), failures = 2 "
                  "WHERE id = %s", (quiet,))
-    assert find_changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK)) == []
+    assert find_changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK), settings) == []
     row = conn.execute("SELECT last_error, failures FROM channels WHERE id = %s", (quiet,)).fetchone()
     assert row["last_error"] is None and row["failures"] == 0

@@ -18,7 +18,7 @@ from include.album.source.archive import (
     read_manifest,
 )
 from include.album.source.record import record
-from tests.helpers import run
+from tests.helpers import flood_wait, run
 
 PEER = types.InputPeerChannel(LAB, 5000000000000000001)
 
@@ -91,14 +91,15 @@ def test_later_lines_are_edits_and_empty_messages_deletions(archive_copy):
 
 
 def test_long_flood_wait_raises_and_short_one_is_slept(sample_archive):
-    long_wait = ArchiveTelegramClient(sample_archive[0], flood_waits={LAB: 3600})
+    long_wait = ArchiveTelegramClient(sample_archive[0], faults=[flood_wait(LAB, 3600)])
     with pytest.raises(errors.FloodWaitError) as raised:
         run(ids(long_wait.iter_messages(PEER, limit=2)))
     assert raised.value.seconds == 3600
     with pytest.raises(errors.FloodWaitError):  # Telethon remembers it for this client's lifetime
         run(ids(long_wait.iter_messages(PEER, limit=2)))
 
-    short_wait = ArchiveTelegramClient(sample_archive[0], flood_waits={LAB: 1}, flood_sleep_threshold=60)
+    short_wait = ArchiveTelegramClient(sample_archive[0], faults=[flood_wait(LAB, 1)],
+                                       flood_sleep_threshold=60)
     started = time.monotonic()
     assert run(ids(short_wait.iter_messages(PEER, limit=2))) == [114, 113]
     assert time.monotonic() - started >= 0.9  # Telethon's own code slept it

@@ -15,7 +15,6 @@ from devtools.sample import (
     video_message,
     webpage_message,
 )
-from include.album.domain.settings import Settings
 from include.album.source.messages import file_extension, media_ref, read_messages, to_post
 
 T = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -58,18 +57,6 @@ def test_service_messages_become_recorded_skips():
 ])
 def test_file_extension(mime, name, extension):
     assert file_extension(mime, name) == extension
-
-
-def test_settings_reject_unknown_keys_and_convert_types():
-    assert Settings.from_mapping({"max_messages_per_pull": "50"}).max_messages_per_pull == 50
-    with pytest.raises(ValueError, match="unknown settings"):
-        Settings.from_mapping({"max_mesages_per_pull": 5})
-
-
-def test_a_retired_setting_is_ignored_with_a_warning(caplog):
-    settings = Settings.from_mapping({"album_batch_size": 100, "albums_mapped_per_run": 8})
-    assert settings.albums_mapped_per_run == 8
-    assert "album_batch_size" in caplog.text and "no longer used" in caplog.text
 
 
 def test_nul_in_text_and_a_header_breaking_mime_type_are_made_storable_and_recorded():

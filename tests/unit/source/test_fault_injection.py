@@ -1,0 +1,165 @@
+"""Telegram's own errors, injected in the archive transport: Telethon maps them to the classes a
+live client raises, per channel and RPC, once, N times or always; renames are manifest edits."""
+
+
+import pytest
+from telethon import errors, functions, types
+
+from devtools.sample import LAB, NEWS
+from include.album.domain.settings import ConfigurationError
+from include.album.source.archive import ArchiveTelegramClient, Fault, rename_channel
+from include.album.source.changes import newest_message_ids
+from include.album.source.client import REQUEST_RETRIES, make_client
+from include.album.source.failures import (
+    CHANNEL_UNAVAILABLE,
+    FILE_REFERENCE_EXPIRED,
+    SESSION_UNUSABLE,
+    TELEGRAM_DOWN,
+    SessionUnusable,
+    error_name,
+)
+from tests.helpers import run
+
+LAB_PEER = types.InputPeerChannel(LAB, 5000000000000000001)
+NEWS_PEER = types.InputPeerChannel(NEWS, 5000000000000000002)
+
+
+def client_with(archive, *faults: dict, **options) -> ArchiveTelegramClient:
+    return ArchiveTelegramClient(archive, faults=[Fault.from_mapping(f) for f in faults], **options)
+
+
+@pytest.mark.parametrize(("error", "policy", "cls"), [
+    ("CHANNEL_PRIVATE", CHANNEL_UNAVAILABLE, errors.ChannelPrivateError),
+    ("CHANNEL_INVALID", CHANNEL_UNAVAILABLE, errors.ChannelInvalidError),
+    ("CHANNEL_BANNED", CHANNEL_UNAVAILABLE, errors.ChannelBannedError),
+    ("AUTH_KEY_UNREGISTERED", SESSION_UNUSABLE, errors.AuthKeyUnregisteredError),
+    ("SESSION_REVOKED", SESSION_UNUSABLE, errors.SessionRevokedError),
+    ("AUTH_KEY_DUPLICATED", SESSION_UNUSABLE, errors.AuthKeyDuplicatedError),
+    ("USER_DEACTIVATED", SESSION_UNUSABLE, errors.UserDeactivatedError),
+    ("FILE_REFERENCE_EXPIRED", FILE_REFERENCE_EXPIRED, errors.FileReferenceExpiredError),
+])
+def test_an_error_string_raises_the_class_the_live_client_would_and_its_policy_knows_it(
+        sample_archive, error, policy, cls):
+    client = client_with(sample_archive[0], {"error": error, "channel": LAB, "rpc": "messages"})
+    with pytest.raises(cls) as raised:
+        run(client.get_messages(LAB_PEER, ids=[101]))
+    assert isinstance(raised.value, policy)
+    assert error_name(raised.value) == error
+
+
+def test_flood_wait_carries_its_seconds_and_telethon_remembers_it(sample_archive):
+    client = client_with(sample_archive[0], {"error": "FLOOD_WAIT_3600", "channel": LAB, "rpc": "history"})
+    with pytest.raises(errors.FloodWaitError) as raised:
+        run(client.get_messages(LAB_PEER, limit=1))
+    assert raised.value.seconds == 3600 and error_name(raised.value) == "FLOOD_WAIT_3600"
+
+
+def test_a_fault_hits_only_its_channel_and_rpc(sample_archive):
+    client = client_with(sample_archive[0], {"error": "CHANNEL_PRIVATE", "channel": NEWS, "rpc": "history",
+                                             "times": "always"})
+    assert run(client.get_messages(LAB_PEER, limit=1))[0].id == 114  # another channel
+    assert run(client.get_messages(NEWS_PEER, ids=[201]))[0].id == 201  # another RPC
+    for _ in range(3):
+        with pytest.raises(errors.ChannelPrivateError):
+            run(client.get_messages(NEWS_PEER, limit=1))
+
+
+def test_once_n_times_and_always(sample_archive):
+    twice = client_with(sample_archive[0], {"error": "CHANNEL_INVALID", "channel": LAB, "times": 2})
+    for _ in range(2):
+        with pytest.raises(errors.ChannelInvalidError):
+            run(twice.get_messages(LAB_PEER, limit=1))
+    assert run(twice.get_messages(LAB_PEER, limit=1))[0].id == 114
+
+    once = client_with(sample_archive[0], {"error": "CHANNEL_INVALID", "channel": LAB, "times": "once"})
+    with pytest.raises(errors.ChannelInvalidError):
+        run(once.get_messages(LAB_PEER, limit=1))
+    assert run(once.get_messages(LAB_PEER, limit=1))[0].id == 114
+
+
+def test_a_download_fault_is_per_channel_of_the_file(sample_archive):
+    client = client_with(sample_archive[0], {"error": "FILE_REFERENCE_EXPIRED", "channel": LAB, "rpc": "download"})
+
+    async def go():
+        lab_photo = (await client.get_messages(LAB_PEER, ids=[102]))[0]
+        with pytest.raises(errors.FileReferenceExpiredError):
+            await client.download_media(lab_photo, file=bytes)
+        return await client.download_media(lab_photo, file=bytes)  # once: the second try is served
+
+    assert run(go())[:3] == b"\xff\xd8\xff"
+
+
+def test_telegram_5xx_and_timeouts_are_retried_by_telethon_then_the_last_error_is_raised(sample_archive, monkeypatch):
+    import asyncio
+
+    slept = []
+
+    async def no_sleep(seconds, *args, **kwargs):
+        slept.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    recovers = client_with(sample_archive[0], {"error": "RPC_CALL_FAIL", "channel": LAB, "times": 3})
+    assert run(recovers.get_messages(LAB_PEER, limit=1))[0].id == 114
+    assert slept == [2, 2, 2]
+
+    for error, cls in (("RPC_CALL_FAIL", errors.RpcCallFailError), ("TIMEOUT", errors.TimedOutError)):
+        down = client_with(sample_archive[0], {"error": error, "channel": LAB, "times": "always"})
+        with pytest.raises(cls) as raised:
+            run(down.get_messages(LAB_PEER, limit=1))
+        assert isinstance(raised.value, TELEGRAM_DOWN)
+        assert down.requests["GetHistoryRequest"] == 1 + REQUEST_RETRIES  # each try reached Telegram
+
+
+def test_a_refused_session_fails_opening_with_what_to_do(sample_archive):
+    client = client_with(sample_archive[0], {"error": "AUTH_KEY_DUPLICATED", "times": "always"})
+    with pytest.raises(SessionUnusable) as raised:
+        run(client.open())
+    message = str(raised.value)
+    assert "AuthKeyDuplicatedError" in message and "python -m include.album login" in message
+    assert "telegram_default" in message and raised.value.reason == "AUTH_KEY_DUPLICATED"
+    assert isinstance(raised.value, ConfigurationError)
+
+
+def test_a_5xx_on_opening_is_not_mistaken_for_a_logged_out_session(sample_archive, monkeypatch):
+    import asyncio
+
+    async def no_sleep(seconds, *args, **kwargs):
+        return None
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    client = client_with(sample_archive[0], {"error": "RPC_CALL_FAIL", "rpc": "state", "times": "always"})
+    with pytest.raises(errors.RpcCallFailError):
+        run(client.open())
+
+
+def test_faults_come_from_the_connection_extra_and_a_bad_one_is_a_configuration_error(sample_archive):
+    extra = {"archive": str(sample_archive[0]),
+             "faults": [{"error": "CHANNEL_PRIVATE", "channel": str(LAB), "rpc": ["history", "messages"]}]}
+    client = make_client(api_id=None, api_hash=None, extra=extra)
+    with pytest.raises(errors.ChannelPrivateError):
+        run(client.get_messages(LAB_PEER, limit=1))
+    for bad, says in (({"error": "X", "rpc": "upload"}, "rpc must be any or one of"),
+                      ({"error": "X", "times": 0}, "times must be once, always or a positive integer"),
+                      ({"channel": LAB}, "needs error"), ({"error": "X", "when": 1}, "unknown keys ['when']")):
+        with pytest.raises(ConfigurationError, match="connection telegram_default: extra.faults:") as raised:
+            make_client(api_id=None, api_hash=None, extra={**extra, "faults": [bad]})
+        assert says in str(raised.value)
+
+
+def test_a_rename_is_an_edit_of_the_manifest_that_later_answers_carry(archive_copy):
+    path, _ = archive_copy
+    rename_channel(path, LAB, username="album_lab_v2", title="Album Lab 2")
+    client = ArchiveTelegramClient(path)
+    answer = run(client(functions.messages.GetPeerDialogsRequest(peers=[types.InputDialogPeer(LAB_PEER)])))
+    assert [(c.username, c.title) for c in answer.chats] == [("album_lab_v2", "Album Lab 2")]
+
+
+def test_which_channels_changed_also_tells_their_current_names(archive_copy):
+    from include.album.domain.models import Channel
+
+    path, _ = archive_copy
+    rename_channel(path, NEWS, username=None, title="Closed news")
+    channels = [Channel(LAB, LAB_PEER.access_hash, "album_lab", "Album Lab"),
+                Channel(NEWS, NEWS_PEER.access_hash, "novosti_test", "Новости тест")]
+    found = run(newest_message_ids(ArchiveTelegramClient(path), channels))
+    assert found.labels == {LAB: ("album_lab", "Album Lab"), NEWS: (None, "Closed news")}
