@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -45,7 +46,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     started = datetime.now(UTC)
     home = tmp_path_factory.mktemp("airflow-e2e")
-    archive, expected = sample_archive
+    archive, expected = home / "archive", sample_archive[1]
+    shutil.copytree(sample_archive[0], archive)  # private: the overlap test edits it
     app, meta_dsn, bucket, databases = create_databases(f"e2e_{os.getpid()}", expected, s3_endpoint)
     statsd, webhook = StatsdSink(), RecordingWebhook()
     api_port = free_port()
@@ -68,7 +70,7 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     stack = Stack(home, env, api_port, meta_dsn)
     stack.app, stack.expected, stack.statsd, stack.webhook = app, expected, statsd, webhook.received
     stack.started, stack.secrets, stack.bucket = started, fake, bucket
-    stack.s3_endpoint, stack.falkordb_port = s3_endpoint, falkordb_port
+    stack.s3_endpoint, stack.falkordb_port, stack.archive = s3_endpoint, falkordb_port, archive
     try:
         stack.boot(POOLS)
         yield stack
@@ -285,6 +287,81 @@ def test_statsd_carries_pipeline_and_airflow_metrics(stack):
     assert any(n.startswith("airflow.ti.finish.telegram_albums.") for n in names)
     assert "airflow.scheduler_heartbeat" in names
     (stack.home / "statsd-names.txt").write_text("\n".join(sorted(names)))
+
+
+def test_the_refresh_dag_and_a_telegram_albums_run_at_once_on_the_same_channel_lose_no_update(stack):
+    """Both DAGs at once, on the same channel and album: the refresh finds edits of NEWS's album
+    caption and of a post outside albums, while a telegram_albums run pulls NEWS again (its mark
+    set back) and processes the same album (its processing undone). Every write either waits for
+    the other (the album's lock, the loose posts' lock, the channel's lock) or is dropped as
+    stale, so the stores end with every edit everywhere, and a sequential pass of both DAGs
+    afterwards changes nothing and finds no drift."""
+    from falkordb import FalkorDB
+
+    from devtools.sample import NEWS, SAMPLE_START
+    from include.album.source.archive import ArchiveSender, append_messages
+    from include.album.stores.qdrant import album_point_id, post_point_id
+    from tests.e2e.common import COLLECTION, GRAPH
+
+    def edited(message_id: int, text: str):
+        message = next(m for m in ArchiveSender(stack.archive).history(NEWS).messages if m.id == message_id)
+        message.message, message.edit_date = text, message.date + timedelta(minutes=30)
+        return message
+
+    album, _, _ = undo_album_processing(stack)
+    append_messages(stack.archive, NEWS, [edited(202, "Обзор города: новая редакция"),
+                                          edited(201, "Главные новости дня (обновлено)")])
+    with app_conn(stack) as conn:
+        conn.execute("UPDATE channels SET hwm = 201, top_message = NULL WHERE id = %s", (NEWS,))
+    refresh_day = SAMPLE_START.replace(hour=3, minute=30) + timedelta(days=1)
+    # (unpaused for this test only; its cron waits for 03:30, so no scheduled run joins in)
+    stack.request("PATCH", "/api/v2/dags/telegram_albums_refresh", json={"is_paused": False}).raise_for_status()
+    refresh_run = stack.trigger("telegram_albums_refresh", logical_date=refresh_day)
+    main_run = stack.trigger()
+    assert stack.wait_for_run(refresh_run, dag_id="telegram_albums_refresh") == "success"
+    assert stack.wait_for_run(main_run) == "success"
+    runs = [stack.run(refresh_run, "telegram_albums_refresh"), stack.run(main_run)]
+    assert max(r["start_date"] for r in runs) < min(r["end_date"] for r in runs), "the runs did not overlap"
+    main_ingests = [key for key in stack.task_instances(main_run) if key[0] == "ingest"]
+    assert main_ingests, "telegram_albums did not pull NEWS again"
+
+    overlapped = stack.stores()
+    with app_conn(stack) as conn:
+        posts = {r["message_id"]: r["text"] for r in conn.execute(
+            "SELECT message_id, text FROM posts WHERE channel_id = %s", (NEWS,))}
+        current = conn.execute("SELECT * FROM media_groups WHERE id = %s", (album["id"],)).fetchone()
+        unsettled = conn.execute("SELECT count(*) AS n FROM media_groups WHERE deleted_at IS NULL AND "
+                                 "(status <> 'assembled' OR meta->'enrichment'->>'content_hash' <> content_hash "
+                                 "OR meta->'index' IS NULL)").fetchone()["n"]
+        to_index = db.fetch_all(conn, "posts_to_index", {"limit": 10})
+    assert posts[202] == "Обзор города: новая редакция" and posts[201] == "Главные новости дня (обновлено)"
+    assert current["caption_text"] == "Обзор города: новая редакция" and unsettled == 0 and to_index == []
+    summary_key = sorted(current["meta"]["enrichment"]["s3_keys"].values())[0]
+    summary = json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=summary_key)["Body"].read())
+    assert summary["assembled_at"] == current["meta"]["enrichment"]["assembled_at"]
+    from qdrant_client import QdrantClient
+
+    qdrant = QdrantClient(path=str(stack.home / "qdrant"))
+    try:
+        points = {str(p.id): p.payload["text"] for p in qdrant.retrieve(
+            COLLECTION, [album_point_id(album["id"]), post_point_id(NEWS, 201)], with_payload=True)}
+    finally:
+        qdrant.close()
+    assert "новая редакция" in points[album_point_id(album["id"])]
+    assert "(обновлено)" in points[post_point_id(NEWS, 201)]
+    graph = FalkorDB(host="127.0.0.1", port=stack.falkordb_port).select_graph(GRAPH)
+    assert graph.query("MATCH (a:Album {album_id: $id}) RETURN a.caption_text", {"id": album["id"]}
+                       ).result_set == [["Обзор города: новая редакция"]]
+
+    # The same two DAGs one after the other: nothing left to change, no drift between the stores.
+    sequential_refresh = stack.trigger("telegram_albums_refresh", logical_date=refresh_day + timedelta(minutes=1))
+    assert stack.wait_for_run(sequential_refresh, dag_id="telegram_albums_refresh") == "success"
+    assert stack.wait_for_run(stack.trigger()) == "success"
+    drift = stack.request("GET", f"/api/v2/dags/telegram_albums_refresh/dagRuns/{sequential_refresh}/"
+                                 "taskInstances/reconcile/xcomEntries/return_value").json()["value"]
+    assert drift == {} or set(json.loads(drift).values() if isinstance(drift, str) else drift.values()) == {0}
+    assert stack.stores() == overlapped
+    stack.request("PATCH", "/api/v2/dags/telegram_albums_refresh", json={"is_paused": True}).raise_for_status()
 
 
 def test_a_run_held_past_a_one_second_deadline_fires_the_alert(stack):

@@ -74,9 +74,10 @@ def task_body(body: Callable[P, R]) -> Callable[P, R]:
         try:
             return body(*args, **kwargs)
         except ConfigurationError as exc:
-            reason = getattr(exc, "reason", None)  # a SessionUnusable's Telegram error string
-            if reason is not None:
-                metrics.incr("telegram_session_unusable_total", label=reason.lower())
+            from include.album.source.failures import SessionUnusable  # (telethon: only on this path)
+
+            if isinstance(exc, SessionUnusable):
+                metrics.incr("telegram_session_unusable_total", label=exc.reason.lower())
             log.error("configuration error, not retried: %s", exc)
             raise AirflowFailException(str(exc)) from exc
 

@@ -33,7 +33,7 @@ import bisect
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,8 @@ class Fault:
     """Telegram answering ``error`` (its RPC error string) instead of the answer.
 
     ``channel`` None: requests of any channel, and those of none (the session's own); ``rpcs``
-    empty: every kind of request (else names of ``RPC_KINDS``); ``times`` None: always.
+    empty: every kind of request (else names of ``RPC_KINDS``); ``times`` None: always. Counted
+    per client: each task builds its own from the connection, as each live task connects anew.
     """
 
     error: str
@@ -226,7 +227,7 @@ class ArchiveSender:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         self.as_of = as_of
-        self.faults = list(faults)
+        self.faults = [replace(fault) for fault in faults]  # each client counts its own
         self.not_joined = frozenset(not_joined)
         self._histories: dict[int, _ChannelHistory] = {}
         self._media_channels: dict[int, int] = {}  # photo/document id -> the channel that posted it
