@@ -36,6 +36,14 @@ instance of their own; beyond, they share that many units, so a run's task insta
   quarantined (`python -m include.album quarantine list|requeue`); the others go on. A
   service outage fails the task and the next run picks the work up.
 * **FloodWaits.** Long ones defer the channel (`channels.flood_wait_until`); nothing is skipped.
+* **Telegram's own failures** (README "When Telegram fails"). A channel Telegram refuses
+  (private, banned) is set aside with its reason until re-checked or
+  `python -m include.album channels enable ID`; a refused session fails `changed_channels` at
+  once, without retries (`python -m include.album login`, connection `telegram_default`); a
+  photo whose file reference expired is fetched again, then by later runs; 5xx answers leave
+  the channel for the next run; renames follow.
+* **Configuration errors** (a settings Variable of the wrong type, malformed JSON, a connection
+  not defined) fail the first task once, naming the field or connection: fix it and clear.
 * **Alerting.** A Deadline Alert fires when a run is not finished
   `TELEGRAM_ALBUMS_DEADLINE_SECONDS` (900) after it was queued (`plugins/telegram_albums_alerts.py`:
   log, metric `telegram_albums_deadline_missed_total`, optional webhook `albums_alert_webhook`).

@@ -25,7 +25,9 @@ list_channels ─► refresh[unit] ─► republish ─► reconcile
   `reconcile_drift_total{kind}`.
 
 Run it for another window with `airflow backfill create --dag-id telegram_albums_refresh ...`
-or a manual run; it is idempotent (a second run finds nothing to change). Settings and
+or a manual run; it is idempotent (a second run finds nothing to change). It may run while a
+`telegram_albums` run works on the same channels and albums: their writers wait for each other
+(per-channel and per-album locks) or drop what is stale, so no update is lost. Settings and
 connections: as for `telegram_albums`.
 """
 
