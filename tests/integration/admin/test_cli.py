@@ -65,3 +65,23 @@ def test_every_channel_of_an_archive_can_be_registered_at_once(pg, conn, sample_
     assert subs == [{"tenant_id": "default", "channel_id": c["id"]} for c in expected["channels"]]
     assert cli(pg, "channels", "add", "--archive", str(path), "--tenant", "acme") == 0
     assert conn.execute("SELECT count(*) AS n FROM subscriptions WHERE tenant_id = 'acme'").fetchone()["n"] == 3
+
+
+def test_a_channel_set_aside_is_listed_with_its_reason_and_enable_takes_it_back(pg, conn, sample_archive, capsys):
+    from include.album.admin.channels import register_archive
+    from include.album.source.archive import read_manifest
+
+    register_archive(conn, read_manifest(sample_archive[0]))
+    conn.execute("UPDATE channels SET state = 'unavailable', state_reason = 'CHANNEL_PRIVATE', "
+                 "state_since = now(), checked_at = now() WHERE id = %s", (NEWS,))
+    capsys.readouterr()
+    assert cli(pg, "channels", "list") == 0
+    listing = capsys.readouterr().out
+    assert "unavailable since" in listing and "(CHANNEL_PRIVATE)" in listing and f"channels enable {NEWS}" in listing
+
+    assert cli(pg, "channels", "enable", str(NEWS)) == 0
+    assert "enabled: the next run asks Telegram for it" in capsys.readouterr().out
+    row = conn.execute("SELECT state, state_reason, state_since FROM channels WHERE id = %s", (NEWS,)).fetchone()
+    assert row == {"state": "active", "state_reason": None, "state_since": None}
+    assert cli(pg, "channels", "enable", str(NEWS)) == 1  # nothing set aside any more
+    assert "not found, or not set aside" in capsys.readouterr().out
