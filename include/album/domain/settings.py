@@ -23,7 +23,7 @@ class ConfigurationError(ValueError):
     """A mistake in the deployment's configuration: retrying cannot help, a person must fix it."""
 
 
-# The smallest value each integer setting may take (the mapping limits: Airflow's max_map_length).
+# The bounds of integer settings (the mapped units: under Airflow's max_map_length, 1024).
 _MINIMUM = {"media_size_cap_bytes": 1, "max_messages_per_pull": 1, "channels_mapped_per_run": 1,
             "flood_sleep_threshold_seconds": 0, "assembly_timeout_minutes": 0, "albums_mapped_per_run": 1,
             "refresh_lookback_hours": 1, "unavailable_recheck_hours": 1}

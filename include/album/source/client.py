@@ -58,7 +58,7 @@ class PipelineClient(TelegramClient):
             await self(functions.updates.GetStateRequest())
         except SESSION_UNUSABLE as exc:
             raise SessionUnusable(self.conn_id, exc) from exc
-        self._authorized = True
+        self._authorized = True  # what Telethon's is_user_authorized() would otherwise ask again
         self._open = True
 
     async def close(self) -> None:
