@@ -163,6 +163,8 @@ def test_a_renamed_channel_is_followed_by_the_table_the_graph_and_the_labels(
     assert run_dag(dagbag)[0] == "success"
     news = channel(conn, NEWS)
     assert (news["username"], news["title"], news["renamed_at"]) == ("news_archive", "Новости (архив)", None)
+    assert marks(conn) == MARKS and differences_from_expectation(conn, pipeline.expected) == []  # rows untouched
+    assert channel(conn, LAB)["username"] == "album_lab" and channel(conn, MIXED)["username"] == "mixed_media"
     assert sent.counters["telegram_albums.channel_renames"] == 1
     graph = FalkorDB(host="127.0.0.1", port=falkordb_port).select_graph(pipeline.graph_name)
     nodes = graph.query("MATCH (c:Channel {channel_id: $id}) RETURN c.username, c.title", {"id": NEWS}).result_set
