@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import shutil
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -257,6 +258,27 @@ class LocalVision:
         return self.result_from(self.facts(data))
 
 
+def first_json_object(content: str) -> Any:
+    """The first complete JSON object in a model's answer: bare, in a code fence, or after prose.
+
+    Raises ``json.JSONDecodeError`` when there is none (a cut-off answer, plain prose)."""
+    start = content.find("{")
+    if start < 0:
+        raise json.JSONDecodeError("no JSON object in the answer", content, 0)
+    answer, _ = json.JSONDecoder().raw_decode(content, start)
+    return answer
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds a 429/503 asks to wait (``Retry-After`` in seconds), else None."""
+    if response.status_code not in (429, 503):
+        return None
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
 def validate_item(answer: Any) -> dict:
     """Check a model's JSON answer against the item schema; return the fields we take from it."""
     if not isinstance(answer, dict):
@@ -285,9 +307,18 @@ _PROMPT = (
 
 
 class OpenAIVision:
-    """An OpenAI-compatible vision endpoint, falling back to ``LocalVision`` on any failure."""
+    """An OpenAI-compatible vision endpoint, falling back to ``LocalVision`` on any failure.
+
+    Real VLM servers (vLLM, Ollama, hosted APIs) answer in ways the schema must survive: JSON in
+    a code fence or after a sentence of prose is taken (the first complete object), a cut-off
+    or invalid answer falls back to the local result with the reason. A 429 or 503 with
+    ``Retry-After`` up to ``RETRY_AFTER_CAP_SECONDS`` is waited for and asked again, at most
+    ``RATE_LIMIT_RETRIES`` times; a longer wait, or more, falls back rather than stall the task.
+    """
 
     name = "openai"
+    RATE_LIMIT_RETRIES = 2
+    RETRY_AFTER_CAP_SECONDS = 30.0
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 30.0,
                  local: LocalVision | None = None):
@@ -316,11 +347,17 @@ class OpenAIVision:
             ]}],
         }
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        response = httpx.post(f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=self.timeout)
+        for attempt in range(self.RATE_LIMIT_RETRIES + 1):
+            response = httpx.post(f"{self.base_url}/chat/completions", json=body, headers=headers,
+                                  timeout=self.timeout)
+            wait = _retry_after(response)
+            if wait is None or attempt == self.RATE_LIMIT_RETRIES or wait > self.RETRY_AFTER_CAP_SECONDS:
+                break
+            log.info("vision endpoint %s answered %d; asking again in %.1f s", self.base_url, response.status_code,
+                     wait)
+            time.sleep(wait)
         response.raise_for_status()
-        content = response.json()["choices"][0]["message"]["content"]
-        content = re.sub(r"^```(?:json)?\s*|\s*```$", "", content.strip())
-        return validate_item(json.loads(content))
+        return validate_item(first_json_object(response.json()["choices"][0]["message"]["content"]))
 
     def analyse(self, data: bytes) -> dict:
         facts = self.local.facts(data)  # decoding limits and the hash/OCR we always keep

@@ -135,8 +135,25 @@ def test_validate_item_rejects_answers_outside_the_schema():
             validate_item(bad)
 
 
+_VALID = {"kind": "meme", "description": "A cat in a box", "labels": ["Cat", "box"], "is_meme": True}
+# What VLM servers really send back, by behaviour: (HTTP status, extra headers, seconds to wait, content).
+_ANSWERS = {
+    "valid": (200, {}, 0, json.dumps(_VALID)),
+    "malformed": (200, {}, 0, '{"kind": "meme", "description": '),  # cut off at max_tokens
+    "timeout": (200, {}, 3, "{}"),
+    "slow": (200, {}, 0.4, json.dumps(_VALID)),  # slower than usual, inside the timeout
+    "fenced": (200, {}, 0, "```json\n" + json.dumps(_VALID, indent=2) + "\n```\nThe image shows a cat."),
+    "prose": (200, {}, 0, "Sure! Here is the JSON you asked for: " + json.dumps(_VALID) + " Let me know."),
+    "no_json": (200, {}, 0, "I cannot help with identifying this image."),
+    "wrong_schema": (200, {}, 0, json.dumps({"type": "photograph", "caption": "A cat"})),
+    "rate_limited": (429, {"Retry-After": "0.2"}, 0, '{"error": {"message": "Rate limit reached"}}'),
+    "rate_limited_long": (429, {"Retry-After": "3600"}, 0, '{"error": {"message": "Rate limit reached"}}'),
+    "overloaded": (503, {"Retry-After": "0.1"}, 0, '{"error": {"message": "Server overloaded"}}'),
+}
+
+
 class _FakeEndpoint(BaseHTTPRequestHandler):
-    """A local OpenAI-compatible server: answers from a queue of behaviours."""
+    """A local OpenAI-compatible server: answers from a queue of behaviours (``_ANSWERS``)."""
 
     behaviours: list[str] = []
     requests: list[dict] = []
@@ -144,17 +161,15 @@ class _FakeEndpoint(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's naming
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-        behaviour = type(self).behaviours.pop(0)
-        if behaviour == "timeout":
-            time.sleep(3)
-        content = {"valid": json.dumps({"kind": "meme", "description": "A cat in a box", "labels": ["Cat", "box"],
-                                        "is_meme": True}),
-                   "malformed": "{\"kind\": \"meme\", \"description\": ",
-                   "timeout": "{}"}[behaviour]
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+        status, headers, delay, content = _ANSWERS[type(self).behaviours.pop(0)]
+        time.sleep(delay)
+        if status == 200:
+            content = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]})
+        payload = content.encode()
         try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -198,3 +213,40 @@ def test_openai_provider_valid_then_malformed_then_timeout(endpoint, local):
     assert timed_out["provider"] == "local" and "Timeout" in timed_out["fallback_reason"]
     assert time.monotonic() - started < 2.5
     assert provider.key == "openai:test-vision-model:v1"
+
+
+def test_openai_provider_takes_json_in_a_fence_or_after_prose_and_waits_a_slow_answer(endpoint, local):
+    provider = OpenAIVision(endpoint, "qwen2.5-vl-3b", timeout=2.0, local=local)
+    image = render_text_image(["HELLO"])
+    _FakeEndpoint.behaviours = ["fenced", "prose", "slow"]
+    for _ in range(3):
+        answer = provider.analyse(image)
+        assert (answer["provider"], answer["kind"], answer["description"]) == ("openai", "meme", "A cat in a box")
+
+
+def test_openai_provider_falls_back_on_answers_outside_the_schema(endpoint, local):
+    provider = OpenAIVision(endpoint, "llava", timeout=2.0, local=local)
+    image = render_text_image(["HELLO"])
+    _FakeEndpoint.behaviours = ["no_json", "wrong_schema"]
+    prose, wrong = provider.analyse(image), provider.analyse(image)
+    assert prose["provider"] == "local" and "no JSON object in the answer" in prose["fallback_reason"]
+    assert wrong["provider"] == "local" and "kind None is not one of" in wrong["fallback_reason"]
+    assert prose["ocr"] == local.analyse(image)["ocr"]  # the local result, whole
+
+
+def test_openai_provider_waits_out_a_short_retry_after_and_falls_back_on_a_long_one(endpoint, local):
+    provider = OpenAIVision(endpoint, "qwen2.5-vl-3b", timeout=2.0, local=local)
+    image = render_text_image(["HELLO"])
+    _FakeEndpoint.behaviours = ["rate_limited", "overloaded", "valid"]
+    assert provider.analyse(image)["provider"] == "openai"
+    assert len(_FakeEndpoint.requests) == 3  # asked again after each wait
+
+    _FakeEndpoint.behaviours = ["rate_limited_long"]
+    long_wait = provider.analyse(image)
+    assert long_wait["provider"] == "local" and "429" in long_wait["fallback_reason"]
+    assert len(_FakeEndpoint.requests) == 4  # not asked again: an hour's wait would stall the task
+
+    _FakeEndpoint.behaviours = ["rate_limited"] * 3
+    still_limited = provider.analyse(image)
+    assert still_limited["provider"] == "local" and "429" in still_limited["fallback_reason"]
+    assert len(_FakeEndpoint.requests) == 4 + 1 + OpenAIVision.RATE_LIMIT_RETRIES
