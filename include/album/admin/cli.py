@@ -180,16 +180,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     from include.album.orchestration.connections import embedder, load_settings, qdrant_client
     from include.album.stores.qdrant import QdrantIndex
 
+    if not args.query.strip():
+        raise ValueError("empty query: give the words to search for")
     settings = load_settings()
     if args.qdrant_path:
         from qdrant_client import QdrantClient
 
+        if not Path(args.qdrant_path).is_dir():  # (QdrantClient would create it, empty)
+            raise LookupError(f"--qdrant-path {args.qdrant_path} does not exist: give the Qdrant local-mode "
+                              "directory the DAG writes (connection albums_qdrant, extra path)")
         client = QdrantClient(path=args.qdrant_path)
     else:
         client = qdrant_client(settings)
     try:
         index = QdrantIndex(client, args.collection or settings.qdrant_collection, embedder(settings))
-        index.ensure_collection()
+        index.require_collection()
         hits = index.search(args.tenant, args.query, album_id=args.album, kind="album" if args.albums_only else None,
                             outside_albums=args.outside_albums, labels=args.labels, limit=args.limit)
     finally:

@@ -92,6 +92,17 @@ class QdrantIndex:
                 self.client.create_payload_index(self.collection, field, field_schema=schema)
             log.info("created Qdrant collection %s (%d-d, %s)", self.collection, self.embedder.dim, self.embedder.key)
             return
+        self._check_embedding()
+
+    def require_collection(self) -> None:
+        """For readers (search): the collection must exist already; reading never creates an empty one."""
+        if not self.client.collection_exists(self.collection):
+            raise LookupError(f"Qdrant has no collection {self.collection!r}: the telegram_albums DAG creates it "
+                              "when it first indexes; check --collection (setting qdrant_collection) and the Qdrant "
+                              "location (--qdrant-path or connection albums_qdrant)")
+        self._check_embedding()
+
+    def _check_embedding(self) -> None:
         info = self.client.get_collection(self.collection)
         size = info.config.params.vectors.size
         stored = (info.config.metadata or {}).get("embedding")
@@ -151,6 +162,8 @@ class QdrantIndex:
                outside_albums: bool = False, labels: Sequence[str] | None = None, channel_id: int | None = None,
                extra: models.Filter | None = None, limit: int = 10) -> list[Hit]:
         """Semantic search, always within ``tenant_id``; whatever ``extra`` says cannot widen that."""
+        if not query.strip():
+            raise ValueError("empty query: give the words to search for")
         must: list[Any] = [_match("tenant_ids", validate_tenant_id(tenant_id))]
         must_not: list[Any] = []
         if album_id is not None:

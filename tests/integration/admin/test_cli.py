@@ -85,3 +85,19 @@ def test_a_channel_set_aside_is_listed_with_its_reason_and_enable_takes_it_back(
     assert row == {"state": "active", "state_reason": None, "state_since": None}
     assert cli(pg, "channels", "enable", str(NEWS)) == 1  # nothing set aside any more
     assert "not found, or not set aside" in capsys.readouterr().out
+
+
+def test_search_refuses_an_empty_query_and_a_qdrant_path_that_does_not_exist(pg, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")
+    assert cli(pg, "search", "   ", "--tenant", "acme") == 2
+    assert capsys.readouterr().err.strip() == "error: empty query: give the words to search for"
+
+    missing = tmp_path / "no-such-qdrant"
+    assert cli(pg, "search", "street food", "--tenant", "acme", "--qdrant-path", str(missing)) == 2
+    err = capsys.readouterr().err
+    assert f"--qdrant-path {missing} does not exist" in err and len(err.strip().splitlines()) == 1
+    assert not missing.exists()  # not created, empty, as a side effect
+
+    (tmp_path / "qdrant").mkdir()  # a directory that holds no collection of ours
+    assert cli(pg, "search", "street food", "--tenant", "acme", "--qdrant-path", str(tmp_path / "qdrant")) == 2
+    assert "Qdrant has no collection 'telegram_albums'" in capsys.readouterr().err

@@ -237,3 +237,13 @@ def test_search_command_prints_album_channel_date_score_and_text(conn, store, se
 
     assert main(["search", "новости", "--outside-albums", *common]) == 0
     assert all("no album" in row for row in capsys.readouterr().out.strip().splitlines())
+
+
+def test_an_empty_query_is_refused_and_a_reader_never_creates_a_collection(qindex):
+    with pytest.raises(ValueError, match="empty query"):
+        qindex.search("acme", " \n")
+    missing = QdrantIndex(qindex.client, "never_indexed", qindex.embedder)
+    with pytest.raises(LookupError, match="Qdrant has no collection 'never_indexed'"):
+        missing.require_collection()
+    assert not qindex.client.collection_exists("never_indexed")
+    qindex.require_collection()  # the indexed one is there, with the configured embedding
