@@ -205,7 +205,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         text = " ".join(hit.text.split())[:100]
         print(f"{hit.score:6.3f}  {album:<10} {where:<24} {hit.posted_at[:16]}  {text}")
     if not hits:
-        print("no results")
+        print(f"no results: nothing in tenant {args.tenant} matches well enough (score floor "
+              f"{index.embedder.score_floor})")
     return 0
 
 

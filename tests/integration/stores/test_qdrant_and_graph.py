@@ -247,3 +247,38 @@ def test_an_empty_query_is_refused_and_a_reader_never_creates_a_collection(qinde
         missing.require_collection()
     assert not qindex.client.collection_exists("never_indexed")
     qindex.require_collection()  # the indexed one is there, with the configured embedding
+
+
+def test_a_query_that_matches_nothing_has_no_hits_and_an_album_is_one_hit(conn, qindex, indexed):
+    assert qindex.search("acme", "purple elephant tax refund on mars", limit=10) == []
+    for query in ("food market", "город", "harbour lights"):
+        hits = qindex.search("acme", query, limit=10)
+        albums_hit = [h.album_id for h in hits if h.album_id is not None]
+        assert len(albums_hit) == len(set(albums_hit)), query  # never twice in one list
+        assert all(h.score >= qindex.embedder.score_floor for h in hits)
+    within = qindex.search("acme", "food market", album_id=albums(conn)[1]["id"], limit=20)
+    assert len(within) > 1  # inside one album its points are the hits
+
+
+def test_the_score_floor_answers_the_retrieval_set_as_calibrated():
+    """The ru/en set as Qdrant points: relevant documents stay findable above the floor, and most
+    queries about nothing get no results (the figures: `python -m devtools embeddings`)."""
+    import json
+    import uuid
+    from pathlib import Path
+
+    from include.album.stores.qdrant import IndexDoc
+
+    data = json.loads((Path(__file__).parents[2] / "data" / "retrieval_ru_en.json").read_text(encoding="utf-8"))
+    client = QdrantClient(":memory:")
+    index = QdrantIndex(client, "retrieval", default_embedder())
+    index.ensure_collection()
+    index.upsert([IndexDoc(str(uuid.uuid5(uuid.NAMESPACE_URL, d["id"])), d["text"], {
+        "kind": "post", "channel_id": 1, "tenant_ids": ["t"], "posted_at": "2026-01-05T10:00:00+00:00"})
+        for d in data["documents"]])
+    doc_of = {d["text"][:200]: d["id"] for d in data["documents"]}
+    found = sum(1 for q in data["queries"]
+                if q["relevant"][0] in {doc_of[h.text[:200]] for h in index.search("t", q["text"], limit=5)})
+    nothing = sum(1 for q in data["no_match"] if index.search("t", q["text"], limit=5) == [])
+    client.close()
+    assert found >= 0.9 * len(data["queries"]) and nothing >= 0.8 * len(data["no_match"])
