@@ -68,11 +68,7 @@ class AlbumDocs:
     albums: list[dict] = field(default_factory=list)
     items: list[dict] = field(default_factory=list)
     labels: list[dict] = field(default_factory=list)
-
-    @property
-    def point_ids(self) -> set[str]:
-        """Ids of the points written (documents without any text are not embedded)."""
-        return {d.point_id for d in self.docs if d.text.strip()}
+    has_text: dict[int, bool] = field(default_factory=dict)  # album id -> its point has words to search
 
 
 class AlbumIndexer:
@@ -98,6 +94,7 @@ class AlbumIndexer:
             from_model = not str(enrichment.get("provider_key", "")).startswith("local:")
             text = _join(album.caption_text, enrichment.get("vision_summary") if from_model else None,
                          readable(enrichment.get("ocr_text")))
+            out.has_text[album.id] = bool(text.strip())
             out.docs.append(IndexDoc(album_point_id(album.id), text, {
                 **base, "kind": "album", "grouped_id": album.grouped_id, "items_count": album.items_count,
                 "status": album.status, "labels": enrichment.get("vision_labels", []),
@@ -146,7 +143,7 @@ class AlbumIndexer:
                 db.execute(self.conn, "album_mark_indexed", {
                     "album_id": album.id, "content_hash": album.content_hash,
                     "index": Jsonb({"enrichment_assembled_at": album.enriched_at, "indexed_at": now.isoformat(),
-                                    "embedding": self.qindex.embedder.key,
+                                    "embedding": self.qindex.embedder.key, "has_text": out.has_text[album.id],
                                     "graph": self.graph.name if self.graph else None})})
                 db.execute(self.conn, "album_posts_mark_indexed", {"album_id": album.id, "indexed_at": now})
         log.info("indexed %d albums: %d points%s", len(albums), points,

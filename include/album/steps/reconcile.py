@@ -70,7 +70,7 @@ def reconcile(conn: psycopg.Connection, store: MediaStore, indexer: AlbumIndexer
     album_docs = indexer.documents(settled)
     loose = db.fetch_all(conn, "loose_posts_dated", {"since": since, "until": until})
     loose_docs = loose_post_documents(conn, store, provider, [r for r in loose if r["settled"]])
-    expected = {d.point_id: d for d in [*album_docs.docs, *loose_docs] if d.text.strip() and dated(d)}
+    expected = {d.point_id: d for d in [*album_docs.docs, *loose_docs] if dated(d)}
     owner = {d.point_id: d.payload.get("album_id") for d in album_docs.docs}
     flux_loose = {post_point_id(r["channel_id"], r["message_id"]) for r in loose if not r["settled"]}
     actual = indexer.qindex.points_dated(since, until)

@@ -47,7 +47,7 @@ class IndexDoc:
 
 @dataclass(frozen=True)
 class Hit:
-    score: float
+    score: float | None  # None: found by browsing (filters only)
     kind: str
     album_id: int | None
     channel_id: int
@@ -114,13 +114,16 @@ class QdrantIndex:
             )
 
     def upsert(self, docs: Sequence[IndexDoc]) -> int:
-        docs = [d for d in docs if d.text.strip()]
+        """Write a point per document, text or not: one without text (a photo album with no
+        caption and no OCR) is embedded from what it is (``describe``) and marked
+        ``has_text: false``, so filters and browsing find it and the score floor keeps it out of
+        searches for words it does not hold."""
         if not docs:
             return 0
-        vectors = self.embedder.embed_documents([d.text for d in docs])
+        vectors = self.embedder.embed_documents([d.text if d.text.strip() else describe(d.payload) for d in docs])
         self.client.upsert(self.collection, points=[
-            models.PointStruct(id=d.point_id, vector=list(v),
-                               payload={**d.payload, "text": d.text[:TEXT_PAYLOAD_CHARS]})
+            models.PointStruct(id=d.point_id, vector=list(v), payload={
+                **d.payload, "text": d.text[:TEXT_PAYLOAD_CHARS], "has_text": bool(d.text.strip())})
             for d, v in zip(docs, vectors, strict=True)
         ])
         return len(docs)
@@ -169,27 +172,13 @@ class QdrantIndex:
         """
         if not query.strip():
             raise ValueError("empty query: give the words to search for")
-        must: list[Any] = [_match("tenant_ids", validate_tenant_id(tenant_id))]
-        must_not: list[Any] = []
-        if album_id is not None:
-            must.append(_match("album_id", album_id))
-        if kind is not None:
-            must.append(_match("kind", kind))
-        if channel_id is not None:
-            must.append(_match("channel_id", channel_id))
-        if labels:
-            must.extend(_match("labels", label.strip().lower()) for label in labels)
-        if outside_albums:  # posts that have no album_id at all: excluded by Qdrant, not in Python
-            must.append(_match("kind", "post"))
-            must_not.append(models.FieldCondition(key="album_id", range=models.Range(gte=0)))
-        if extra is not None:
-            must.append(extra)  # nested: the caller's conditions narrow, never replace, the tenant filter
+        where = _tenant_filter(tenant_id, album_id=album_id, kind=kind, outside_albums=outside_albums, labels=labels,
+                               channel_id=channel_id, extra=extra)
         vector = self.embedder.embed_queries([query])[0]
         per_album = album_id is None
         response = self.client.query_points(
             self.collection, query=list(vector), limit=limit * ALBUM_POINTS_PER_HIT if per_album else limit,
-            with_payload=True, score_threshold=self.embedder.score_floor or None,
-            query_filter=models.Filter(must=must, must_not=must_not or None))
+            with_payload=True, score_threshold=self.embedder.score_floor or None, query_filter=where)
         hits, albums_seen = [], set()
         for point in response.points:  # best first
             album = point.payload.get("album_id")
@@ -197,16 +186,61 @@ class QdrantIndex:
                 if album in albums_seen:
                     continue
                 albums_seen.add(album)
-            hits.append(Hit(score=round(point.score, 4), kind=point.payload["kind"], album_id=album,
-                            channel_id=point.payload["channel_id"], message_id=point.payload.get("message_id"),
-                            posted_at=point.payload["posted_at"], text=point.payload.get("text", ""),
-                            labels=point.payload.get("labels", [])))
+            hits.append(_hit(point, round(point.score, 4)))
         return hits[:limit]
+
+    def browse(self, tenant_id: str, *, album_id: int | None = None, kind: str | None = None,
+               labels: Sequence[str] | None = None, channel_id: int | None = None, limit: int = 50) -> list[Hit]:
+        """The points the filters select, newest first, no query: how a text-less album is found
+        (by its ``album_id``, labels, channel). Always within ``tenant_id``."""
+        where = _tenant_filter(tenant_id, album_id=album_id, kind=kind, labels=labels, channel_id=channel_id)
+        points, offset = [], None
+        while True:
+            page, offset = self.client.scroll(self.collection, scroll_filter=where, limit=256, offset=offset,
+                                              with_payload=True)
+            points.extend(page)
+            if offset is None:
+                break
+        points.sort(key=lambda p: p.payload.get("posted_at", ""), reverse=True)
+        return [_hit(p, None) for p in points[:limit]]
 
 
 # Candidates asked of Qdrant per hit returned when hits are collapsed per album (an album is its
 # point and up to 10 item posts; the best of them stands for it).
 ALBUM_POINTS_PER_HIT = 4
+
+
+def describe(payload: dict) -> str:
+    """What a point without text is, in words (its kind and vision labels): its honest vector."""
+    return f"{payload.get('kind', 'post')}: {', '.join(payload.get('labels') or []) or 'no text'}"
+
+
+def _tenant_filter(tenant_id: str, *, album_id: int | None = None, kind: str | None = None,
+                   outside_albums: bool = False, labels: Sequence[str] | None = None, channel_id: int | None = None,
+                   extra: models.Filter | None = None) -> models.Filter:
+    must: list[Any] = [_match("tenant_ids", validate_tenant_id(tenant_id))]
+    must_not: list[Any] = []
+    if album_id is not None:
+        must.append(_match("album_id", album_id))
+    if kind is not None:
+        must.append(_match("kind", kind))
+    if channel_id is not None:
+        must.append(_match("channel_id", channel_id))
+    if labels:
+        must.extend(_match("labels", label.strip().lower()) for label in labels)
+    if outside_albums:  # posts that have no album_id at all: excluded by Qdrant, not in Python
+        must.append(_match("kind", "post"))
+        must_not.append(models.FieldCondition(key="album_id", range=models.Range(gte=0)))
+    if extra is not None:
+        must.append(extra)  # nested: the caller's conditions narrow, never replace, the tenant filter
+    return models.Filter(must=must, must_not=must_not or None)
+
+
+def _hit(point: Any, score: float | None) -> Hit:
+    return Hit(score=score, kind=point.payload["kind"], album_id=point.payload.get("album_id"),
+               channel_id=point.payload["channel_id"], message_id=point.payload.get("message_id"),
+               posted_at=point.payload["posted_at"], text=point.payload.get("text", ""),
+               labels=point.payload.get("labels", []))
 
 
 def _match(key: str, value: Any) -> models.FieldCondition:

@@ -282,3 +282,53 @@ def test_the_score_floor_answers_the_retrieval_set_as_calibrated():
     nothing = sum(1 for q in data["no_match"] if index.search("t", q["text"], limit=5) == [])
     client.close()
     assert found >= 0.9 * len(data["queries"]) and nothing >= 0.8 * len(data["no_match"])
+
+
+@pytest.fixture
+def textless_album(conn, store, settings, archive_copy, provider, qindex, falkor_graph):
+    """The sample with Album Lab's first album made a photo album with no caption and no text in
+    its photos (plain gradients: OCR finds nothing), processed and indexed by the real pipeline."""
+    import io
+
+    from PIL import Image
+
+    from include.album.source.archive import ArchiveSender, append_messages
+
+    path, expected = archive_copy
+    history = {m.id: m for m in ArchiveSender(path).history(LAB).messages}
+    for number, message_id in enumerate((102, 103, 104)):
+        message = history[message_id]
+        message.message, message.edit_date = "", message.date + timedelta(minutes=1)
+        append_messages(path, LAB, [message])
+        gradient = Image.linear_gradient("L").resize((640, 480)).convert("RGB")
+        gradient = Image.merge("RGB", [band.point(lambda v, n=number: (v + 40 * n) % 256) for band in gradient.split()])
+        buffer = io.BytesIO()
+        gradient.save(buffer, format="JPEG")
+        (path / "media" / str(message.photo.id)).write_bytes(buffer.getvalue())
+    register_sample(conn, expected)
+    ingest_all(conn, store, path, expected, settings)
+    falkor_graph.ensure_schema()
+    indexer = AlbumIndexer(conn, qindex, falkor_graph, provider.key)
+    run_pipeline(conn, store, provider, indexer)
+    return conn.execute("SELECT * FROM media_groups WHERE channel_id = %s AND grouped_id = %s",
+                        (LAB, 7000000000000000001)).fetchone()
+
+
+def test_a_captionless_textless_photo_album_has_a_point_found_by_its_id_and_labels(conn, qindex, textless_album):
+    album = textless_album
+    assert not album["caption_text"] and album["meta"]["index"]["has_text"] is False
+    [point] = qindex.client.retrieve("albums", [album_point_id(album["id"])], with_payload=True)
+    assert point.payload["has_text"] is False and point.payload["text"] == ""
+    assert point.payload["album_id"] == album["id"] and point.payload["labels"]
+
+    by_id = qindex.browse("acme", album_id=album["id"])
+    assert {h.kind for h in by_id} == {"album", "post"} and {h.album_id for h in by_id} == {album["id"]}
+    label = point.payload["labels"][0]
+    assert album["id"] in {h.album_id for h in qindex.browse("acme", labels=[label], kind="album")}
+    assert qindex.browse("globex", album_id=album["id"]) == []  # still within the tenant
+
+    # The run report counts the points actually written, and the albums without searchable text.
+    counts = db.fetch_one(conn, "run_report", {"since": None})
+    assert counts["albums_indexed"] == point_count(qindex, kind="album") == len(albums(conn))
+    assert counts["posts_indexed"] == point_count(qindex, kind="post")
+    assert counts["albums_without_text"] == 1
