@@ -12,6 +12,8 @@ import getpass
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from include.album.source.client import PipelineClient
+    from include.album.stores.qdrant import Hit, QdrantIndex
 
 
 def application_db(dsn: str | None = None) -> psycopg.Connection:
@@ -175,13 +178,13 @@ def cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    """Semantic search within a tenant; prints album id, channel, date, score and text."""
+@contextmanager
+def _search_index(args: argparse.Namespace) -> Iterator[QdrantIndex]:
+    """The tenant-scoped index the DAG wrote: ``--qdrant-path`` or connection ``albums_qdrant``;
+    one that does not exist is an error, never created empty by a reader."""
     from include.album.orchestration.connections import embedder, load_settings, qdrant_client
     from include.album.stores.qdrant import QdrantIndex
 
-    if not args.query.strip():
-        raise ValueError("empty query: give the words to search for")
     settings = load_settings()
     if args.qdrant_path:
         from qdrant_client import QdrantClient
@@ -195,18 +198,43 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         index = QdrantIndex(client, args.collection or settings.qdrant_collection, embedder(settings))
         index.require_collection()
-        hits = index.search(args.tenant, args.query, album_id=args.album, kind="album" if args.albums_only else None,
-                            outside_albums=args.outside_albums, labels=args.labels, limit=args.limit)
+        yield index
     finally:
         client.close()
+
+
+def _print_hits(hits: list[Hit]) -> None:
     for hit in hits:
         album = f"album {hit.album_id}" if hit.album_id is not None else "no album"
         where = f"{hit.kind} {hit.channel_id}" + (f"/{hit.message_id}" if hit.message_id else "")
-        text = " ".join(hit.text.split())[:100]
-        print(f"{hit.score:6.3f}  {album:<10} {where:<24} {hit.posted_at[:16]}  {text}")
+        text = " ".join(hit.text.split())[:100] or "(no text)"
+        score = "     -" if hit.score is None else f"{hit.score:6.3f}"
+        print(f"{score}  {album:<10} {where:<24} {hit.posted_at[:16]}  {text}")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Semantic search within a tenant; prints score, album id, channel, date and text."""
+    if not args.query.strip():
+        raise ValueError("empty query: give the words to search for")
+    with _search_index(args) as index:
+        hits = index.search(args.tenant, args.query, album_id=args.album, kind="album" if args.albums_only else None,
+                            outside_albums=args.outside_albums, labels=args.labels, limit=args.limit)
+    _print_hits(hits)
     if not hits:
         print(f"no results: nothing in tenant {args.tenant} matches well enough (score floor "
               f"{index.embedder.score_floor})")
+    return 0
+
+
+def cmd_browse(args: argparse.Namespace) -> int:
+    """Points of a tenant by album, labels, channel or kind, newest first, without a query:
+    albums and posts with no text are found too."""
+    with _search_index(args) as index:
+        hits = index.browse(args.tenant, album_id=args.album, kind=args.kind, labels=args.labels,
+                            channel_id=args.channel, limit=args.limit)
+    _print_hits(hits)
+    if not hits:
+        print(f"nothing in tenant {args.tenant} matches these filters")
     return 0
 
 
@@ -301,6 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--collection", help="default: setting qdrant_collection")
     search.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
     search.set_defaults(func=cmd_search)
+    browse = sub.add_parser("browse", help="a tenant's albums and posts by filters, no query (text-less ones too)")
+    browse.add_argument("--tenant", required=True)
+    browse.add_argument("--album", type=int, help="this album's point and its posts'")
+    browse.add_argument("--kind", choices=["album", "post"])
+    browse.add_argument("--labels", nargs="+", help="every one of these vision labels")
+    browse.add_argument("--channel", type=int, help="Telegram channel id")
+    browse.add_argument("--limit", type=int, default=50)
+    browse.add_argument("--collection", help="default: setting qdrant_collection")
+    browse.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
+    browse.set_defaults(func=cmd_browse)
 
     quarantine = sub.add_parser("quarantine", help="albums set aside after failing every retry").add_subparsers(
         dest="action", required=True)

@@ -101,3 +101,35 @@ def test_search_refuses_an_empty_query_and_a_qdrant_path_that_does_not_exist(pg,
     (tmp_path / "qdrant").mkdir()  # a directory that holds no collection of ours
     assert cli(pg, "search", "street food", "--tenant", "acme", "--qdrant-path", str(tmp_path / "qdrant")) == 2
     assert "Qdrant has no collection 'telegram_albums'" in capsys.readouterr().err
+
+
+def test_browse_lists_a_tenants_points_by_filters_text_less_ones_too(pg, tmp_path, capsys, monkeypatch):
+    from qdrant_client import QdrantClient
+
+    from include.album.providers.embeddings import default_embedder
+    from include.album.stores.qdrant import IndexDoc, QdrantIndex, album_point_id, post_point_id
+
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")
+    client = QdrantClient(path=str(tmp_path / "qdrant"))
+    index = QdrantIndex(client, "telegram_albums", default_embedder())
+    index.ensure_collection()
+    base = {"channel_id": LAB, "tenant_ids": ["acme"]}
+    index.upsert([
+        IndexDoc(album_point_id(7), "", {**base, "kind": "album", "album_id": 7, "labels": ["photo", "landscape"],
+                                         "posted_at": "2026-01-05T10:02:00+00:00"}),
+        IndexDoc(post_point_id(LAB, 101), "Welcome to Album Lab", {**base, "kind": "post", "labels": [],
+                                                                     "posted_at": "2026-01-05T10:01:00+00:00"}),
+    ])
+    client.close()
+    capsys.readouterr()
+    where = ["--tenant", "acme", "--qdrant-path", str(tmp_path / "qdrant")]
+    assert cli(pg, "browse", *where, "--album", "7") == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert "album 7" in line and "(no text)" in line
+    assert cli(pg, "browse", *where, "--labels", "landscape") == 0
+    assert "album 7" in capsys.readouterr().out
+    assert cli(pg, "browse", *where) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "album 7" in lines[0] and "Welcome to Album Lab" in lines[1]  # newest first
+    assert cli(pg, "browse", "--tenant", "globex", "--qdrant-path", str(tmp_path / "qdrant")) == 0
+    assert "nothing in tenant globex matches these filters" in capsys.readouterr().out
