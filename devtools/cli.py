@@ -54,6 +54,13 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vision(args: argparse.Namespace) -> int:
+    from devtools.vision_benchmark import main as vision_benchmark
+
+    return vision_benchmark(Path(args.baseline) if args.baseline else None,
+                            Path(args.images) if args.images else None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -88,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("embeddings", help="retrieval quality and speed of the local embedding models").set_defaults(
         func=cmd_embeddings)
+    vision = sub.add_parser("vision", help="vision quality (kind, OCR, labels, retrieval) on the vision set")
+    vision.add_argument("--baseline", metavar="CHECKOUT", help="also measure another checkout's local vision "
+                                                               "provider, side by side in the same run")
+    vision.add_argument("--images", metavar="DIR", help="also write the set's images there, to look at")
+    vision.set_defaults(func=cmd_vision)
     return parser
 
 

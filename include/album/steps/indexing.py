@@ -46,6 +46,13 @@ def vision_text(result: dict | None) -> str:
     return _join(description, readable((result.get("ocr") or {}).get("text")))
 
 
+def album_text(caption: str | None, enrichment: dict) -> str:
+    """An album point's searchable text: its caption, a model's summary, its items' OCR text."""
+    from_model = not str(enrichment.get("provider_key", "")).startswith("local:")
+    return _join(caption, enrichment.get("vision_summary") if from_model else None,
+                 readable(enrichment.get("ocr_text")))
+
+
 def _join(*parts: str | None) -> str:
     return "\n".join(p.strip() for p in parts if p and p.strip())
 
@@ -91,9 +98,7 @@ class AlbumIndexer:
             enrichment = album.meta.get("enrichment") or {}
             tenant_ids = tenants.get(album.channel_id, [])
             base = {"album_id": album.id, "channel_id": album.channel_id, "tenant_ids": tenant_ids}
-            from_model = not str(enrichment.get("provider_key", "")).startswith("local:")
-            text = _join(album.caption_text, enrichment.get("vision_summary") if from_model else None,
-                         readable(enrichment.get("ocr_text")))
+            text = album_text(album.caption_text, enrichment)
             out.has_text[album.id] = bool(text.strip())
             out.docs.append(IndexDoc(album_point_id(album.id), text, {
                 **base, "kind": "album", "grouped_id": album.grouped_id, "items_count": album.items_count,

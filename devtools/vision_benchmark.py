@@ -1,0 +1,197 @@
+"""Vision quality on the vision set (devtools/vision_set.py, tests/data/vision_truth.json).
+
+    .venv/bin/python -m devtools vision [--baseline OTHER_CHECKOUT]
+
+Per kind: kind accuracy, OCR character error rate on images with text, OCR words invented on
+images without text, label precision against the truth's tags, distinct descriptions and
+seconds per image. Then retrieval: the albums are summarised (``summary.aggregate``), turned
+into the pipeline's own Qdrant points (album text, post texts, descriptors of text-less
+points) and searched with the pipeline's search; recall@1/@5 and MRR over the queries, and
+over the queries whose album has no caption. ``--baseline`` measures another checkout's local
+provider (its ``include/album/providers/vision.py``) in the same run, side by side.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+
+from devtools import vision_set
+
+TENANT = "bench"
+
+
+def _provider_module(root: Path | None) -> ModuleType:
+    if root is None:
+        from include.album.providers import vision
+
+        return vision
+    path = root / "include" / "album" / "providers" / "vision.py"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: --baseline takes a checkout of this project")
+    spec = importlib.util.spec_from_file_location(f"baseline_vision_{abs(hash(root))}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def character_error_rate(read: str, truth: str) -> float:
+    from include.album.domain.summary import normalise
+
+    truth = normalise(truth)
+    return edit_distance(normalise(read), truth) / max(1, len(truth))
+
+
+def acceptable_labels(image: dict) -> set[str]:
+    """A label is right when the truth's tags hold it, or it is the image's kind."""
+    return {tag.lower() for tag in image["tags"]} | {image["kind"]}
+
+
+def analyse_all(vision: ModuleType, images: list[dict]) -> list[dict]:
+    provider = vision.LocalVision()
+    results = []
+    for image in images:
+        started = time.perf_counter()
+        result = provider.analyse(image["data"])
+        results.append({**result, "seconds": time.perf_counter() - started})
+    return results
+
+
+def image_table(images: list[dict], results: list[dict]) -> dict[str, dict]:
+    rows: dict[str, dict] = defaultdict(lambda: defaultdict(list))
+    for image, result in zip(images, results, strict=True):
+        for kind in (image["kind"], "all"):
+            row = rows[kind]
+            row["correct_kind"].append(result["kind"] == image["kind"])
+            read = (result.get("ocr") or {}).get("text") or ""
+            if image["text"]:
+                row["cer"].append(character_error_rate(read, image["text"]))
+            else:
+                row["false_words"].append(len(read.split()))
+            labels = result.get("labels") or []
+            row["labels"].append(len(labels))
+            row["right_labels"].append(sum(label in acceptable_labels(image) for label in labels))
+            row["descriptions"].append(result["description"])
+            row["seconds"].append(result["seconds"])
+    table = {}
+    for kind, row in sorted(rows.items(), key=lambda kv: (kv[0] == "all", kv[0])):
+        table[kind] = {
+            "images": len(row["correct_kind"]),
+            "kind_accuracy": sum(row["correct_kind"]) / len(row["correct_kind"]),
+            "ocr_cer": sum(row["cer"]) / len(row["cer"]) if row["cer"] else None,
+            "false_ocr_words": sum(row["false_words"]) if row["false_words"] else None,
+            "label_precision": sum(row["right_labels"]) / max(1, sum(row["labels"])),
+            "labels_per_image": sum(row["labels"]) / len(row["labels"]),
+            "distinct_descriptions": len(set(row["descriptions"])) / len(row["descriptions"]),
+            "seconds_per_image": sum(row["seconds"]) / len(row["seconds"]),
+        }
+    return table
+
+
+def album_documents(truth: dict, by_name: dict[str, dict], key: str) -> list:
+    """The pipeline's Qdrant documents for the set's albums, as enrichment and indexing write them."""
+    from include.album.domain.summary import ItemVision, aggregate
+    from include.album.steps.indexing import _join, album_text, vision_text
+    from include.album.stores.qdrant import IndexDoc, album_point_id, post_point_id, timestamp_fields
+
+    docs, now = [], datetime(2026, 12, 2, tzinfo=UTC)
+    for album in truth["albums"]:
+        results = [by_name[name] for name in album["images"]]
+        items = [ItemVision(position=n, message_id=album["id"] * 100 + n, result=r) for n, r in enumerate(results)]
+        summary = {**aggregate(items, posted_at=now, assembled_at=now, partial=False), "provider_key": key}
+        base = {"album_id": album["id"], "channel_id": 1, "tenant_ids": [TENANT], **timestamp_fields(now)}
+        docs.append(IndexDoc(album_point_id(album["id"]), album_text(album["caption"], summary),
+                             {**base, "kind": "album", "labels": summary["vision_labels"]}))
+        for n, result in enumerate(results):
+            caption = album["caption"] if n == 0 else ""
+            docs.append(IndexDoc(post_point_id(1, album["id"] * 100 + n), _join(caption, vision_text(result)),
+                                 {**base, "kind": "post", "message_id": album["id"] * 100 + n, "position": n,
+                                  "labels": result.get("labels") or []}))
+    return docs
+
+
+def retrieval(truth: dict, images: list[dict], results: list[dict], key: str, embedder) -> dict:
+    from qdrant_client import QdrantClient
+
+    from include.album.stores.qdrant import QdrantIndex
+
+    by_name = {image["name"]: result for image, result in zip(images, results, strict=True)}
+    index = QdrantIndex(QdrantClient(location=":memory:"), "vision_bench", embedder)
+    index.ensure_collection()
+    index.upsert(album_documents(truth, by_name, key))
+    captionless = {album["id"] for album in truth["albums"] if not album["caption"]}
+    scores: dict[str, list[int | None]] = {"all": [], "caption-less albums": []}
+    for query in truth["queries"]:
+        ranking = [hit.album_id for hit in index.search(TENANT, query["text"], limit=10)]
+        rank = ranking.index(query["album"]) + 1 if query["album"] in ranking else None
+        scores["all"].append(rank)
+        if query["album"] in captionless:
+            scores["caption-less albums"].append(rank)
+    return {group: {"queries": len(ranks),
+                    "recall@1": sum(r == 1 for r in ranks) / len(ranks),
+                    "recall@5": sum(r is not None and r <= 5 for r in ranks) / len(ranks),
+                    "mrr": sum(1 / r for r in ranks if r) / len(ranks)} for group, ranks in scores.items()}
+
+
+def _cell(value: float | int | None, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def print_tables(named: list[tuple[str, dict, dict]]) -> None:
+    print("| provider | kind | images | kind accuracy | OCR CER | false OCR words | label precision "
+          "| labels/image | distinct descriptions | s/image |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, table, _ in named:
+        for kind, row in table.items():
+            print(f"| {name} | {kind} | {row['images']} | {_cell(row['kind_accuracy'])} | {_cell(row['ocr_cer'], 3)} "
+                  f"| {_cell(row['false_ocr_words'])} | {_cell(row['label_precision'])} "
+                  f"| {_cell(row['labels_per_image'], 1)} | {_cell(row['distinct_descriptions'])} "
+                  f"| {_cell(row['seconds_per_image'])} |")
+    print()
+    print("| provider | queries | n | recall@1 | recall@5 | MRR |")
+    print("|---|---|---|---|---|---|")
+    for name, _, found in named:
+        for group, row in found.items():
+            print(f"| {name} | {group} | {row['queries']} | {_cell(row['recall@1'])} | {_cell(row['recall@5'])} "
+                  f"| {_cell(row['mrr'])} |")
+
+
+def main(baseline: Path | None = None, out_dir: Path | None = None) -> int:
+    from include.album.providers.embeddings import default_embedder
+
+    try:
+        images = vision_set.build(out_dir)
+    except vision_set.MissingSource as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    truth, embedder = vision_set.truth(), default_embedder()
+    candidates = [("baseline", baseline)] if baseline else []
+    named = []
+    for name, root in [*candidates, ("this checkout", None)]:
+        vision = _provider_module(root)
+        results = analyse_all(vision, images)
+        key = vision.LocalVision().key
+        named.append((f"{name} ({key})", image_table(images, results), retrieval(truth, images, results, key,
+                                                                                  embedder)))
+    print(f"{len(images)} images ({sum(1 for i in images if i['text'])} with text), "
+          f"{len(truth['albums'])} albums, {len(truth['queries'])} queries")
+    print_tables(named)
+    return 0
