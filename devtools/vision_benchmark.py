@@ -6,9 +6,11 @@ Per kind: kind accuracy, OCR character error rate on images with text, OCR words
 images without text, label precision against the truth's tags, distinct descriptions and
 seconds per image. Then retrieval: the albums are summarised (``summary.aggregate``), turned
 into the pipeline's own Qdrant points (album text, post texts, descriptors of text-less
-points) and searched with the pipeline's search; recall@1/@5 and MRR over the queries, and
-over the queries whose album has no caption. ``--baseline`` measures another checkout's local
-provider (its ``include/album/providers/vision.py``) in the same run, side by side.
+points) and searched with the pipeline's search; recall@1/@5 and MRR (ties ranked
+pessimistically) over the queries, and over the queries whose album has no caption.
+``--baseline`` measures another checkout's local provider (its
+``include/album/providers/vision.py``) in the same run, side by side, through this checkout's
+summary, indexing and search.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _provider_module(root: Path | None) -> ModuleType:
     path = root / "include" / "album" / "providers" / "vision.py"
     if not path.exists():
         raise SystemExit(f"{path} does not exist: --baseline takes a checkout of this project")
-    spec = importlib.util.spec_from_file_location(f"baseline_vision_{abs(hash(root))}", path)
+    spec = importlib.util.spec_from_file_location("baseline_vision", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their module by name
     spec.loader.exec_module(module)
@@ -63,8 +65,7 @@ def acceptable_labels(image: dict) -> set[str]:
     return {tag.lower() for tag in image["tags"]} | {image["kind"]}
 
 
-def analyse_all(vision: ModuleType, images: list[dict]) -> list[dict]:
-    provider = vision.LocalVision()
+def analyse_all(provider, images: list[dict]) -> list[dict]:
     results = []
     for image in images:
         started = time.perf_counter()
@@ -107,7 +108,7 @@ def image_table(images: list[dict], results: list[dict]) -> dict[str, dict]:
 def album_documents(truth: dict, by_name: dict[str, dict], key: str) -> list:
     """The pipeline's Qdrant documents for the set's albums, as enrichment and indexing write them."""
     from include.album.domain.summary import ItemVision, aggregate
-    from include.album.steps.indexing import _join, album_text, vision_text
+    from include.album.steps.indexing import album_text, post_text
     from include.album.stores.qdrant import IndexDoc, album_point_id, post_point_id, timestamp_fields
 
     docs, now = [], datetime(2026, 12, 2, tzinfo=UTC)
@@ -120,10 +121,20 @@ def album_documents(truth: dict, by_name: dict[str, dict], key: str) -> list:
                              {**base, "kind": "album", "labels": summary["vision_labels"]}))
         for n, result in enumerate(results):
             caption = album["caption"] if n == 0 else ""
-            docs.append(IndexDoc(post_point_id(1, album["id"] * 100 + n), _join(caption, vision_text(result)),
+            docs.append(IndexDoc(post_point_id(1, album["id"] * 100 + n), post_text(caption, result),
                                  {**base, "kind": "post", "message_id": album["id"] * 100 + n, "position": n,
                                   "labels": result.get("labels") or []}))
     return docs
+
+
+def pessimistic_rank(hits: list, album_id: int) -> int | None:
+    """The album's 1-based rank, every other album with the same score counted ahead of it: albums
+    whose points are the same descriptor ("album: photo, green") cannot be told apart, and a lucky
+    order must not count as found. None when it is not among the hits."""
+    scores = {hit.album_id: hit.score for hit in hits}  # search returns one hit per album
+    if album_id not in scores:
+        return None
+    return sum(1 for score in scores.values() if score >= scores[album_id] - 1e-6)
 
 
 def retrieval(truth: dict, images: list[dict], results: list[dict], key: str, embedder) -> dict:
@@ -138,8 +149,7 @@ def retrieval(truth: dict, images: list[dict], results: list[dict], key: str, em
     captionless = {album["id"] for album in truth["albums"] if not album["caption"]}
     scores: dict[str, list[int | None]] = {"all": [], "caption-less albums": []}
     for query in truth["queries"]:
-        ranking = [hit.album_id for hit in index.search(TENANT, query["text"], limit=10)]
-        rank = ranking.index(query["album"]) + 1 if query["album"] in ranking else None
+        rank = pessimistic_rank(index.search(TENANT, query["text"], limit=10), query["album"])
         scores["all"].append(rank)
         if query["album"] in captionless:
             scores["caption-less albums"].append(rank)
@@ -186,11 +196,10 @@ def main(baseline: Path | None = None, out_dir: Path | None = None) -> int:
     candidates = [("baseline", baseline)] if baseline else []
     named = []
     for name, root in [*candidates, ("this checkout", None)]:
-        vision = _provider_module(root)
-        results = analyse_all(vision, images)
-        key = vision.LocalVision().key
-        named.append((f"{name} ({key})", image_table(images, results), retrieval(truth, images, results, key,
-                                                                                  embedder)))
+        provider = _provider_module(root).LocalVision()
+        results = analyse_all(provider, images)
+        named.append((f"{name} ({provider.key})", image_table(images, results),
+                      retrieval(truth, images, results, provider.key, embedder)))
     print(f"{len(images)} images ({sum(1 for i in images if i['text'])} with text), "
           f"{len(truth['albums'])} albums, {len(truth['queries'])} queries")
     print_tables(named)

@@ -16,6 +16,7 @@ reason, never a hung or crashed task.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import logging
@@ -28,7 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from PIL import Image, ImageFilter, ImageStat, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageFilter, ImageOps, ImageStat, UnidentifiedImageError
+
+from include.album.providers.stopwords import STOP_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,18 @@ MAX_IMAGE_PIXELS = 40_000_000
 OCR_TIMEOUT_SECONDS = 20
 OCR_MIN_SIDE = 24
 OCR_MIN_CONFIDENCE = 55
+OCR_SURE_CONFIDENCE = 70  # a reading needs one 3+-letter word this sure, or it is texture
+KEYWORD_CONFIDENCE = 85
 OCR_LANGUAGE_ORDERS = ("eng+rus", "rus+eng")
+SAUVOLA = "-c thresholding_method=2"
+OCR_UPSCALE_BELOW, OCR_UPSCALE_TO, OCR_UPSCALE_MIN, OCR_UPSCALE_MAX = 750, 1200, 1.6, 3.0
+LIGHT_TEXT_LEVEL, LIGHT_TEXT_TINT, LIGHT_TEXT_SHARE = 200, 40, (0.0005, 0.3)
+DARK_THEME_LEVEL = 100
+CANVAS_FLAT = 0.65  # drawn UI and charts measure >= 0.74 on the vision set, photos <= 0.54
+MEME_BAND = 0.3
+PALETTE_SHARE = 0.15
+FACE_MIN_PX, FACE_MIN_NEIGHBOURS = 48, 8
+HEURISTICS_VERSION = 2
 
 
 class UnusableImage(Exception):
@@ -52,18 +66,63 @@ class UnusableImage(Exception):
 
 
 @dataclass(frozen=True)
+class Word:
+    """One word Tesseract is sure enough of, and where its line sits (0 top .. 1 bottom of the image)."""
+
+    text: str
+    confidence: float
+    line: tuple[int, int, int]
+    middle: float
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one OCR pass read, after the junk filter."""
+
+    words: tuple[Word, ...]
+
+    @property
+    def text(self) -> str:
+        lines: dict[tuple[int, int, int], list[str]] = {}
+        for word in self.words:
+            lines.setdefault(word.line, []).append(word.text)
+        return "\n".join(" ".join(words) for _, words in sorted(lines.items()))
+
+    @property
+    def confidence(self) -> float:
+        return sum(w.confidence for w in self.words) / len(self.words) if self.words else 0.0
+
+    @property
+    def score(self) -> float:
+        """Characters read, weighted by confidence: more sure text beats less, or less sure."""
+        return sum(len(w.text) * w.confidence for w in self.words) / 100
+
+
+NO_READING = Reading(())
+
+
+@dataclass(frozen=True)
 class ImageFacts:
     """What the local analysis measures; the OpenAI provider keeps these too."""
 
     width: int
     height: int
     phash: str
-    ocr: dict | None  # {"text", "lang", "engine"} or None
+    reading: Reading
+    ocr: dict | None  # {"text", "lang", "engine", "confidence"} or None
     brightness: float  # 0..255 mean luminance
     contrast: float  # luminance standard deviation
-    colorfulness: float  # mean chroma, 0 for greyscale
+    colorfulness: float  # mean saturation, 0 for greyscale
     edge_density: float  # share of strong edges, high for text and UI
     light_background: float  # share of near-white pixels
+    flat: float  # share of pixels in perfectly even areas: high on a drawn canvas (UI, chart), low on a photo
+    saturated: float  # share of strongly coloured pixels
+    palette: tuple[str, ...]  # the colours that cover most of the image, most first
+    faces: int | None  # frontal faces found; None when scikit-image is not installed
+
+    @property
+    def words(self) -> list[str]:
+        return [w.text for w in self.reading.words]
 
 
 class VisionProvider(Protocol):
@@ -110,6 +169,7 @@ def phash(image: Image.Image) -> str:
 
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 _LATIN = re.compile(r"[A-Za-z]")
+_LETTERS = re.compile(r"[^\W\d_]")
 
 
 def text_language(text: str) -> str | None:
@@ -125,45 +185,167 @@ def tesseract_available() -> bool:
     return shutil.which("tesseract") is not None
 
 
-def _read(image: Image.Image, languages: str) -> tuple[str, float]:
-    """One Tesseract pass: confident words by line, and their mean confidence."""
+def _read(image: Image.Image, languages: str, config: str = "") -> Reading:
+    """One Tesseract pass: the words at ``OCR_MIN_CONFIDENCE`` or more, junk removed."""
     import pytesseract
 
-    data = pytesseract.image_to_data(image, lang=languages, timeout=OCR_TIMEOUT_SECONDS,
+    data = pytesseract.image_to_data(image, lang=languages, config=config, timeout=OCR_TIMEOUT_SECONDS,
                                      output_type=pytesseract.Output.DICT)
-    lines: dict[tuple[int, int, int], list[str]] = {}
-    confidences = []
-    for i, word in enumerate(data["text"]):
-        word, confidence = word.strip(), float(data["conf"][i])
-        if word and confidence >= OCR_MIN_CONFIDENCE and re.search(r"\w", word):
-            lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(word)
-            confidences.append(confidence)
-    text = "\n".join(" ".join(words) for _, words in sorted(lines.items()))
-    return text, (sum(confidences) / len(confidences) if confidences else 0.0)
+    words = []
+    for i, text in enumerate(data["text"]):
+        text, confidence = text.strip(), float(data["conf"][i])
+        if text and confidence >= OCR_MIN_CONFIDENCE and re.search(r"\w", text):
+            line = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+            middle = (data["top"][i] + data["height"][i] / 2) / image.height
+            words.append(Word(text, confidence, line, round(middle, 3)))
+    return Reading(_without_junk(words))
 
 
-def ocr(image: Image.Image) -> dict | None:
-    """Tesseract (Russian + English): confident words only; None when there is no text (or no Tesseract).
+def _without_junk(words: list[Word]) -> tuple[Word, ...]:
+    """What Tesseract finds in a photo's texture is short and unsure: a line is kept when it holds
+    a word of three letters or more read at ``OCR_SURE_CONFIDENCE``, or when it is all read at
+    ``KEYWORD_CONFIDENCE`` and longer than one character (a row of numbers on a chart)."""
+    by_line: dict[tuple[int, int, int], list[Word]] = {}
+    for word in words:
+        by_line.setdefault(word.line, []).append(word)
+    kept = []
+    for line in by_line.values():
+        sure_word = any(len(_LETTERS.findall(w.text)) >= 3 and w.confidence >= OCR_SURE_CONFIDENCE for w in line)
+        all_sure = min(w.confidence for w in line) >= KEYWORD_CONFIDENCE and sum(
+            len(re.findall(r"[^\W_]", w.text)) for w in line) > 1
+        if sure_word or all_sure:
+            kept.extend(line)
+    return tuple(kept)
 
-    Capital letters shared by both alphabets (МОСКВА / MOCKBA, DRONE / ОКОМЕ) are read as
-    whichever language Tesseract tries first, so both orders are read and the more confident
-    reading wins.
-    """
-    if min(image.size) < OCR_MIN_SIDE or not tesseract_available():
+
+def _upscaled(image: Image.Image) -> Image.Image:
+    """Small images (a sign, a forwarded thumbnail) are enlarged: Tesseract reads letters ~20-40 px high."""
+    longest = max(image.size)
+    if longest > OCR_UPSCALE_BELOW:
+        return image
+    factor = min(OCR_UPSCALE_MAX, max(OCR_UPSCALE_MIN, OCR_UPSCALE_TO / longest))
+    return image.resize((round(image.width * factor), round(image.height * factor)), Image.Resampling.LANCZOS)
+
+
+def light_text_mask(image: Image.Image) -> Image.Image | None:
+    """Near-white, untinted pixels as black on white: meme captions (white with a black outline),
+    white lettering on signs and dark themes. None when such pixels are too few or are the background."""
+    red, green, blue = image.split()
+    low = ImageChops.darker(ImageChops.darker(red, green), blue)
+    high = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    light = low.point(lambda v: 255 if v >= LIGHT_TEXT_LEVEL else 0)
+    untinted = ImageChops.subtract(high, low).point(lambda v: 255 if v <= LIGHT_TEXT_TINT else 0)
+    mask = ImageChops.multiply(light, untinted)
+    share = mask.histogram()[255] / (image.width * image.height)
+    if not LIGHT_TEXT_SHARE[0] <= share <= LIGHT_TEXT_SHARE[1]:
         return None
-    import pytesseract
+    return ImageOps.invert(mask)
 
+
+def read_text(image: Image.Image) -> Reading:
+    """The best of several Tesseract passes (by ``Reading.score``).
+
+    The grey image (inverted when mostly dark) is read with Otsu's global threshold (large,
+    even text) and with Sauvola's local one (uneven lighting, small text); images with light
+    lettering are also read from ``light_text_mask``. Capital letters shared by both alphabets
+    (МОСКВА / MOCKBA) are read as whichever language Tesseract tries first, so the best image is
+    read in both orders too.
+    """
+    image = _upscaled(image)
     grey = image.convert("L")
+    if ImageStat.Stat(grey).mean[0] < DARK_THEME_LEVEL:  # light on dark: Tesseract reads dark on light, faster
+        grey = ImageOps.invert(grey)
+    candidates = [(grey, ""), (grey, SAUVOLA)]
+    if (mask := light_text_mask(image)) is not None:
+        candidates.append((mask, ""))
+    first, *others = OCR_LANGUAGE_ORDERS
+    readings = [(_read(picture, first, config), picture, config) for picture, config in candidates]
+    best, picture, config = max(readings, key=lambda r: r[0].score)
+    if not best.words:
+        return NO_READING
+    return max([best, *(_read(picture, languages, config) for languages in others)], key=lambda r: r.score)
+
+
+def ocr(image: Image.Image) -> Reading:
+    """Tesseract (Russian + English) within ``OCR_TIMEOUT_SECONDS`` a pass; nothing when the image
+    is too small, Tesseract is not installed or it gave up."""
+    if min(image.size) < OCR_MIN_SIDE or not tesseract_available():
+        return NO_READING
     try:
-        text, confidence = max((_read(grey, languages) for languages in OCR_LANGUAGE_ORDERS), key=lambda r: r[1])
+        return read_text(image.convert("RGB"))
     except RuntimeError as exc:  # pytesseract's timeout
         log.warning("OCR gave up after %ss: %s", OCR_TIMEOUT_SECONDS, exc)
+        return NO_READING
+
+
+def ocr_field(reading: Reading) -> dict | None:
+    """The item's ``ocr`` field: text, language, engine, confidence; None when nothing was read."""
+    if not reading.words:
         return None
-    if not text:
-        return None
+    import pytesseract
+
     version = str(pytesseract.get_tesseract_version()).split()[0]
-    return {"text": text, "lang": text_language(text), "engine": f"tesseract-{version}",
-            "confidence": round(confidence, 1)}
+    return {"text": reading.text, "lang": text_language(reading.text), "engine": f"tesseract-{version}",
+            "confidence": round(reading.confidence, 1)}
+
+
+@functools.cache
+def _face_cascade() -> Any:
+    """scikit-image's bundled LBP frontal-face cascade (OpenCV's), or None without scikit-image."""
+    try:
+        from skimage.data import lbp_frontal_face_cascade_filename
+        from skimage.feature import Cascade
+    except ImportError:
+        return None
+    return Cascade(lbp_frontal_face_cascade_filename())
+
+
+def faces_available() -> bool:
+    return _face_cascade() is not None
+
+
+def count_faces(image: Image.Image) -> int | None:
+    """Frontal faces at least ``FACE_MIN_PX`` on a 640-px copy; strict (``FACE_MIN_NEIGHBOURS``)
+    because a false ``person`` on a flower costs more than a missed face."""
+    cascade = _face_cascade()
+    if cascade is None:
+        return None
+    import numpy
+
+    small = image.convert("L")
+    small.thumbnail((640, 640))
+    if min(small.size) < FACE_MIN_PX:
+        return 0
+    found = cascade.detect_multi_scale(img=numpy.asarray(small, dtype=numpy.float32) / 255, scale_factor=1.2,
+                                       step_ratio=1, min_size=(FACE_MIN_PX, FACE_MIN_PX),
+                                       max_size=(min(small.size),) * 2, min_neighbor_number=FACE_MIN_NEIGHBOURS)
+    return len(found)
+
+
+# Hue ranges (degrees) and their names; greys by lightness. Saturation/value on PIL's 0..255.
+_HUES = ((15, "red"), (40, "orange"), (70, "yellow"), (165, "green"), (255, "blue"), (290, "purple"),
+         (335, "pink"), (360, "red"))
+
+
+def colour_name(hue: int, saturation: int, value: int) -> str:
+    if value < 50:
+        return "black"
+    if saturation < 50:
+        return "white" if value >= 200 else "grey"
+    degrees = hue * 360 / 255
+    name = next(name for limit, name in _HUES if degrees < limit)
+    if name in ("red", "orange") and value < 150:
+        return "brown"
+    return name
+
+
+def palette(image: Image.Image) -> tuple[str, ...]:
+    """The colour names that each cover at least ``PALETTE_SHARE`` of the image, most first."""
+    small = image.copy()
+    small.thumbnail((64, 64))
+    pixels = list(zip(*(channel.getdata() for channel in small.convert("HSV").split()), strict=True))
+    counts = Counter(colour_name(*pixel) for pixel in pixels)
+    return tuple(name for name, count in counts.most_common(3) if count / len(pixels) >= PALETTE_SHARE)
 
 
 def image_facts(image: Image.Image) -> ImageFacts:
@@ -173,53 +355,100 @@ def image_facts(image: Image.Image) -> ImageFacts:
     grey = small.convert("L")
     stat = ImageStat.Stat(grey)
     hsv = small.convert("HSV")
-    saturation = ImageStat.Stat(hsv.getchannel("S")).mean[0]
-    edges = grey.filter(ImageFilter.FIND_EDGES)
-    histogram = edges.histogram()
-    strong = sum(histogram[64:]) / max(1, sum(histogram))
-    grey_histogram = grey.histogram()
-    light = sum(grey_histogram[225:]) / max(1, sum(grey_histogram))
+    saturation, value = hsv.getchannel("S"), hsv.getchannel("V")
+    strongly = ImageChops.multiply(saturation.point(lambda v: 255 if v >= 100 else 0),
+                                   value.point(lambda v: 255 if v >= 60 else 0))
+    pixels = grey.width * grey.height
+    edges = grey.filter(ImageFilter.FIND_EDGES).histogram()
+    spread = ImageChops.subtract(grey.filter(ImageFilter.MaxFilter(3)), grey.filter(ImageFilter.MinFilter(3)))
+    reading = ocr(image)
     return ImageFacts(
-        width=width, height=height, phash=phash(image), ocr=ocr(image),
-        brightness=round(stat.mean[0], 1), contrast=round(stat.stddev[0], 1), colorfulness=round(saturation, 1),
-        edge_density=round(strong, 4), light_background=round(light, 4),
+        width=width, height=height, phash=phash(image), reading=reading, ocr=ocr_field(reading),
+        brightness=round(stat.mean[0], 1), contrast=round(stat.stddev[0], 1),
+        colorfulness=round(ImageStat.Stat(saturation).mean[0], 1),
+        edge_density=round(sum(edges[64:]) / pixels, 4),
+        light_background=round(sum(grey.histogram()[225:]) / pixels, 4),
+        flat=round(sum(spread.histogram()[:3]) / pixels, 4),
+        saturated=round(strongly.histogram()[255] / pixels, 4),
+        palette=palette(image), faces=count_faces(image),
     )
 
 
+def _is_number(word: str) -> bool:
+    return bool(re.fullmatch(r"[\d.,:%$€₽+-]*\d[\d.,:%$€₽+-]*", word))
+
+
 def guess_kind(facts: ImageFacts) -> tuple[str, bool]:
-    """Heuristic kind and meme flag from measurements (documented rules, not a model)."""
-    words = len(facts.ocr["text"].split()) if facts.ocr else 0
+    """Heuristic kind and meme flag from measurements: documented rules, tried in this order.
+
+    1. too small to tell: ``other``;
+    2. a photo with its words in caption bands (the top or bottom ``MEME_BAND``): ``meme``;
+    3. colourless, light, with a page of words: ``document`` (a scan, a printed notice);
+    4. a drawn canvas (``flat`` at least ``CANVAS_FLAT``): with several numbers or large coloured
+       areas ``infographic`` (a chart), with lines of words ``screenshot``, else ``other``;
+    5. many words over sharp edges: ``screenshot``; anything else: ``photo``.
+    """
+    words = facts.reading.words
     if min(facts.width, facts.height) < 32:
         return "other", False
-    if words >= 25 and facts.light_background > 0.6 and facts.colorfulness < 40:
-        return "document", False
-    if words >= 8 and facts.edge_density > 0.08:
-        return "screenshot", False
-    if 1 <= words <= 12 and facts.colorfulness >= 40 and facts.contrast >= 40:
+    canvas = facts.flat >= CANVAS_FLAT
+    banded = [w for w in words if w.middle <= MEME_BAND or w.middle >= 1 - MEME_BAND]
+    if not canvas and len(banded) >= 2 and len(banded) >= 0.7 * len(words) and len(words) <= 30:
         return "meme", True
+    if len(words) >= 20 and facts.saturated < 0.005 and facts.brightness >= 140:
+        return "document", False
+    if canvas and words:
+        numbers = sum(_is_number(w.text) for w in words)
+        if (numbers >= 3 and numbers >= 0.2 * len(words)) or facts.saturated >= 0.12:
+            return "infographic", False
+        return ("screenshot" if len(words) >= 8 else "other"), False
+    if canvas:
+        return "other", False
+    if len(words) >= 8 and facts.edge_density > 0.08:
+        return "screenshot", False
     return "photo", False
 
 
-def _labels(facts: ImageFacts, kind: str) -> list[str]:
-    labels = [kind]
-    shape = "square" if abs(facts.width - facts.height) <= 0.1 * max(facts.width, facts.height) else (
+def keywords(reading: Reading, limit: int = 5) -> list[str]:
+    """The most frequent sure words of four letters or more, stop-words and numbers left out."""
+    words = [w.text.lower().strip(".,:;!?«»\"'()[]") for w in reading.words if w.confidence >= KEYWORD_CONFIDENCE]
+    words = [w for w in words if len(w) >= 4 and w.isalpha() and w not in STOP_WORDS]
+    return [word for word, _ in Counter(words).most_common(limit)]
+
+
+def appearance(facts: ImageFacts) -> dict:
+    """How the image looks, kept apart from labels (what it shows)."""
+    side = max(facts.width, facts.height)
+    orientation = "square" if abs(facts.width - facts.height) <= 0.1 * side else (
         "landscape" if facts.width > facts.height else "portrait")
-    labels.append(shape)
-    labels.append("bright" if facts.brightness >= 170 else "dark" if facts.brightness < 85 else "midtone")
-    labels.append("colorful" if facts.colorfulness >= 60 else "muted" if facts.colorfulness >= 20 else "monochrome")
+    tone = "bright" if facts.brightness >= 170 else "dark" if facts.brightness < 85 else "mid-tone"
+    return {"orientation": orientation, "tone": tone, "palette": list(facts.palette),
+            "black_and_white": facts.colorfulness < 8}
+
+
+def _labels(facts: ImageFacts, kind: str) -> list[str]:
+    """What the image shows, as far as offline tools can tell: kind, faces, main colours, text words."""
+    labels = [kind]
+    if facts.faces:
+        labels.append("person")
+    if kind in ("photo", "meme"):  # a page or a screen is black and white by nature, not content
+        labels.append("black-and-white") if facts.colorfulness < 8 else labels.extend(
+            name for name in facts.palette[:2] if name not in ("white", "grey", "black"))
     if facts.ocr:
         labels.append("text")
         lang = facts.ocr.get("lang") or ""
         labels.extend(label for code, label in (("ru", "russian-text"), ("en", "english-text")) if code in lang)
-        words = [w.lower() for w in re.findall(r"\w{4,}", facts.ocr["text"]) if not w.isdigit()]
-        labels.extend(word for word, _ in Counter(words).most_common(5))
-    return labels
+        labels.extend(keywords(facts.reading))
+    return list(dict.fromkeys(labels))
 
 
 def _describe(facts: ImageFacts, kind: str) -> str:
-    tone = "bright" if facts.brightness >= 170 else "dark" if facts.brightness < 85 else "mid-tone"
-    text = f' with text "{" ".join(facts.ocr["text"].split()[:12])}"' if facts.ocr else " without readable text"
-    return f"{kind.capitalize()}, {facts.width}x{facts.height}, {tone}{text}"
+    look = appearance(facts)
+    colours = "black and white" if look["black_and_white"] else " and ".join(look["palette"][:2]) or "mixed colours"
+    people = {None: "", 0: ""}.get(facts.faces, f", {facts.faces} face{'s' if facts.faces > 1 else ''}")
+    text = f', text "{" ".join(facts.ocr["text"].split()[:12])}"' if facts.ocr else ", no readable text"
+    size = f"{look['orientation']} {facts.width}x{facts.height}"
+    return f"{kind.capitalize()}, {size}, {look['tone']}, {colours}{people}{text}"
 
 
 def _now() -> str:
@@ -227,15 +456,19 @@ def _now() -> str:
 
 
 class LocalVision:
-    """Offline analysis: OCR, hash, statistics, heuristics."""
+    """Offline analysis: OCR, hash, statistics, faces, heuristics."""
 
     name = "local"
 
     def __init__(self) -> None:
-        self.model = "heuristic-1+tesseract" if tesseract_available() else "heuristic-1"
-        if not tesseract_available():
+        self.model = f"heuristic-{HEURISTICS_VERSION}"
+        if tesseract_available():
+            self.model += "+tesseract"
+        else:
             log.warning("tesseract is not installed: local vision runs without OCR "
                         "(apt-get install tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng)")
+        if faces_available():
+            self.model += "+faces"
 
     @property
     def key(self) -> str:
@@ -249,9 +482,11 @@ class LocalVision:
         return {
             "kind": kind, "description": _describe(facts, kind), "labels": _labels(facts, kind), "ocr": facts.ocr,
             "is_meme": is_meme, "phash": facts.phash, "width": facts.width, "height": facts.height,
+            "appearance": appearance(facts), "faces": facts.faces,
             "provider": self.name, "model": self.model, "analyzed_at": _now(),
             "stats": {"brightness": facts.brightness, "contrast": facts.contrast,
-                      "colorfulness": facts.colorfulness, "edge_density": facts.edge_density},
+                      "colorfulness": facts.colorfulness, "edge_density": facts.edge_density,
+                      "flat": facts.flat, "saturated": facts.saturated},
         }
 
     def analyse(self, data: bytes) -> dict:

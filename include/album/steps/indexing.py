@@ -34,16 +34,15 @@ def readable(text: str | None) -> str:
     return ". ".join(line.capitalize() if line.isupper() else line for line in lines)
 
 
-def vision_text(result: dict | None) -> str:
-    """What an item's vision adds to its post's searchable text.
+def post_text(text: str | None, result: dict | None) -> str:
+    """A post point's searchable text: the post's own text and what its item's vision adds.
 
-    The local provider's descriptions are templates ("Photo, 800x450, ...") that only dilute a
-    vector, so only a model's description is embedded; OCR text always is.
+    The local provider's descriptions are templates ("Photo, landscape 800x450, ...") that only
+    dilute a vector, so only a model's description is embedded; OCR text always is.
     """
-    if not result:
-        return ""
+    result = result or {}
     description = result.get("description") if result.get("provider") != "local" else None
-    return _join(description, readable((result.get("ocr") or {}).get("text")))
+    return _join(text, description, readable((result.get("ocr") or {}).get("text")))
 
 
 def album_text(caption: str | None, enrichment: dict) -> str:
@@ -110,7 +109,7 @@ class AlbumIndexer:
                 result = outcomes[post["position"]].result if post["position"] in outcomes else None
                 point = post_point_id(post["channel_id"], post["message_id"])
                 out.post_points[album.id].append(point)
-                out.docs.append(IndexDoc(point, _join(post["text"], vision_text(result)), {
+                out.docs.append(IndexDoc(point, post_text(post["text"], result), {
                     **base, "kind": "post", "message_id": post["message_id"], "position": post["position"],
                     "labels": (result or {}).get("labels", []), **timestamp_fields(post["posted_at"])}))
                 out.items.append({"album_id": album.id, "post_id": graph.post_id(post["channel_id"],
@@ -169,7 +168,7 @@ def loose_post_documents(conn: psycopg.Connection, store: MediaStore, provider: 
     for row, (_, target) in zip(rows, targets, strict=True):
         result = results.get(target.sha256) if target.sha256 else None
         docs.append(IndexDoc(post_point_id(row["channel_id"], row["message_id"]),
-                             _join(row["text"], vision_text(result)), {
+                             post_text(row["text"], result), {
             "kind": "post", "channel_id": row["channel_id"], "message_id": row["message_id"],
             "tenant_ids": tenants.get(row["channel_id"], []), "labels": (result or {}).get("labels", []),
             **timestamp_fields(row["posted_at"])}))

@@ -115,7 +115,7 @@ def test_browse_lists_a_tenants_points_by_filters_text_less_ones_too(pg, tmp_pat
     index.ensure_collection()
     base = {"channel_id": LAB, "tenant_ids": ["acme"]}
     index.upsert([
-        IndexDoc(album_point_id(7), "", {**base, "kind": "album", "album_id": 7, "labels": ["photo", "landscape"],
+        IndexDoc(album_point_id(7), "", {**base, "kind": "album", "album_id": 7, "labels": ["photo", "person"],
                                          "posted_at": "2026-01-05T10:02:00+00:00"}),
         IndexDoc(post_point_id(LAB, 101), "Welcome to Album Lab", {**base, "kind": "post", "labels": [],
                                                                      "posted_at": "2026-01-05T10:01:00+00:00"}),
@@ -126,7 +126,7 @@ def test_browse_lists_a_tenants_points_by_filters_text_less_ones_too(pg, tmp_pat
     assert cli(pg, "browse", *where, "--album", "7") == 0
     [line] = capsys.readouterr().out.splitlines()
     assert "album 7" in line and "(no text)" in line
-    assert cli(pg, "browse", *where, "--labels", "landscape") == 0
+    assert cli(pg, "browse", *where, "--labels", "person") == 0
     assert "album 7" in capsys.readouterr().out
     assert cli(pg, "browse", *where) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -202,10 +202,10 @@ def test_graph_model_and_the_three_read_queries(conn, store, settings, sample_ar
     posts = graph.album_posts(graph_backend, mixed["id"])
     assert [(p["position"], p["message_id"]) for p in posts] == list(enumerate([106, 107, 108, 109]))
 
-    wanted = ["Russian-Text", "photo"]
+    wanted = ["Russian-Text", "Text"]
     found = {a["album_id"] for a in graph.albums_by_labels(graph_backend, wanted)}
     assert found == {a["id"] for a in albums(conn)
-                     if {"russian-text", "photo"} <= set(a["meta"]["enrichment"]["vision_labels"])}
+                     if {"russian-text", "text"} <= set(a["meta"]["enrichment"]["vision_labels"])}
     assert stored[(NEWS, 7000000000000000001)]["id"] in found
 
     conn.execute("UPDATE media_groups SET meta = meta - 'index'")
