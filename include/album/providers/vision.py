@@ -1,9 +1,10 @@
 """Per-image vision analysis (item schema v1): one interface, two providers.
 
-* ``LocalVision`` (default, offline): Tesseract OCR (rus+eng), a perceptual hash, image
-  statistics, a heuristic kind/meme guess and a templated description. No model weights
-  ship in any package index, so kind, labels and description are heuristics; real ones come
-  from the OpenAI-compatible provider.
+* ``LocalVision`` (default, offline): Tesseract OCR (rus+eng, several passes, the best kept),
+  a perceptual hash, image statistics, frontal faces (scikit-image's bundled cascade), and
+  from them documented rules for kind, meme flag, labels and description. No scene model
+  ships in a registry package, so what a photo shows comes from the OpenAI-compatible
+  provider. Quality: ``python -m devtools vision`` (docs/benchmarks.md).
 * ``OpenAIVision``: any OpenAI-compatible ``/chat/completions`` endpoint with vision
   (OpenAI, vLLM, Ollama). Its JSON answer is validated against the item schema; the local
   hash and OCR are always kept; on any error, timeout or invalid answer it falls back to
@@ -114,15 +115,10 @@ class ImageFacts:
     contrast: float  # luminance standard deviation
     colorfulness: float  # mean saturation, 0 for greyscale
     edge_density: float  # share of strong edges, high for text and UI
-    light_background: float  # share of near-white pixels
     flat: float  # share of pixels in perfectly even areas: high on a drawn canvas (UI, chart), low on a photo
     saturated: float  # share of strongly coloured pixels
     palette: tuple[str, ...]  # the colours that cover most of the image, most first
     faces: int | None  # frontal faces found; None when scikit-image is not installed
-
-    @property
-    def words(self) -> list[str]:
-        return [w.text for w in self.reading.words]
 
 
 class VisionProvider(Protocol):
@@ -367,7 +363,6 @@ def image_facts(image: Image.Image) -> ImageFacts:
         brightness=round(stat.mean[0], 1), contrast=round(stat.stddev[0], 1),
         colorfulness=round(ImageStat.Stat(saturation).mean[0], 1),
         edge_density=round(sum(edges[64:]) / pixels, 4),
-        light_background=round(sum(grey.histogram()[225:]) / pixels, 4),
         flat=round(sum(spread.histogram()[:3]) / pixels, 4),
         saturated=round(strongly.histogram()[255] / pixels, 4),
         palette=palette(image), faces=count_faces(image),
