@@ -46,8 +46,16 @@ def add_tenant(conn: psycopg.Connection, tenant_id: str, name: str | None = None
 
 
 def subscribe(conn: psycopg.Connection, tenant_id: str, channel_id: int) -> None:
-    with conn.transaction():
-        db.execute(conn, "subscription_add", {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id})
+    """Subscribe a tenant to a channel; both must exist (``LookupError`` naming which does not)."""
+    try:
+        with conn.transaction():
+            db.execute(conn, "subscription_add",
+                       {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id})
+    except psycopg.errors.ForeignKeyViolation as exc:
+        if "tenant" in (exc.diag.constraint_name or ""):
+            raise LookupError(f"tenant {tenant_id} does not exist: add it first with `tenants add {tenant_id}`") \
+                from None
+        raise LookupError(f"channel {channel_id} is not registered: add it first with `channels add`") from None
 
 
 def unsubscribe(conn: psycopg.Connection, tenant_id: str, channel_id: int) -> bool:

@@ -27,16 +27,32 @@ if TYPE_CHECKING:
     from include.album.stores.qdrant import Hit, QdrantIndex
 
 
+class DatabaseUnreachable(LookupError):
+    """The application database does not answer: the message says where it was looked for."""
+
+
 def application_db(dsn: str | None = None) -> psycopg.Connection:
     """The application database: ``dsn``, else ``$ALBUMS_DB_DSN``, else the connection ``albums_db``."""
-    dsn = dsn or os.environ.get("ALBUMS_DB_DSN")
-    if dsn:
-        conn = db.connect(dsn)
-        conn.autocommit = True
-        return conn
-    from include.album.orchestration.connections import albums_db, load_settings
+    import psycopg
 
-    return albums_db(load_settings())
+    dsn = dsn or os.environ.get("ALBUMS_DB_DSN")
+    source = "--dsn / $ALBUMS_DB_DSN" if dsn else "connection albums_db"
+    try:
+        if dsn:
+            conn = db.connect(dsn)
+            conn.autocommit = True
+            return conn
+        from include.album.orchestration.connections import albums_db, load_settings
+
+        return albums_db(load_settings())
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split("\n")[0].split())
+        raise DatabaseUnreachable(f"cannot reach the application database ({reason}): start Postgres, or point "
+                                  f"{source} at it") from None
+    except ValueError as exc:
+        if "albums_db is not defined" in str(exc) and not dsn:
+            raise ValueError(f"{exc}; or give --dsn / $ALBUMS_DB_DSN") from None
+        raise
 
 
 def _telegram(args: argparse.Namespace) -> PipelineClient:
@@ -115,9 +131,10 @@ def cmd_channels_list(args: argparse.Namespace) -> int:
 
 def cmd_channels_remove(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
-        found = channel_admin.deactivate_channel(conn, args.channel_id)
-    print(f"channel {args.channel_id} {'deactivated (history kept)' if found else 'not found'}")
-    return 0 if found else 1
+        if not channel_admin.deactivate_channel(conn, args.channel_id):
+            raise LookupError(f"channel {args.channel_id} is not registered: `channels list` shows the channels")
+    print(f"channel {args.channel_id} deactivated (history kept)")
+    return 0
 
 
 def cmd_channels_enable(args: argparse.Namespace) -> int:
@@ -265,16 +282,40 @@ def cmd_quarantine_requeue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _common_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """``--dsn`` and ``-v``, before the subcommand or after it: after it they default to nothing,
+    so a value given before is kept."""
+    default = {"default": argparse.SUPPRESS} if after_command else {}
+    parser.add_argument("--dsn", help="libpq DSN of the application database (default: $ALBUMS_DB_DSN or the "
+                                      "Airflow connection albums_db)", **default)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, and tracebacks of errors",
+                        **default)
+
+
+class _Commands:
+    """Subcommands that also take the common options (``--dsn``, ``-v``) after their name."""
+
+    def __init__(self, subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser):
+        self.subparsers, self.common = subparsers, common
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
+
+    def group(self, name: str, help: str) -> _Commands:  # noqa: A002 - argparse's own word
+        return _Commands(self.subparsers.add_parser(name, help=help).add_subparsers(dest="action", required=True),
+                         self.common)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m include.album", description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", help="libpq DSN of the application database (default: $ALBUMS_DB_DSN or "
-                                      "the Airflow connection albums_db)")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
+    _common_options(parser)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, after_command=True)
+    sub = _Commands(parser.add_subparsers(dest="command", required=True), common)
 
     sub.add_parser("migrate", help="apply the Postgres migrations").set_defaults(func=cmd_migrate)
 
-    channels = sub.add_parser("channels", help="manage channels").add_subparsers(dest="action", required=True)
+    channels = sub.group("channels", help="manage channels")
     add = channels.add_parser("add", help="add (or re-activate) a channel")
     add.add_argument("username", nargs="?", help="@username (resolved once through Telegram unless --id is given)")
     add.add_argument("--id", type=int, help="Telegram channel id (skip resolving)")
@@ -292,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     enable.add_argument("channel_id", type=int)
     enable.set_defaults(func=cmd_channels_enable)
 
-    tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(dest="action", required=True)
+    tenants = sub.group("tenants", help="manage tenants")
     tadd = tenants.add_parser("add", help="add a tenant")
     tadd.add_argument("tenant_id")
     tadd.add_argument("--name")
@@ -340,8 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
     browse.set_defaults(func=cmd_browse)
 
-    quarantine = sub.add_parser("quarantine", help="albums set aside after failing every retry").add_subparsers(
-        dest="action", required=True)
+    quarantine = sub.group("quarantine", help="albums set aside after failing every retry")
     quarantine.add_parser("list", help="list quarantined albums with their error").set_defaults(
         func=cmd_quarantine_list)
     requeue = quarantine.add_parser("requeue", help="release quarantined albums to the next run")
@@ -379,12 +419,25 @@ def _command_word(argv: list[str]) -> str | None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run a parsed command (``args.func``): debug logging with ``-v``; a mistake the user can fix
-    (unknown id, invalid value) is one line on stderr and exit code 2."""
+    (unknown id, invalid value, unreachable or unmigrated database, missing connection,
+    unreadable archive) is one line on stderr and exit code 2; ``-v`` shows its traceback."""
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    import psycopg
+
+    from include.album.source.archive import ArchiveError
+
     try:
         return args.func(args)
-    except (LookupError, ValueError) as exc:
+    except psycopg.errors.UndefinedTable as exc:
+        if args.verbose:
+            raise
+        print(f"error: the application database has no schema yet ({exc.diag.message_primary}): run "
+              "`python -m include.album migrate` (same --dsn or connection) first", file=sys.stderr)
+        return 2
+    except (LookupError, ValueError, ArchiveError) as exc:
+        if args.verbose:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

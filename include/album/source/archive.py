@@ -138,8 +138,15 @@ class _ChannelHistory:
 def read_manifest(path: Path) -> dict:
     manifest_path = Path(path) / "manifest.json"
     if not manifest_path.is_file():
-        raise ArchiveError(f"{path} is not a {ARCHIVE_FORMAT} archive: manifest.json is missing")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raise ArchiveError(f"{path} is not a {ARCHIVE_FORMAT} archive: manifest.json is missing (give the "
+                           "directory `python -m include.album record` wrote)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArchiveError(f"{manifest_path} cannot be read ({exc}): re-record the archive or restore the file") \
+            from None
+    if not isinstance(manifest, dict):
+        raise ArchiveError(f"{manifest_path} is not a JSON object: re-record the archive or restore the file")
     if manifest.get("format") != ARCHIVE_FORMAT:
         raise ArchiveError(
             f"{manifest_path}: format is {manifest.get('format')!r}, expected {ARCHIVE_FORMAT!r}"

@@ -133,3 +133,68 @@ def test_browse_lists_a_tenants_points_by_filters_text_less_ones_too(pg, tmp_pat
     assert len(lines) == 2 and "album 7" in lines[0] and "Welcome to Album Lab" in lines[1]  # newest first
     assert cli(pg, "browse", "--tenant", "globex", "--qdrant-path", str(tmp_path / "qdrant")) == 0
     assert "nothing in tenant globex matches these filters" in capsys.readouterr().out
+
+
+def one_error_line(capsys) -> str:
+    """What a user's mistake prints: one line on stderr, no traceback."""
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_unknown_tenant_and_channel_are_one_line_errors(pg, capsys):
+    assert cli(pg, "channels", "add", "--id", str(NEWS), "--access-hash", "5", "--title", "News") == 0
+    assert cli(pg, "subscribe", "nobody", str(NEWS)) == 2
+    assert one_error_line(capsys) == "error: tenant nobody does not exist: add it first with `tenants add nobody`"
+    assert cli(pg, "tenants", "add", "acme") == 0
+    assert cli(pg, "subscribe", "acme", "999") == 2
+    assert one_error_line(capsys) == "error: channel 999 is not registered: add it first with `channels add`"
+    assert cli(pg, "channels", "remove", "999") == 2
+    assert one_error_line(capsys) == "error: channel 999 is not registered: `channels list` shows the channels"
+
+
+def test_an_unreachable_database_is_a_one_line_error_without_its_password(capsys):
+    assert main(["--dsn", "postgresql://postgres:hunter2@127.0.0.1:1/albums", "channels", "list"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: cannot reach the application database (connection failed:")
+    assert line.endswith("start Postgres, or point --dsn / $ALBUMS_DB_DSN at it") and "hunter2" not in line
+
+
+def test_a_database_without_the_schema_says_to_migrate(pg, conn, capsys):
+    conn.execute("DROP SCHEMA public CASCADE")
+    conn.execute("CREATE SCHEMA public")
+    for command in (["channels", "list"], ["quarantine", "list"]):
+        assert cli(pg, *command) == 2
+        line = one_error_line(capsys)
+        assert line.startswith("error: the application database has no schema yet (relation ")
+        assert line.endswith("run `python -m include.album migrate` (same --dsn or connection) first")
+
+
+def test_a_missing_connection_names_it_and_the_ways_to_set_it(monkeypatch, capsys):
+    monkeypatch.delenv("ALBUMS_DB_DSN", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_ALBUMS_DB", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")
+    assert main(["channels", "list"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: connection albums_db is not defined: set it in the Airflow UI")
+    assert "AIRFLOW_CONN_ALBUMS_DB" in line and line.endswith("; or give --dsn / $ALBUMS_DB_DSN")
+
+
+def test_an_unreadable_archive_or_manifest_is_named(pg, tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert cli(pg, "channels", "add", "--archive", str(missing)) == 2
+    assert one_error_line(capsys) == (f"error: {missing} is not a telegram-archive/1 archive: manifest.json is "
+                                      "missing (give the directory `python -m include.album record` wrote)")
+    (tmp_path / "manifest.json").write_text('{\n  "format": "telegram-archive/1",\n', encoding="utf-8")
+    assert cli(pg, "channels", "add", "--archive", str(tmp_path)) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {tmp_path / 'manifest.json'} cannot be read (")
+    assert line.endswith("re-record the archive or restore the file")
+
+
+def test_dsn_and_verbose_are_taken_after_the_subcommand_too(pg, capsys):
+    assert main(["channels", "list", "--dsn", pg.dsn]) == 0
+    assert main(["--dsn", "postgresql://postgres@127.0.0.1:1/x", "channels", "list", "--dsn", pg.dsn]) == 0
+    capsys.readouterr()
+    with pytest.raises(LookupError):  # -v: the traceback, for a bug report
+        main(["subscribe", "nobody", "1", "--dsn", pg.dsn, "-v"])
