@@ -17,6 +17,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(Path(args.state_dir) if args.state_dir else None, Path(args.archive) if args.archive else None)
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from devtools import demo
+
+    return demo.up(Path(args.state_dir) if args.state_dir else None)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from devtools.sample import build_sample_archive, register_sample
 
@@ -71,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--archive", help="a telegram-archive/1 directory to run on instead of the sample (its "
                                         "expected.json, if any, is checked)")
     demo.set_defaults(func=cmd_demo)
+    up = sub.add_parser("up", help="the demo's services again, over its data, until Ctrl-C; prints the exports "
+                                   "for python -m include.album and airflow dags test")
+    up.add_argument("--state-dir")
+    up.set_defaults(func=cmd_up)
 
     sample = sub.add_parser("sample", help="build the deterministic sample archive")
     sample.add_argument("path")

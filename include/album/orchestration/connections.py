@@ -110,14 +110,27 @@ def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> P
                        flood_sleep_threshold=settings.flood_sleep_threshold_seconds, conn_id=settings.telegram_conn_id)
 
 
+@lru_cache(maxsize=16)
+def _say_once(level: int, message: str) -> None:
+    log.log(level, message)
+
+
 def redis_client(settings: Settings) -> Redis | None:
-    """The Redis client of ``albums_redis``, or None (with a warning) if it is not configured."""
+    """The Redis client of ``albums_redis``, or None if there is none. Redis is optional (Postgres
+    decides what is new): a connection that is not defined is said once per process at INFO, one
+    that is defined but unusable once per process as a warning."""
     from airflow.providers.redis.hooks.redis import RedisHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         client = RedisHook(redis_conn_id=settings.redis_conn_id).get_conn()
+    except AirflowNotFoundException:
+        _say_once(logging.INFO, f"connection {settings.redis_conn_id} is not defined: running without the "
+                                "album_seen hints (Redis is optional; Postgres decides what is new)")
+        return None
     except Exception as exc:  # noqa: BLE001 - Redis is optional: Postgres is the source of truth
-        log.warning("Redis connection %s unusable (%s); running without album_seen", settings.redis_conn_id, exc)
+        _say_once(logging.WARNING, f"Redis connection {settings.redis_conn_id} unusable ({exc}); running "
+                                   "without album_seen")
         return None
     # A hint cache must never stall a task: no retries (redis-py's default backs off for ~3.5 s
     # per call), 2-s timeouts; on the first failure AlbumSeen stops asking and Postgres decides.

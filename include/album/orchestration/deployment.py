@@ -9,8 +9,20 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+from include.album.domain.settings import ConfigurationError
+
+
+def _whole_number(name: str, default: int) -> int:
+    """A positive whole number from the environment; anything else is an error naming the variable."""
+    value = os.environ.get(name, str(default))
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ConfigurationError(f"{name}={value!r} is not a positive whole number: set it to one "
+                                 f"(default {default}), or unset it")
+    return int(value)
+
+
 # How many vision tasks of one run may run at once.
-VISION_CONCURRENCY = int(os.environ.get("TELEGRAM_ALBUMS_VISION_CONCURRENCY", "4"))
+VISION_CONCURRENCY = _whole_number("TELEGRAM_ALBUMS_VISION_CONCURRENCY", 4)
 # The pool index writes go through. Qdrant's embedded local mode (a path) allows one process at
 # a time: give the pool 1 slot then; with a Qdrant server, as many as it takes.
 INDEX_POOL = os.environ.get("TELEGRAM_ALBUMS_INDEX_POOL", "album_index")
@@ -25,7 +37,7 @@ TELEGRAM_QUEUE = os.environ.get("TELEGRAM_ALBUMS_TELEGRAM_QUEUE", "telegram")
 VISION_QUEUE = os.environ.get("TELEGRAM_ALBUMS_VISION_QUEUE", "vision")
 INDEX_QUEUE = os.environ.get("TELEGRAM_ALBUMS_INDEX_QUEUE", "index")
 # Deadline Alert: a run not finished this long after it was queued is reported as late.
-DEADLINE_SECONDS = int(os.environ.get("TELEGRAM_ALBUMS_DEADLINE_SECONDS", "900"))
+DEADLINE_SECONDS = _whole_number("TELEGRAM_ALBUMS_DEADLINE_SECONDS", 900)
 
 # Every task of both DAGs: bounded retries with exponential backoff (30 s, 60 s, 120 s).
 TASK_DEFAULTS = {

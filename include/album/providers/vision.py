@@ -53,6 +53,7 @@ DARK_THEME_LEVEL = 100
 CANVAS_FLAT = 0.65  # drawn UI and charts measure >= 0.74 on the vision set, photos <= 0.54
 MEME_BAND = 0.3
 PALETTE_SHARE = 0.15
+HUE_SHARE = 0.01
 FACE_MIN_PX, FACE_MIN_NEIGHBOURS = 48, 8
 HEURISTICS_VERSION = 2
 
@@ -118,6 +119,7 @@ class ImageFacts:
     flat: float  # share of pixels in perfectly even areas: high on a drawn canvas (UI, chart), low on a photo
     saturated: float  # share of strongly coloured pixels
     palette: tuple[str, ...]  # the colours that cover most of the image, most first
+    hues: int  # colours (not greys) that each cover a visible part of the image
     faces: int | None  # frontal faces found; None when scikit-image is not installed
 
 
@@ -335,13 +337,26 @@ def colour_name(hue: int, saturation: int, value: int) -> str:
     return name
 
 
-def palette(image: Image.Image) -> tuple[str, ...]:
-    """The colour names that each cover at least ``PALETTE_SHARE`` of the image, most first."""
+_GREYS = frozenset({"black", "white", "grey"})
+
+
+def colour_shares(image: Image.Image) -> Counter:
+    """Each colour name's share of the image (on a 64-px copy)."""
     small = image.copy()
     small.thumbnail((64, 64))
     pixels = list(zip(*(channel.getdata() for channel in small.convert("HSV").split()), strict=True))
-    counts = Counter(colour_name(*pixel) for pixel in pixels)
-    return tuple(name for name, count in counts.most_common(3) if count / len(pixels) >= PALETTE_SHARE)
+    return Counter({name: count / len(pixels) for name, count in Counter(colour_name(*p) for p in pixels).items()})
+
+
+def palette(shares: Counter) -> tuple[str, ...]:
+    """The colour names that each cover at least ``PALETTE_SHARE`` of the image, most first."""
+    return tuple(name for name, share in shares.most_common(3) if share >= PALETTE_SHARE)
+
+
+def hues(shares: Counter) -> int:
+    """How many colours (not greys) each cover at least ``HUE_SHARE``: a chart's bars are several,
+    a coloured background or an avatar one."""
+    return sum(1 for name, share in shares.items() if name not in _GREYS and share >= HUE_SHARE)
 
 
 def image_facts(image: Image.Image) -> ImageFacts:
@@ -358,6 +373,7 @@ def image_facts(image: Image.Image) -> ImageFacts:
     edges = grey.filter(ImageFilter.FIND_EDGES).histogram()
     spread = ImageChops.subtract(grey.filter(ImageFilter.MaxFilter(3)), grey.filter(ImageFilter.MinFilter(3)))
     reading = ocr(image)
+    shares = colour_shares(image)
     return ImageFacts(
         width=width, height=height, phash=phash(image), reading=reading, ocr=ocr_field(reading),
         brightness=round(stat.mean[0], 1), contrast=round(stat.stddev[0], 1),
@@ -365,7 +381,7 @@ def image_facts(image: Image.Image) -> ImageFacts:
         edge_density=round(sum(edges[64:]) / pixels, 4),
         flat=round(sum(spread.histogram()[:3]) / pixels, 4),
         saturated=round(strongly.histogram()[255] / pixels, 4),
-        palette=palette(image), faces=count_faces(image),
+        palette=palette(shares), hues=hues(shares), faces=count_faces(image),
     )
 
 
@@ -379,8 +395,8 @@ def guess_kind(facts: ImageFacts) -> tuple[str, bool]:
     1. too small to tell: ``other``;
     2. a photo with its words in caption bands (the top or bottom ``MEME_BAND``): ``meme``;
     3. colourless, light, with a page of words: ``document`` (a scan, a printed notice);
-    4. a drawn canvas (``flat`` at least ``CANVAS_FLAT``): with several numbers or large coloured
-       areas ``infographic`` (a chart), with lines of words ``screenshot``, else ``other``;
+    4. a drawn canvas (``flat`` at least ``CANVAS_FLAT``): with several numbers or three colours
+       or more ``infographic`` (a chart), with lines of words ``screenshot``, else ``other``;
     5. many words over sharp edges: ``screenshot``; anything else: ``photo``.
     """
     words = facts.reading.words
@@ -394,7 +410,7 @@ def guess_kind(facts: ImageFacts) -> tuple[str, bool]:
         return "document", False
     if canvas and words:
         numbers = sum(_is_number(w.text) for w in words)
-        if (numbers >= 3 and numbers >= 0.2 * len(words)) or facts.saturated >= 0.12:
+        if (numbers >= 3 and numbers >= 0.2 * len(words)) or facts.hues >= 3:
             return "infographic", False
         return ("screenshot" if len(words) >= 8 else "other"), False
     if canvas:

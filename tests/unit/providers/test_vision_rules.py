@@ -111,3 +111,11 @@ def test_different_photos_get_different_descriptions(local):
         spec for spec in REAL_PHOTOS if spec["name"] == "meadow"]
     descriptions = {analysed(local, vision_set.render(spec)[0])["description"] for spec in flowers}
     assert len(descriptions) == len(flowers) == 4
+
+
+def test_a_coloured_card_with_a_few_words_is_not_an_infographic(local):
+    from devtools.sample import render_text_image
+
+    result = local.analyse(render_text_image(["DRONE", "ONE"], size=(320, 180), background="#1d3557",
+                                             color="#f1faee"))  # a video's preview card
+    assert result["kind"] == "other" and result["ocr"]["text"] == "DRONE\nONE"
