@@ -11,6 +11,7 @@ task instances (``hostname``): ``start_worker`` gives each both (``worker_name``
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -96,6 +97,10 @@ def celery_env(*, broker_url: str, result_backend_dsn: str, heartbeat_timeout: i
     }
 
 
+# The stack's users: name -> (SimpleAuthManager role, password). Local test stacks only.
+USERS = {"admin": ("admin", "local-stack-admin"), "viewer": ("viewer", "local-stack-viewer")}
+
+
 def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "LocalExecutor",
               base: dict[str, str] | None = None) -> dict[str, str]:
     """Airflow's settings for a stack in ``home`` with its metadata on ``meta_dsn`` (a libpq
@@ -116,7 +121,10 @@ def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "Loca
         # Runs only when asked for (REST, backfill, clear): a cron run every 5 minutes would
         # queue ahead of them and hold Qdrant's local-mode lock while a reader wants it.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        # Real sign-in (the albums view is tested in a browser): an admin and a viewer, with the
+        # passwords of ``USERS`` written into the home by ``boot``.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:{role}" for name, (role, _) in USERS.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
@@ -186,6 +194,7 @@ class AirflowStack:
     def boot(self, pools: dict[str, int], *, triggerer: bool = True, dag_ids: tuple[str, ...] = (DAG_ID,)) -> None:
         """Migrate the metadata DB, create the pools, start the services, unpause the DAGs."""
         self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "passwords.json").write_text(json.dumps({name: pw for name, (_, pw) in USERS.items()}))
         self.cli("db", "migrate", timeout=300)
         for name, slots in pools.items():
             self.cli("pools", "set", name, str(slots), f"{name} (local stack)")
@@ -195,7 +204,7 @@ class AirflowStack:
         if triggerer:
             self.start("triggerer", "triggerer")
         self.wait_for("the api-server", lambda: httpx.get(f"{self.api}/api/v2/monitor/health").status_code == 200)
-        self.token = self.wait_for("a token", lambda: httpx.get(f"{self.api}/auth/token").json()["access_token"])
+        self.token = self.wait_for("a token", lambda: self.sign_in("admin"))
         for dag_id in dag_ids:
             path = f"/api/v2/dags/{dag_id}"
             self.wait_for(f"{dag_id} to be parsed", lambda p=path: self.request("GET", p).status_code == 200)
@@ -204,6 +213,13 @@ class AirflowStack:
                 raise RuntimeError(f"could not unpause {dag_id}: {response.text}")
 
     # -- REST ------------------------------------------------------------------------------
+
+    def sign_in(self, name: str) -> str:
+        """A JWT for one of ``USERS`` from the api-server's ``POST /auth/token``."""
+        response = httpx.post(f"{self.api}/auth/token", json={"username": name, "password": USERS[name][1]},
+                              timeout=30)
+        response.raise_for_status()
+        return response.json()["access_token"]
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}

@@ -14,6 +14,8 @@ def test_stack_env_points_airflow_at_the_metadata_db_by_tcp_or_socket_directory(
     assert tcp["PATH"] == "/bin" and tcp["AIRFLOW_HOME"] == str(tmp_path)
     assert tcp["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:8123/execution/"
     assert tcp["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"  # measured: 5 s costs ~5 s per task
+    assert tcp["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin,viewer:viewer"  # real sign-in, no all-admins
+    assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in tcp
     socket_dir = stack_env(Path("/x"), meta_dsn="host=/run/pg port=5433 user=me dbname=m", api_port=1, base={})
     assert socket_dir["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://me@/m?host=/run/pg&port=5433"
 

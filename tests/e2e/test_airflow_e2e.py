@@ -15,9 +15,12 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -98,12 +101,12 @@ def capture_grid(stack: Stack, folder: Path) -> None:
     pages = {"airflow-grid.png": f"{stack.api}/dags/telegram_albums/runs/{full}",
              "airflow-album-groups.png": f"{stack.api}/dags/telegram_albums/runs/{full}/tasks/album.vision/mapped",
              "airflow-deadline-missed.png": f"{stack.api}/dags/telegram_albums/runs/{last}"}
-    for name, url in pages.items():
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={stack.home / 'chromium'}", "--window-size=1600,1100",
-                        "--virtual-time-budget=15000", f"--screenshot={folder / name}", url],
-                       capture_output=True, timeout=120)
+    with chromium(stack.home / "chromium", size="1600,1100") as driver:
+        sign_in(driver, stack, "admin")
+        for name, url in pages.items():
+            driver.get(url)
+            time.sleep(8)  # the grid renders after its API calls
+            driver.save_screenshot(str(folder / name))
 
 
 def test_a_run_triggered_through_the_rest_api_succeeds_and_stores_the_sample(stack):
@@ -381,6 +384,105 @@ def test_a_run_held_past_a_one_second_deadline_fires_the_alert(stack):
     assert stack.wait_for_run(run_id) == "success"
     stack.wait_for("the deadline metric", lambda: "airflow.telegram_albums.deadline_missed" in stack.statsd.names,
                    timeout=30)
+
+
+@contextmanager
+def chromium(profile: Path, size: str = "1400,1000") -> Iterator[Any]:
+    """Debian's Chromium, headless, through its chromedriver (.ci/run installs both)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     f"--window-size={size}", f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(10)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def browser(stack, tmp_path):
+    with chromium(tmp_path / "chromium") as driver:
+        yield driver
+
+
+def sign_in(browser, stack, name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    from devtools.airflow_stack import USERS
+
+    browser.get(f"{stack.api}/auth/login/")
+    browser.find_element(By.NAME, "username").send_keys(name)
+    browser.find_element(By.NAME, "password").send_keys(USERS[name][1])
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    stack.wait_for("the sign-in", lambda: any(c["name"] == "_token" for c in browser.get_cookies()), timeout=30)
+
+
+def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack, browser, tmp_path):
+    """Refused without a session; signed in, the Albums page inside the UI shows the sample's
+    albums newest first with their thumbnails loaded in position order; search finds an album;
+    a quarantined album is re-queued with its button. Screenshots for README (docs/screenshots
+    with TELEGRAM_ALBUMS_SCREENSHOTS)."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    stack.wait_for("no active run", lambda: not stack.active_runs(), timeout=RUN_TIMEOUT, every=2)
+    view = f"{stack.api}/telegram-albums/"
+    assert httpx.get(f"{view}?tenant=acme").status_code == 401
+    browser.get(f"{view}?tenant=acme")
+    assert "Not authenticated" in browser.find_element(By.TAG_NAME, "body").text
+    shots = Path(os.environ.get("TELEGRAM_ALBUMS_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+
+    sign_in(browser, stack, "admin")
+    browser.get(f"{stack.api}/plugin/albums")  # the navigation entry: the view inside Airflow's UI
+    frame = browser.find_element(By.TAG_NAME, "iframe")
+    assert frame.get_attribute("src").endswith("/telegram-albums/")
+    stack.wait_for("the albums in the frame", lambda: browser.switch_to.frame(frame) or
+                   browser.find_elements(By.CSS_SELECTOR, "section.card"), timeout=30)
+    browser.switch_to.default_content()
+    browser.save_screenshot(str(shots / "albums-view.png"))
+
+    with app_conn(stack) as conn:
+        newest_first = [r["id"] for r in conn.execute(
+            "SELECT g.id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
+            "WHERE s.tenant_id = 'acme' ORDER BY g.posted_at DESC, g.id DESC")]
+    browser.get(f"{view}?tenant=acme")
+    cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
+    assert [int(c.get_attribute("data-album")) for c in cards] == newest_first
+    for card in cards:
+        figures = card.find_elements(By.TAG_NAME, "figure")
+        assert [int(f.get_attribute("data-position")) for f in figures] == list(range(len(figures)))
+        for image in card.find_elements(By.TAG_NAME, "img"):
+            loaded = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
+            assert loaded > 0, image.get_attribute("src")
+    assert any(card.find_elements(By.TAG_NAME, "img") for card in cards)
+
+    browser.find_element(By.NAME, "q").send_keys("Evening at the harbour")
+    browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    found = stack.wait_for("search results", lambda: browser.find_elements(By.CSS_SELECTOR, "section.card"),
+                           timeout=60)
+    assert "Evening at the harbour" in found[0].text
+    browser.save_screenshot(str(shots / "albums-search.png"))
+
+    album = newest_first[-1]
+    with app_conn(stack) as conn:
+        conn.execute("INSERT INTO album_failures (album_id, content_hash, step, error, attempts, quarantined_at) "
+                     "SELECT id, content_hash, 'vision', 'OSError: the e2e test quarantined it', 4, now() "
+                     "FROM media_groups WHERE id = %s", (album,))
+    browser.get(f"{view}quarantine?tenant=acme")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-album="{album}"]')
+    browser.save_screenshot(str(shots / "albums-quarantine.png"))
+    row.find_element(By.TAG_NAME, "button").click()
+    stack.wait_for("the requeue", lambda: "no quarantined albums" in browser.find_element(By.TAG_NAME, "body").text,
+                   timeout=30)
+    with app_conn(stack) as conn:
+        assert conn.execute("SELECT 1 FROM album_failures WHERE album_id = %s", (album,)).fetchone() is None
 
 
 def test_no_secret_reaches_a_task_log_an_xcom_or_a_rendered_field(stack):

@@ -12,8 +12,7 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,29 +194,10 @@ def cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def _search_index(args: argparse.Namespace) -> Iterator[QdrantIndex]:
-    """The tenant-scoped index the DAG wrote: ``--qdrant-path`` or connection ``albums_qdrant``;
-    one that does not exist is an error, never created empty by a reader."""
-    from include.album.orchestration.connections import embedder, load_settings, qdrant_client
-    from include.album.stores.qdrant import QdrantIndex
+def _search_index(args: argparse.Namespace) -> AbstractContextManager[QdrantIndex]:
+    from include.album.orchestration.connections import load_settings, search_index
 
-    settings = load_settings()
-    if args.qdrant_path:
-        from qdrant_client import QdrantClient
-
-        if not Path(args.qdrant_path).is_dir():  # (QdrantClient would create it, empty)
-            raise LookupError(f"--qdrant-path {args.qdrant_path} does not exist: give the Qdrant local-mode "
-                              "directory the DAG writes (connection albums_qdrant, extra path)")
-        client = QdrantClient(path=args.qdrant_path)
-    else:
-        client = qdrant_client(settings)
-    try:
-        index = QdrantIndex(client, args.collection or settings.qdrant_collection, embedder(settings))
-        index.require_collection()
-        yield index
-    finally:
-        client.close()
+    return search_index(load_settings(), path=args.qdrant_path, collection=args.collection)
 
 
 def _print_hits(hits: list[Hit]) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.album.domain.settings import VARIABLE_NAME, ConfigurationError, Settings
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from include.album.providers.vision import VisionProvider
     from include.album.source.client import PipelineClient
     from include.album.stores.graph import GraphBackend
+    from include.album.stores.qdrant import QdrantIndex
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,30 @@ def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> P
 @lru_cache(maxsize=16)
 def _say_once(level: int, message: str) -> None:
     log.log(level, message)
+
+
+@contextmanager
+def search_index(settings: Settings, *, path: str | None = None, collection: str | None = None
+                 ) -> Iterator[QdrantIndex]:
+    """The tenant-scoped index the DAG wrote: a Qdrant local-mode ``path``, else connection
+    ``albums_qdrant``; one that does not exist is a ``LookupError``, never created empty by a reader."""
+    from include.album.stores.qdrant import QdrantIndex
+
+    if path:
+        from qdrant_client import QdrantClient
+
+        if not Path(path).is_dir():  # (QdrantClient would create it, empty)
+            raise LookupError(f"--qdrant-path {path} does not exist: give the Qdrant local-mode directory the DAG "
+                              "writes (connection albums_qdrant, extra path)")
+        client = QdrantClient(path=path)
+    else:
+        client = qdrant_client(settings)
+    try:
+        index = QdrantIndex(client, collection or settings.qdrant_collection, embedder(settings))
+        index.require_collection()
+        yield index
+    finally:
+        client.close()
 
 
 def redis_client(settings: Settings) -> Redis | None:

@@ -1,0 +1,58 @@
+"""HTML of albums, one card per album: the Airflow UI's albums view and the demo's static report.
+
+Plain HTML and CSS, escaped here; where thumbnails come from is the caller's (``src``): URLs
+served by the albums view, or data URIs for a file that opens anywhere.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem; background: #f6f6f3; color: #1b1b1b; }
+h1 { font-size: 1.4rem; } .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr));
+gap: 1rem; } .card { background: #fff; border-radius: 8px; padding: 1rem; box-shadow: 0 1px 3px #0002; }
+.card h2 { font-size: 1rem; margin: 0 0 .5rem; } .status { float: right; font-size: .8rem; padding: .1rem .5rem;
+border-radius: 1rem; background: #ddd; } .assembled { background: #cdeccd; } .partial { background: #f6e3b4; }
+.open { background: #e4e4f7; } .thumbs { display: flex; gap: .4rem; flex-wrap: wrap; margin: .5rem 0; }
+figure { margin: 0; text-align: center; font-size: .7rem; color: #555; } figure img { display: block;
+max-width: 120px; max-height: 120px; border-radius: 4px; } .skip { width: 120px; height: 80px; display: flex;
+align-items: center; justify-content: center; background: #eee; border-radius: 4px; padding: .2rem; }
+dl { font-size: .85rem; margin: .5rem 0 0; } dt { font-weight: 600; } dd { margin: 0 0 .4rem; white-space: pre-wrap; }
+.label { display: inline-block; background: #eef; border-radius: 3px; padding: 0 .3rem; margin: 0 .2rem .2rem 0; }
+nav a { margin-right: 1rem; } form.search { margin: 1rem 0; } table { border-collapse: collapse; font-size: .85rem; }
+td, th { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+"""
+
+e = html.escape
+
+
+def album_card(album: dict, items: Sequence[dict], src: Callable[[dict], str | None], extra: str = "") -> str:
+    """One album: thumbnails in position order, caption, summary, labels, OCR text, status.
+
+    ``items`` are ``album_items_for_vision`` rows with ``skip_reason`` (why there is no
+    preview); ``src(item)`` is an item's thumbnail URL, or None for a placeholder."""
+    enrichment = (album.get("meta") or {}).get("enrichment") or {}
+    figures = []
+    for item in items:
+        caption = f"#{item['position']} {item['media_kind'] or 'text'}"
+        url = src(item)
+        body = f'<img src="{e(url)}" alt="{e(caption)}">' if url else \
+            f'<div class="skip">{e(item.get("skip_reason") or "no preview")}</div>'
+        figures.append(f'<figure data-position="{item["position"]}">{body}{e(caption)}</figure>')
+    labels = "".join(f'<span class="label">{e(label)}</span>' for label in enrichment.get("vision_labels", []))
+    counts = (f"{enrichment.get('items_analyzed', 0)} analysed, {enrichment.get('items_skipped', 0)} skipped"
+              if enrichment else "not assembled yet")
+    rows = [("Caption", album["caption_text"] or "—"), ("Summary", enrichment.get("vision_summary") or "—"),
+            ("OCR text", enrichment.get("ocr_text") or "—"), ("Items", f"{album['items_count']}: {counts}")]
+    details = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in rows)
+    return (f'<section class="card" data-album="{album["id"]}"><span class="status {e(album["status"])}">'
+            f'{e(album["status"])}</span><h2>@{e(album["username"] or str(album["channel_id"]))} · album '
+            f"{album['id']} · {e(album['album_kind'])}</h2><div class=\"thumbs\">{''.join(figures)}</div>"
+            f"<div>{labels}</div><dl>{details}</dl>{extra}</section>")
+
+
+def page(title: str, body: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+            f"<style>{STYLE}</style></head><body>{body}</body></html>\n")

@@ -1,0 +1,203 @@
+"""The albums view inside the Airflow UI: a FastAPI app the plugin mounts in the api-server.
+
+Per tenant: albums newest first with their thumbnails in position order (served from S3 here),
+caption, summary, labels and status; a search box (the CLI's tenant-scoped search); the
+quarantine with a requeue action; the channels with their state, mark and last pull. Every page
+and JSON endpoint depends on ``viewer`` (``orchestration.ui_airflow``): Airflow's own session or
+token, and the tenants that user may see; nothing answers without them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+import psycopg
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from include.album.admin.pages import album_card, e, page
+from include.album.orchestration.ui_airflow import Viewer, album_task_instances, viewer
+from include.album.steps.assembly import vision_input
+from include.album.stores import db
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = (240, 240)
+ALBUMS_PER_PAGE = 50
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+
+
+@contextmanager
+def _database() -> Iterator[psycopg.Connection]:
+    from include.album.orchestration.connections import albums_db, load_settings
+
+    with albums_db(load_settings()) as conn:
+        yield conn
+
+
+def _tenant(who: Viewer, tenant: str | None, conn: psycopg.Connection) -> tuple[str, list[str]]:
+    """The tenant asked for (default: the first the viewer sees) and every tenant the viewer sees."""
+    visible = [t["id"] for t in db.fetch_all(conn, "tenants_all") if who.sees(t["id"])]
+    if tenant is None:
+        if not visible:
+            raise HTTPException(403, f"user {who.name} sees no tenant (Variable telegram_albums_ui_tenants)")
+        return visible[0], visible
+    if tenant not in visible:
+        raise HTTPException(403, f"user {who.name} may not see tenant {tenant}")
+    return tenant, visible
+
+
+def _nav(tenant: str, visible: list[str], here: str) -> str:
+    links = " ".join(f'<a href="{here}?{urlencode({"tenant": t})}"{" aria-current=page" if t == tenant else ""}>'
+                     f"{e(t)}</a>" for t in visible)
+    return (f'<nav><a href="./?tenant={e(tenant)}">Albums</a><a href="quarantine?tenant={e(tenant)}">Quarantine</a>'
+            f'<a href="channels?tenant={e(tenant)}">Channels</a> · tenants: {links}</nav>'
+            f'<form class="search" action="search"><input type="hidden" name="tenant" value="{e(tenant)}">'
+            f'<input name="q" placeholder="search this tenant" size="40"> <button>Search</button></form>')
+
+
+def _cards(conn: psycopg.Connection, tenant: str, albums: list[dict]) -> str:
+    def src(item: dict) -> str | None:
+        return f"media/{item['album_id']}/{item['position']}?{urlencode({'tenant': tenant})}" \
+            if item["s3_key"] else None
+
+    runs = album_task_instances({a["id"]: f"@{a['username'] or a['channel_id']} album {a['id']}" for a in albums})
+    cards = []
+    for album in albums:
+        items = []
+        for item in db.fetch_all(conn, "album_items_for_vision", {"album_id": album["id"]}):
+            target = vision_input(item)
+            items.append({**item, "album_id": album["id"], "s3_key": target.s3_key, "skip_reason": target.skip_reason})
+        cards.append(album_card(album, items, src, extra=_produced_by(runs[album["id"]])))
+    return f'<div class="cards">{"".join(cards)}</div>'
+
+
+def _produced_by(task_instances: list[dict]) -> str:
+    """Links into the grid: the album's task group in the runs that enriched it, newest first."""
+    links = [f'<a target="_top" href="../dags/telegram_albums/runs/{quote(ti["run_id"])}/tasks/album.enrich/'
+             f'mapped/{ti["map_index"]}">{e(ti["run_id"])}</a>' for ti in task_instances]
+    return f'<p class="runs">enriched by {", ".join(links)}</p>' if links else '<p class="runs">not enriched yet</p>'
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Telegram albums", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/", response_class=HTMLResponse)
+    def albums(who: ViewerDep, tenant: str | None = None) -> str:
+        with _database() as conn:
+            tenant, visible = _tenant(who, tenant, conn)
+            rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "limit": ALBUMS_PER_PAGE})
+            body = _cards(conn, tenant, rows)
+        return page(f"Albums of {tenant}", f"<h1>Albums of {e(tenant)} ({len(rows)})</h1>"
+                                            f"{_nav(tenant, visible, './')}{body}")
+
+    @app.get("/api/albums")
+    def albums_json(who: ViewerDep, tenant: str | None = None) -> list[dict[str, Any]]:
+        with _database() as conn:
+            tenant, _ = _tenant(who, tenant, conn)
+            rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "limit": ALBUMS_PER_PAGE})
+        return [{"album_id": r["id"], "channel_id": r["channel_id"], "username": r["username"],
+                 "status": r["status"], "caption": r["caption_text"], "items_count": r["items_count"],
+                 "posted_at": r["posted_at"].isoformat(),
+                 "labels": ((r["meta"] or {}).get("enrichment") or {}).get("vision_labels", [])} for r in rows]
+
+    @app.get("/media/{album_id}/{position}")
+    def thumbnail(who: ViewerDep, album_id: int, position: int, tenant: str) -> Response:
+        from PIL import Image
+
+        from include.album.orchestration.connections import load_settings, media_store
+
+        with _database() as conn:
+            _tenant(who, tenant, conn)
+            owners = {r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album_id})}
+            if tenant not in owners:
+                raise HTTPException(404, f"album {album_id} is not one of tenant {tenant}'s")
+            items = {i["position"]: vision_input(i) for i in
+                     db.fetch_all(conn, "album_items_for_vision", {"album_id": album_id})}
+        if position not in items or not items[position].s3_key:
+            raise HTTPException(404, f"album {album_id} has no preview at position {position}")
+        from botocore.exceptions import ClientError
+        from PIL import UnidentifiedImageError
+
+        key = items[position].s3_key
+        try:
+            image = Image.open(io.BytesIO(media_store(load_settings()).get(key)))
+            image.thumbnail(THUMBNAIL_SIZE)
+            out = io.BytesIO()
+            image.convert("RGB").save(out, format="JPEG", quality=80)
+        except ClientError as exc:  # NoSuchKey above all: reconcile (the refresh DAG) puts it back
+            raise HTTPException(404, f"{key} is not in S3 ({exc.response['Error'].get('Code')})") from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise HTTPException(404, f"{key} is not an image the view can show ({exc})") from None
+        return Response(out.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
+
+    @app.get("/search", response_class=HTMLResponse)
+    def search(who: ViewerDep, tenant: str, q: Annotated[str, Query(min_length=1)]) -> str:
+        from include.album.orchestration.connections import load_settings, search_index
+
+        with _database() as conn:
+            tenant, visible = _tenant(who, tenant, conn)
+            with search_index(load_settings()) as index:
+                hits = index.search(tenant, q, limit=20)
+            ids = list(dict.fromkeys(h.album_id for h in hits if h.album_id is not None))
+            rows = {r["id"]: r for r in db.fetch_all(conn, "albums_by_ids", {"album_ids": ids})}
+            body = _cards(conn, tenant, [rows[i] for i in ids if i in rows])
+        found = f"{len(ids)} album(s)" if ids else "no results: nothing matches well enough"
+        return page(f"Search {q}", f"<h1>Search in {e(tenant)}: {e(q)}</h1>{_nav(tenant, visible, './')}"
+                                   f"<p>{found}</p>{body}")
+
+    @app.get("/quarantine", response_class=HTMLResponse)
+    def quarantine(who: ViewerDep, tenant: str | None = None) -> str:
+        from include.album.steps.quarantine import quarantined
+
+        with _database() as conn:
+            tenant, visible = _tenant(who, tenant, conn)
+            rows = [r for r in quarantined(conn) if tenant in
+                    {t["tenant_id"] for t in db.fetch_all(conn, "album_tenants", {"album_id": r["album_id"]})}]
+        action = (lambda r: f'<form method="post" action="quarantine/{r["album_id"]}/requeue?tenant={e(tenant)}">'
+                  f'<button>Requeue</button></form>') if who.may_edit else (lambda r: "")
+        table = "".join(f'<tr data-album="{r["album_id"]}"><td>{r["album_id"]}</td><td>@{e(r["username"] or "")}'
+                        f'</td><td>{e(r["step"])}</td><td>{r["attempts"]}</td><td>{e(r["error"])}</td>'
+                        f"<td>{action(r)}</td></tr>" for r in rows)
+        body = (f"<table><tr><th>album</th><th>channel</th><th>step</th><th>attempts</th><th>error</th><th></th>"
+                f"</tr>{table}</table>") if rows else "<p>no quarantined albums</p>"
+        return page("Quarantine", f"<h1>Quarantine of {e(tenant)}</h1>{_nav(tenant, visible, 'quarantine')}{body}")
+
+    @app.post("/quarantine/{album_id}/requeue")
+    def requeue(who: ViewerDep, album_id: int, tenant: str) -> RedirectResponse:
+        from include.album.steps.quarantine import requeue as release
+
+        if not who.may_edit:
+            raise HTTPException(403, f"user {who.name} may not edit DAG telegram_albums")
+        with _database() as conn:
+            _tenant(who, tenant, conn)
+            owners = {r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album_id})}
+            if tenant not in owners:
+                raise HTTPException(404, f"album {album_id} is not one of tenant {tenant}'s")
+            released = release(conn, [album_id])
+        log.info("user %s re-queued album %s: %s", who.name, album_id, released)
+        return RedirectResponse(f"../../quarantine?{urlencode({'tenant': tenant})}", status_code=303)
+
+    @app.get("/channels", response_class=HTMLResponse)
+    def channels(who: ViewerDep, tenant: str | None = None) -> str:
+        from include.album.admin.channels import list_channels
+
+        with _database() as conn:
+            tenant, visible = _tenant(who, tenant, conn)
+            rows = [r for r in list_channels(conn) if tenant in r["tenants"]]
+        table = "".join(
+            f"<tr><td>{r['id']}</td><td>@{e(r['username'] or '-')}</td><td>{e(r['title'])}</td>"
+            f"<td>{e(r['state'])}{' (' + e(r['state_reason']) + ')' if r['state_reason'] else ''}</td>"
+            f"<td>{r['hwm']}</td><td>{r['last_pulled_at'].isoformat() if r['last_pulled_at'] else '—'}</td>"
+            f"<td>{e(r['last_error'] or '')}</td></tr>" for r in rows)
+        return page("Channels", f"<h1>Channels of {e(tenant)}</h1>{_nav(tenant, visible, 'channels')}<table><tr>"
+                                f"<th>id</th><th>username</th><th>title</th><th>state</th><th>mark</th>"
+                                f"<th>last pull</th><th>last error</th></tr>{table}</table>")
+
+    return app

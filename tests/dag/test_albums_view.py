@@ -1,0 +1,119 @@
+"""The albums view (the plugin's FastAPI app) after a real run of the DAG on the sample archive,
+behind Airflow's own authentication: SimpleAuthManager's JWTs, its roles, and the tenants
+Variable. (The real api-server and a browser: tests/e2e.)"""
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.dag.conftest import run_dag
+
+pytestmark = pytest.mark.dag
+
+USERS = "admin:admin,ops:user,viewer:viewer"
+
+
+@pytest.fixture
+def auth(monkeypatch):
+    """Airflow's SimpleAuthManager with three users of three roles; returns user name -> JWT."""
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER",
+                       "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", USERS)
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "albums-view-test-secret-" + "x" * 48)
+    manager = create_auth_manager()
+    return {name: manager.generate_jwt(SimpleAuthManagerUser(username=name, role=role))
+            for name, role in (user.split(":") for user in USERS.split(","))}
+
+
+@pytest.fixture
+def view(pipeline, dagbag, auth):
+    from include.album.admin.ui import create_app
+
+    state, _ = run_dag(dagbag)
+    assert state == "success"
+    return TestClient(create_app())
+
+
+def as_user(auth, name):
+    return {"Authorization": f"Bearer {auth[name]}"}
+
+
+def test_nothing_answers_without_a_valid_airflow_session(view):
+    for path in ("/", "/api/albums?tenant=acme", "/media/1/0?tenant=acme", "/search?tenant=acme&q=x",
+                 "/quarantine", "/channels"):
+        assert view.get(path).status_code == 401, path
+        assert view.get(path, headers={"Authorization": "Bearer not-a-token"}).status_code == 403, path
+        assert view.get(path, cookies={"_token": "not-a-token"}).status_code == 403, path
+    assert view.post("/quarantine/1/requeue?tenant=acme").status_code == 401
+
+
+def test_albums_newest_first_with_thumbnails_in_position_order_and_their_runs(view, auth, conn):
+    expected = [r["id"] for r in conn.execute(
+        "SELECT g.id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
+        "WHERE s.tenant_id = 'acme' ORDER BY g.posted_at DESC, g.id DESC")]
+    listed = view.get("/api/albums?tenant=acme", headers=as_user(auth, "admin")).json()
+    assert [a["album_id"] for a in listed] == expected and len(expected) >= 5
+
+    html = view.get("/?tenant=acme", headers=as_user(auth, "admin")).text
+    assert [int(i) for i in re.findall(r'<section class="card" data-album="(\d+)"', html)] == expected
+    first = html.split(f'data-album="{expected[-1]}"')[1].split("</section>")[0]
+    positions = [int(p) for p in re.findall(r'data-position="(\d+)"', first)]
+    assert positions == sorted(positions) and positions[0] == 0
+    src = re.search(r'<img src="([^"]+)"', first).group(1).replace("&amp;", "&")
+    image = view.get(f"/{src}", cookies={"_token": auth["viewer"]})  # the UI's session cookie works too
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert re.search(r"/runs/[^/]+/tasks/album\.enrich/mapped/\d+", first), "a link to the group that enriched it"
+
+    from include.album.orchestration.connections import load_settings, media_store
+    from include.album.steps.assembly import vision_input
+
+    album_id, position = map(int, re.match(r"media/(\d+)/(\d+)", src).groups())
+    item = next(i for i in conn.execute(
+        "SELECT i.position, i.media_kind, i.sha256, i.thumb_sha256, m.mime, m.s3_key, t.s3_key AS thumb_s3_key, "
+        "NULL AS media_skip_reason FROM media_group_items i LEFT JOIN media_objects m ON m.sha256 = i.sha256 "
+        "LEFT JOIN media_objects t ON t.sha256 = i.thumb_sha256 WHERE i.group_id = %s", (album_id,))
+        if i["position"] == position)
+    media_store(load_settings()).delete([vision_input(item).s3_key])  # lost from S3 (reconcile puts it back)
+    missing = view.get(f"/{src}", headers=as_user(auth, "admin"))
+    assert missing.status_code == 404 and "is not in S3 (NoSuchKey)" in missing.json()["detail"]
+
+
+def test_tenants_follow_the_variable_and_requeue_needs_edit_rights(view, auth, conn, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_UI_TENANTS", '{"viewer": ["globex"], "*": ["*"]}')
+    viewer = as_user(auth, "viewer")
+    assert view.get("/api/albums?tenant=acme", headers=viewer).status_code == 403
+    globex = {a["album_id"] for a in view.get("/api/albums", headers=viewer).json()}  # default: its first tenant
+    acme_only = conn.execute(
+        "SELECT g.id FROM media_groups g WHERE NOT EXISTS (SELECT 1 FROM subscriptions s WHERE "
+        "s.channel_id = g.channel_id AND s.tenant_id = 'globex') LIMIT 1").fetchone()["id"]
+    assert acme_only not in globex
+    assert view.get(f"/media/{acme_only}/0?tenant=globex", headers=viewer).status_code == 404
+    assert view.get("/api/albums?tenant=acme", headers=as_user(auth, "ops")).status_code == 200  # "*"
+
+    album = min(globex)
+    conn.execute("INSERT INTO album_failures (album_id, step, error, attempts, content_hash, first_failed_at, "
+                 "last_failed_at, quarantined_at) SELECT id, 'vision', 'boom', 4, content_hash, now(), now(), now() "
+                 "FROM media_groups WHERE id = %s", (album,))
+    page = view.get("/quarantine?tenant=globex", headers=viewer).text
+    assert f'data-album="{album}"' in page and "Requeue" not in page  # a viewer may look, not act
+    assert view.post(f"/quarantine/{album}/requeue?tenant=globex", headers=viewer).status_code == 403
+    done = view.post(f"/quarantine/{album}/requeue?tenant=globex", headers=as_user(auth, "ops"),
+                     follow_redirects=False)
+    assert done.status_code == 303
+    assert conn.execute("SELECT 1 FROM album_failures WHERE album_id = %s", (album,)).fetchone() is None
+
+
+def test_search_and_channels(view, auth):
+    admin = as_user(auth, "admin")
+    found = view.get("/search", params={"tenant": "acme", "q": "Evening at the harbour"}, headers=admin).text
+    assert 'class="card"' in found and "harbour" in found.lower()
+    nothing = view.get("/search", params={"tenant": "acme", "q": "квантовая хромодинамика глюонов"}, headers=admin)
+    assert "no results" in nothing.text
+    assert view.get("/search", params={"tenant": "acme", "q": ""}, headers=admin).status_code == 422
+    channels = view.get("/channels?tenant=acme", headers=admin).text
+    assert "@album_lab" in channels and "active" in channels
