@@ -14,8 +14,7 @@ from pathlib import Path
 import psycopg
 from PIL import Image
 
-from include.album.admin.pages import album_card, page
-from include.album.steps.assembly import vision_input
+from include.album.admin.pages import album_card, page, previews
 from include.album.stores import db
 from include.album.stores.media import MediaStore
 
@@ -35,17 +34,12 @@ def _thumbnail(store: MediaStore, key: str) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _card(conn: psycopg.Connection, store: MediaStore, album: dict) -> str:
-    items = []
-    for item in db.fetch_all(conn, "album_items_for_vision", {"album_id": album["id"]}):
-        target = vision_input(item)
-        items.append({**item, "s3_key": target.s3_key, "skip_reason": target.skip_reason})
-    return album_card(album, items, lambda item: _thumbnail(store, item["s3_key"]) if item["s3_key"] else None)
-
-
 def write_album_report(conn: psycopg.Connection, store: MediaStore, path: Path) -> Path:
     albums = db.fetch_all(conn, "albums_with_items")
-    cards = "".join(_card(conn, store, album) for album in albums)
+    items = previews(conn, [album["id"] for album in albums])
+    cards = "".join(album_card(album, items[album["id"]],
+                               lambda item: _thumbnail(store, item["s3_key"]) if item["s3_key"] else None)
+                    for album in albums)
     path = Path(path)
     path.write_text(page("Albums", f'<h1>Albums ({len(albums)})</h1><div class="cards">{cards}</div>'),
                     encoding="utf-8")

@@ -1,13 +1,19 @@
 """HTML of albums, one card per album: the Airflow UI's albums view and the demo's static report.
 
 Plain HTML and CSS, escaped here; where thumbnails come from is the caller's (``src``): URLs
-served by the albums view, or data URIs for a file that opens anywhere.
+served by the albums view, or data URIs for a file that opens anywhere. ``previews`` reads what
+the cards show of their items, for a page of albums in one query.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+
+import psycopg
+
+from include.album.steps.assembly import vision_input
+from include.album.stores import db
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; background: #f6f6f3; color: #1b1b1b; }
@@ -28,11 +34,21 @@ td, th { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; 
 e = html.escape
 
 
+def previews(conn: psycopg.Connection, album_ids: Sequence[int]) -> dict[int, list[dict]]:
+    """Each album's items in position order, with the S3 key of their preview (the image, or a
+    video's thumbnail: ``vision_input``) or why there is none (``skip_reason``)."""
+    found: dict[int, list[dict]] = {album_id: [] for album_id in album_ids}
+    for item in db.fetch_all(conn, "albums_items_for_vision", {"album_ids": list(album_ids)}):
+        target = vision_input(item)
+        found[item["album_id"]].append({**item, "s3_key": target.s3_key, "skip_reason": target.skip_reason})
+    return found
+
+
 def album_card(album: dict, items: Sequence[dict], src: Callable[[dict], str | None], extra: str = "") -> str:
     """One album: thumbnails in position order, caption, summary, labels, OCR text, status.
 
-    ``items`` are ``album_items_for_vision`` rows with ``skip_reason`` (why there is no
-    preview); ``src(item)`` is an item's thumbnail URL, or None for a placeholder."""
+    ``items`` are the album's ``previews``; ``src(item)`` is an item's thumbnail URL, or None
+    for a placeholder."""
     enrichment = (album.get("meta") or {}).get("enrichment") or {}
     figures = []
     for item in items:

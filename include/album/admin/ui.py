@@ -20,9 +20,8 @@ import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from include.album.admin.pages import album_card, e, page
+from include.album.admin.pages import album_card, e, page, previews
 from include.album.orchestration.ui_airflow import Viewer, album_task_instances, viewer
-from include.album.steps.assembly import vision_input
 from include.album.stores import db
 
 log = logging.getLogger(__name__)
@@ -68,14 +67,15 @@ def _cards(conn: psycopg.Connection, tenant: str, albums: list[dict]) -> str:
             if item["s3_key"] else None
 
     runs = album_task_instances({a["id"]: f"@{a['username'] or a['channel_id']} album {a['id']}" for a in albums})
-    cards = []
-    for album in albums:
-        items = []
-        for item in db.fetch_all(conn, "album_items_for_vision", {"album_id": album["id"]}):
-            target = vision_input(item)
-            items.append({**item, "album_id": album["id"], "s3_key": target.s3_key, "skip_reason": target.skip_reason})
-        cards.append(album_card(album, items, src, extra=_produced_by(runs[album["id"]])))
+    items = previews(conn, [a["id"] for a in albums])
+    cards = [album_card(a, items[a["id"]], src, extra=_produced_by(runs[a["id"]])) for a in albums]
     return f'<div class="cards">{"".join(cards)}</div>'
+
+
+def _require_album_of(conn: psycopg.Connection, album_id: int, tenant: str) -> None:
+    owners = {r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album_id})}
+    if tenant not in owners:
+        raise HTTPException(404, f"album {album_id} is not one of tenant {tenant}'s")
 
 
 def _produced_by(task_instances: list[dict]) -> str:
@@ -115,17 +115,14 @@ def create_app() -> FastAPI:
 
         with _database() as conn:
             _tenant(who, tenant, conn)
-            owners = {r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album_id})}
-            if tenant not in owners:
-                raise HTTPException(404, f"album {album_id} is not one of tenant {tenant}'s")
-            items = {i["position"]: vision_input(i) for i in
-                     db.fetch_all(conn, "album_items_for_vision", {"album_id": album_id})}
-        if position not in items or not items[position].s3_key:
+            _require_album_of(conn, album_id, tenant)
+            items = {i["position"]: i for i in previews(conn, [album_id])[album_id]}
+        if position not in items or not items[position]["s3_key"]:
             raise HTTPException(404, f"album {album_id} has no preview at position {position}")
         from botocore.exceptions import ClientError
         from PIL import UnidentifiedImageError
 
-        key = items[position].s3_key
+        key = items[position]["s3_key"]
         try:
             image = Image.open(io.BytesIO(media_store(load_settings()).get(key)))
             image.thumbnail(THUMBNAIL_SIZE)
@@ -158,8 +155,10 @@ def create_app() -> FastAPI:
 
         with _database() as conn:
             tenant, visible = _tenant(who, tenant, conn)
-            rows = [r for r in quarantined(conn) if tenant in
-                    {t["tenant_id"] for t in db.fetch_all(conn, "album_tenants", {"album_id": r["album_id"]})}]
+            rows = quarantined(conn)
+            owned = {(r["album_id"], r["tenant_id"]) for r in db.fetch_all(
+                conn, "albums_tenants", {"album_ids": [r["album_id"] for r in rows]})}
+            rows = [r for r in rows if (r["album_id"], tenant) in owned]
         action = (lambda r: f'<form method="post" action="quarantine/{r["album_id"]}/requeue?tenant={e(tenant)}">'
                   f'<button>Requeue</button></form>') if who.may_edit else (lambda r: "")
         table = "".join(f'<tr data-album="{r["album_id"]}"><td>{r["album_id"]}</td><td>@{e(r["username"] or "")}'
@@ -177,9 +176,7 @@ def create_app() -> FastAPI:
             raise HTTPException(403, f"user {who.name} may not edit DAG telegram_albums")
         with _database() as conn:
             _tenant(who, tenant, conn)
-            owners = {r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album_id})}
-            if tenant not in owners:
-                raise HTTPException(404, f"album {album_id} is not one of tenant {tenant}'s")
+            _require_album_of(conn, album_id, tenant)
             released = release(conn, [album_id])
         log.info("user %s re-queued album %s: %s", who.name, album_id, released)
         return RedirectResponse(f"../../quarantine?{urlencode({'tenant': tenant})}", status_code=303)
