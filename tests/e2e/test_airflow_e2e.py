@@ -423,6 +423,22 @@ def sign_in(browser, stack, name: str) -> None:
     stack.wait_for("the sign-in", lambda: any(c["name"] == "_token" for c in browser.get_cookies()), timeout=30)
 
 
+def on_page(browser, heading: str, css: str) -> list:
+    """The elements matching ``css`` once the page whose heading starts with ``heading`` has
+    loaded, else []: a click's navigation replaces the document, and until the new one is there
+    the old one's elements go stale."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        if browser.find_element(By.TAG_NAME, "h1").text.startswith(heading):
+            found = browser.find_elements(By.CSS_SELECTOR, css)
+            return found if all(element.text is not None for element in found) else []
+    except StaleElementReferenceException:
+        pass
+    return []
+
+
 def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack, browser, tmp_path):
     """Refused without a session; signed in, the Albums page inside the UI shows the sample's
     albums newest first with their thumbnails loaded in position order; search finds an album;
@@ -465,8 +481,7 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
 
     browser.find_element(By.NAME, "q").send_keys("Evening at the harbour")
     browser.find_element(By.CSS_SELECTOR, "form.search button").click()
-    found = stack.wait_for("search results", lambda: browser.find_elements(By.CSS_SELECTOR, "section.card"),
-                           timeout=60)
+    found = stack.wait_for("search results", lambda: on_page(browser, "Search in", "section.card"), timeout=60)
     assert "Evening at the harbour" in found[0].text
     browser.save_screenshot(str(shots / "albums-search.png"))
 
@@ -479,8 +494,8 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-album="{album}"]')
     browser.save_screenshot(str(shots / "albums-quarantine.png"))
     row.find_element(By.TAG_NAME, "button").click()
-    stack.wait_for("the requeue", lambda: "no quarantined albums" in browser.find_element(By.TAG_NAME, "body").text,
-                   timeout=30)
+    stack.wait_for("the requeue", lambda: any("no quarantined albums" in element.text
+                                              for element in on_page(browser, "Quarantine of", "body")), timeout=30)
     with app_conn(stack) as conn:
         assert conn.execute("SELECT 1 FROM album_failures WHERE album_id = %s", (album,)).fetchone() is None
 
