@@ -35,13 +35,16 @@ instance of their own; beyond, they share that many units, so a run's task insta
   `TelegramChannelsFailing`) and pulled again next run; an album that fails every try is
   quarantined (`python -m include.album quarantine list|requeue`); the others go on. A
   service outage fails the task and the next run picks the work up.
-* **FloodWaits.** Long ones defer the channel (`channels.flood_wait_until`); nothing is skipped.
+* **Waits** (`FLOOD_WAIT`, `FLOOD_PREMIUM_WAIT`, ...). Long ones defer what they concern until
+  they end: a channel (`channels.flood_wait_until`), or the session's downloads or change check
+  (`telegram_waits`, obeyed by every run of both DAGs); nothing is skipped.
 * **Telegram's own failures** (README "When Telegram fails"). A channel Telegram refuses
   (private, banned) is set aside with its reason until re-checked or
   `python -m include.album channels enable ID`; a refused session fails `changed_channels` at
-  once, without retries (`python -m include.album login`, connection `telegram_default`); a
-  photo whose file reference expired is fetched again, then by later runs; 5xx answers leave
-  the channel for the next run; renames follow.
+  once, without retries (`python -m include.album login`, connection `telegram_default`);
+  media a download could not fetch is fetched again by later runs (its album waits), given up
+  with its reason only after its tries over a day or when Telegram says the file is gone; 5xx
+  answers leave the channel for the next run; renames follow.
 * **Configuration errors** (a settings Variable of the wrong type, malformed JSON, a connection
   not defined) fail the first task once, naming the field or connection: fix it and clear.
 * **Alerting.** A Deadline Alert fires when a run is not finished

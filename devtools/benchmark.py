@@ -238,7 +238,8 @@ def ingest_without_media(conn: psycopg.Connection, archive: Path, expected: dict
     from include.album.source.archive import ArchiveTelegramClient
     from include.album.source.messages import read_messages
     from include.album.source.pull import pull_channel
-    from include.album.steps.ingest import Fetched, load_channel, write_fetched
+    from include.album.steps.downloads import Fetched
+    from include.album.steps.ingest import load_channel, write_fetched
 
     for channel in expected["channels"]:
         record = load_channel(conn, channel["id"])

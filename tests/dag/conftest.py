@@ -93,6 +93,51 @@ def memoise_local_vision(monkeypatch) -> None:
     monkeypatch.setattr(LocalVision, "analyse", memoised)
 
 
+class Stores:
+    """Read access to the test's stores, opened only between runs (Qdrant local mode holds a lock)."""
+
+    def __init__(self, pipeline, conn, s3_client, bucket, falkordb_port):
+        from falkordb import FalkorDB
+
+        from include.album.stores.graph import FalkorGraph
+
+        self.pipeline, self.conn, self.s3, self.bucket = pipeline, conn, s3_client, bucket
+        self.graph = FalkorGraph(FalkorDB(host="127.0.0.1", port=falkordb_port), pipeline.graph_name)
+
+    def qdrant(self):
+        from qdrant_client import QdrantClient
+
+        return QdrantClient(path=str(self.pipeline.qdrant_path))
+
+    def state(self) -> dict:
+        from tests.helpers import store_state
+
+        client = self.qdrant()
+        try:
+            return store_state(self.conn, self.s3, self.bucket, client, self.pipeline.collection, self.graph)
+        finally:
+            client.close()
+
+    def points(self, ids: list[str]) -> dict[str, dict]:
+        client = self.qdrant()
+        try:
+            return {str(p.id): p.payload for p in client.retrieve(self.pipeline.collection, ids, with_payload=True)}
+        finally:
+            client.close()
+
+    def album(self, channel_id: int, grouped_id: int) -> dict:
+        return self.conn.execute("SELECT * FROM media_groups WHERE channel_id = %s AND grouped_id = %s",
+                                 (channel_id, grouped_id)).fetchone()
+
+
+@pytest.fixture
+def stores(pipeline, conn, s3_client, bucket, falkordb_port):
+    found = Stores(pipeline, conn, s3_client, bucket, falkordb_port)
+    yield found
+    found.graph.graph.delete()
+    found.graph.close()
+
+
 def run_dag(dagbag, dag_id: str = "telegram_albums", **test_args):
     """``dag.test()``; returns (state, dag_run)."""
     dag_run = dagbag.get_dag(dag_id).test(**test_args)  # with its Deadline Alert (airflow_fixes.py)

@@ -14,15 +14,13 @@ import json
 from datetime import timedelta
 
 import pytest
-from qdrant_client import QdrantClient
 
 from devtools.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation
 from include.album.source.archive import ArchiveSender, append_messages, deletion_marker
 from include.album.stores import db, graph
-from include.album.stores.graph import FalkorGraph
 from include.album.stores.qdrant import album_point_id, post_point_id
 from tests.dag.conftest import run_dag, xcom
-from tests.helpers import s3_keys, store_state
+from tests.helpers import s3_keys
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration, pytest.mark.faults]
 
@@ -31,45 +29,6 @@ STREET_FOOD = 7000000000000000002
 NEWS_DOCS = 7000000000000000005
 # A daily refresh run whose 48-hour look-back covers the sample's span.
 REFRESH_RUN = SAMPLE_START.replace(hour=3, minute=30) + timedelta(days=1)
-
-
-class Stores:
-    """Read access to the test's stores, opened only between runs (Qdrant local mode holds a lock)."""
-
-    def __init__(self, pipeline, conn, s3_client, bucket, falkordb_port):
-        from falkordb import FalkorDB
-
-        self.pipeline, self.conn, self.s3, self.bucket = pipeline, conn, s3_client, bucket
-        self.graph = FalkorGraph(FalkorDB(host="127.0.0.1", port=falkordb_port), pipeline.graph_name)
-
-    def qdrant(self) -> QdrantClient:
-        return QdrantClient(path=str(self.pipeline.qdrant_path))
-
-    def state(self) -> dict:
-        client = self.qdrant()
-        try:
-            return store_state(self.conn, self.s3, self.bucket, client, self.pipeline.collection, self.graph)
-        finally:
-            client.close()
-
-    def points(self, ids: list[str]) -> dict[str, dict]:
-        client = self.qdrant()
-        try:
-            return {str(p.id): p.payload for p in client.retrieve(self.pipeline.collection, ids, with_payload=True)}
-        finally:
-            client.close()
-
-    def album(self, channel_id: int, grouped_id: int) -> dict:
-        return self.conn.execute("SELECT * FROM media_groups WHERE channel_id = %s AND grouped_id = %s",
-                                 (channel_id, grouped_id)).fetchone()
-
-
-@pytest.fixture
-def stores(pipeline, conn, s3_client, bucket, falkordb_port):
-    found = Stores(pipeline, conn, s3_client, bucket, falkordb_port)
-    yield found
-    found.graph.graph.delete()
-    found.graph.close()
 
 
 def post_rows(conn) -> dict:

@@ -7,7 +7,9 @@ See docs/reliability.md for the table of scenarios."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,6 +18,7 @@ from include.album.source.archive import rename_channel
 from include.album.steps import metrics
 from tests.dag.conftest import run_dag
 from tests.dag.test_faults import tries
+from tests.helpers import s3_keys
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration, pytest.mark.faults]
 
@@ -121,7 +124,7 @@ def test_a_refused_session_fails_at_once_without_retries_and_a_new_session_catch
     assert differences_from_expectation(conn, pipeline.expected) == [] and marks(conn) == MARKS
 
 
-def test_a_photo_whose_file_reference_keeps_expiring_is_recorded_its_album_waits_and_a_later_run_fetches_it(
+def test_a_photo_whose_file_reference_keeps_expiring_is_fetched_again_its_album_waits_and_a_later_run_stores_it(
         dagbag, pipeline, conn, monkeypatch, sent):
     # Telegram refuses Album Lab's first three downloads: message 102's photo, fetched again by
     # id twice, is refused all three times; every other file is served.
@@ -129,27 +132,99 @@ def test_a_photo_whose_file_reference_keeps_expiring_is_recorded_its_album_waits
                                      "times": 3})
     assert run_dag(dagbag)[0] == "success"
     assert marks(conn) == MARKS and posts_by_channel(conn) == {LAB: 13, NEWS: 10, MIXED: 6}
-    [skip] = conn.execute("SELECT * FROM ingest_skips WHERE reason = 'file_reference_expired'").fetchall()
-    assert (skip["channel_id"], skip["ref"]) == (LAB, "message:102")
-    assert "a later run fetches it again" in skip["detail"]
+    [retry] = conn.execute("SELECT * FROM media_retries").fetchall()
+    assert (retry["channel_id"], retry["message_id"], retry["part"], retry["tries"]) == (LAB, 102, "media", 1)
+    assert retry["last_error"].startswith("FILE_REFERENCE_EXPIRED")
     post = conn.execute("SELECT media_sha256, media_skip_reason FROM posts WHERE channel_id = %s AND message_id = 102",
                         (LAB,)).fetchone()
-    assert (post["media_sha256"], post["media_skip_reason"]) == (None, "file_reference_expired")
+    assert (post["media_sha256"], post["media_skip_reason"]) == (None, None)  # not a skip: fetched again
     albums = {r["message_ids"][0]: r["status"] for r in conn.execute(
         "SELECT g.status, array_agg(i.message_id ORDER BY i.position) AS message_ids FROM media_groups g "
         "JOIN media_group_items i ON i.group_id = g.id GROUP BY g.id")}
     assert albums.pop(102) == "open"  # waits for its photo (partial after assembly_timeout_minutes)
     assert set(albums.values()) == {"assembled"}
     assert sent.counters["telegram_albums.file_reference_refetches.skipped"] == 1
+    assert sent.counters["telegram_albums.media_retries.error"] == 1
     assert sent.gauges["telegram_albums.media_to_refetch"] == 1
 
+    # The retry is due after the first backoff (5 minutes): the next run fetches it and the album completes.
+    conn.execute("UPDATE media_retries SET retry_after = now()")
     telegram(monkeypatch, pipeline)
     assert run_dag(dagbag)[0] == "success"
     assert differences_from_expectation(conn, pipeline.expected) == []
     assert {r["status"] for r in conn.execute("SELECT status FROM media_groups")} == {"assembled"}
-    assert conn.execute("SELECT count(*) AS n FROM ingest_skips WHERE reason = 'file_reference_expired'"
-                        ).fetchone()["n"] == 0
+    assert conn.execute("SELECT count(*) AS n FROM media_retries").fetchone()["n"] == 0
+    assert sent.counters["telegram_albums.media_retries.stored"] == 1
     assert sent.gauges["telegram_albums.media_to_refetch"] == 0
+
+
+def published(conn, stores, album_id: int) -> dict[str, bool]:
+    """Where an album is published: its S3 summaries, its Qdrant point, its graph node."""
+    from include.album.stores.qdrant import album_point_id
+
+    s3 = any(key.startswith("album/") and key.endswith(f"/{album_id}_vision_summary_v1.json")
+             for key in s3_keys(stores.s3, stores.bucket))
+    qdrant = bool(stores.points([album_point_id(album_id)]))
+    graph = stores.graph.graph.query("MATCH (a:Album {album_id: $id}) RETURN count(a)", {"id": album_id}
+                                     ).result_set[0][0] > 0
+    return {"s3": s3, "qdrant": qdrant, "graph": graph}
+
+
+def test_a_premium_wait_mid_album_defers_its_downloads_and_the_album_is_published_once_complete(
+        dagbag, pipeline, conn, stores, monkeypatch, sent):
+    from tests.dag.test_telegram_albums_dag import asset_events
+
+    # Album Lab's second download (message 103, item 2 of the harbour album) meets
+    # FLOOD_PREMIUM_WAIT_5, above the 1-s sleep threshold: Telegram paces the account's downloads.
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({
+        **json.loads(pipeline.env["AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS"]), "flood_sleep_threshold_seconds": 1}))
+    telegram(monkeypatch, pipeline, {"error": "FLOOD_PREMIUM_WAIT_5", "channel": LAB, "rpc": "download", "after": 1})
+    state, first = run_dag(dagbag)
+    assert state == "success" and marks(conn) == MARKS  # every post stored, the marks moved on
+    harbour = conn.execute("SELECT id, status, caption_text, items_count FROM media_groups WHERE channel_id = %s "
+                           "AND grouped_id = %s", (LAB, 7000000000000000001)).fetchone()
+    assert (harbour["status"], harbour["caption_text"], harbour["items_count"]) == (
+        "open", "Evening at the harbour", 3)  # all its members known; its photos 103 and 104 still to come
+    waiting = {r["message_id"]: r for r in conn.execute("SELECT * FROM media_retries WHERE channel_id = %s", (LAB,))}
+    assert {103, 104} <= set(waiting) and {r["tries"] for r in waiting.values()} == {0}  # a wait is no try
+    assert waiting[103]["last_error"].startswith("FLOOD_PREMIUM_WAIT_5")
+    [wait] = conn.execute("SELECT * FROM telegram_waits").fetchall()
+    assert wait["request"] == "upload.GetFileRequest"
+    assert published(conn, stores, harbour["id"]) == {"s3": False, "qdrant": False, "graph": False}
+    assert conn.execute("SELECT count(*) AS n FROM ingest_skips WHERE reason NOT IN "
+                        "('service_message', 'unsupported_media')").fetchone()["n"] == 0
+    assert sent.counters["telegram_albums.media_retries.wait"] >= 10
+
+    time.sleep(max(0.0, (wait["until"] - datetime.now(UTC)).total_seconds()) + 0.5)
+    telegram(monkeypatch, pipeline)
+    state, second = run_dag(dagbag)
+    assert state == "success"
+    assert differences_from_expectation(conn, pipeline.expected) == []
+    assert conn.execute("SELECT count(*) AS n FROM media_retries").fetchone()["n"] == 0
+    assert {r["status"] for r in conn.execute("SELECT status FROM media_groups")} == {"assembled"}
+    assert published(conn, stores, harbour["id"]) == {"s3": True, "qdrant": True, "graph": True}
+    events = [e for run in (first, second) for e in asset_events("album.assembled", run.run_id)]
+    assert sum(harbour["id"] in e["album_ids"] for e in events) == 1  # published exactly once
+
+
+def test_a_wait_on_the_change_check_is_obeyed_by_the_next_run_without_a_request(
+        dagbag, pipeline, conn, monkeypatch, sent):
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({
+        **json.loads(pipeline.env["AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS"]), "flood_sleep_threshold_seconds": 1}))
+    telegram(monkeypatch, pipeline, {"error": "FLOOD_WAIT_300", "rpc": "dialogs"})
+    assert run_dag(dagbag)[0] == "success"
+    assert posts_by_channel(conn) == {} and sent.counters["telegram_albums.telegram_requests.get_peer_dialogs"] == 1
+    [wait] = conn.execute("SELECT * FROM telegram_waits").fetchall()
+    assert (wait["request"], wait["error"]) == ("messages.GetPeerDialogsRequest", "FLOOD_WAIT_300")
+
+    asked = sum(n for name, n in sent.counters.items() if ".telegram_requests." in name)
+    assert run_dag(dagbag)[0] == "success"  # within the wait: not asked, not one request
+    assert sum(n for name, n in sent.counters.items() if ".telegram_requests." in name) == asked
+
+    conn.execute("UPDATE telegram_waits SET until = now() - interval '1 second'")  # five minutes later
+    telegram(monkeypatch, pipeline)
+    assert run_dag(dagbag)[0] == "success"
+    assert differences_from_expectation(conn, pipeline.expected) == [] and marks(conn) == MARKS
 
 
 def test_a_renamed_channel_is_followed_by_the_table_the_graph_and_the_labels(

@@ -40,6 +40,11 @@ def list_channels(conn: psycopg.Connection) -> list[dict]:
     return db.fetch_all(conn, "channel_list")
 
 
+def session_waits(conn: psycopg.Connection) -> list[dict]:
+    """The waits Telegram gave the sessions that have not ended (every run obeys them)."""
+    return db.fetch_all(conn, "telegram_waits_listed")
+
+
 def add_tenant(conn: psycopg.Connection, tenant_id: str, name: str | None = None) -> None:
     with conn.transaction():
         db.execute(conn, "tenant_upsert", {"id": validate_tenant_id(tenant_id), "name": name or tenant_id})

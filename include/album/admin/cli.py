@@ -112,6 +112,7 @@ def cmd_channels_add(args: argparse.Namespace) -> int:
 def cmd_channels_list(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
         rows = channel_admin.list_channels(conn)
+        waits = channel_admin.session_waits(conn)
     for row in rows:
         flood = f" flood_wait_until={row['flood_wait_until'].isoformat()}" if row["flood_wait_until"] else ""
         newest = "?" if row["top_message"] is None else row["top_message"]
@@ -125,6 +126,16 @@ def cmd_channels_list(args: argparse.Namespace) -> int:
         if row["last_error"]:
             print(f"{'':>16}last pull failed {row['last_error_at'].isoformat()} ({row['failures']} in a row): "
                   f"{row['last_error']}")
+        if row["media_waiting"]:
+            print(f"{'':>16}{row['media_waiting']} media to fetch again, next try after "
+                  f"{row['media_next_try'].isoformat(timespec='seconds')} (up to {row['media_tries']} failed tries "
+                  f"so far; last: {row['media_last_error']})")
+        if row["media_given_up"]:
+            print(f"{'':>16}{row['media_given_up']} media given up (`ingest_skips` reasons download_failed, "
+                  "media_gone say why)")
+    for wait in waits:
+        print(f"session of {wait['conn_id']}: Telegram asked for a wait ({wait['error']}) before "
+              f"{wait['request']} until {wait['until'].isoformat(timespec='seconds')}; no run asks before then")
     return 0
 
 

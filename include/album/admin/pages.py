@@ -40,7 +40,12 @@ def previews(conn: psycopg.Connection, album_ids: Sequence[int]) -> dict[int, li
     found: dict[int, list[dict]] = {album_id: [] for album_id in album_ids}
     for item in db.fetch_all(conn, "albums_items_for_vision", {"album_ids": list(album_ids)}):
         target = vision_input(item)
-        found[item["album_id"]].append({**item, "s3_key": target.s3_key, "skip_reason": target.skip_reason})
+        waiting = None
+        if target.sha256 is None and target.skip_reason is None and item["retry_after"] is not None:
+            waiting = (f"fetched again after {item['retry_after'].isoformat(timespec='minutes')} "
+                       f"({item['retry_tries']} failed tries; {(item['retry_error'] or '').split(':')[0]})")
+        found[item["album_id"]].append({**item, "s3_key": target.s3_key, "skip_reason": target.skip_reason,
+                                        "waiting": waiting})
     return found
 
 
@@ -55,7 +60,7 @@ def album_card(album: dict, items: Sequence[dict], src: Callable[[dict], str | N
         caption = f"#{item['position']} {item['media_kind'] or 'text'}"
         url = src(item)
         body = f'<img src="{e(url)}" alt="{e(caption)}">' if url else \
-            f'<div class="skip">{e(item.get("skip_reason") or "no preview")}</div>'
+            f'<div class="skip">{e(item.get("skip_reason") or item.get("waiting") or "no preview")}</div>'
         figures.append(f'<figure data-position="{item["position"]}">{body}{e(caption)}</figure>')
     labels = "".join(f'<span class="label">{e(label)}</span>' for label in enrichment.get("vision_labels", []))
     counts = (f"{enrichment.get('items_analyzed', 0)} analysed, {enrichment.get('items_skipped', 0)} skipped"

@@ -192,9 +192,20 @@ def create_app() -> FastAPI:
             f"<tr><td>{r['id']}</td><td>@{e(r['username'] or '-')}</td><td>{e(r['title'])}</td>"
             f"<td>{e(r['state'])}{' (' + e(r['state_reason']) + ')' if r['state_reason'] else ''}</td>"
             f"<td>{r['hwm']}</td><td>{r['last_pulled_at'].isoformat() if r['last_pulled_at'] else '—'}</td>"
-            f"<td>{e(r['last_error'] or '')}</td></tr>" for r in rows)
+            f"<td>{e(r['last_error'] or '')}</td><td>{_media_state(r)}</td></tr>" for r in rows)
         return page("Channels", f"<h1>Channels of {e(tenant)}</h1>{_nav(tenant, visible, 'channels')}<table><tr>"
                                 f"<th>id</th><th>username</th><th>title</th><th>state</th><th>mark</th>"
-                                f"<th>last pull</th><th>last error</th></tr>{table}</table>")
+                                f"<th>last pull</th><th>last error</th><th>media</th></tr>{table}</table>")
 
     return app
+
+
+def _media_state(row: dict) -> str:
+    """A channel's media still to fetch again, and given up, for the channels table."""
+    parts = []
+    if row["media_waiting"]:
+        parts.append(f"{row['media_waiting']} to fetch again after "
+                     f"{row['media_next_try'].isoformat(timespec='minutes')} ({row['media_last_error']})")
+    if row["media_given_up"]:
+        parts.append(f"{row['media_given_up']} given up")
+    return e("; ".join(parts) or "—")

@@ -16,9 +16,10 @@ TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 # Media kinds as stored in posts.media_kind / media_group_items.media_kind.
 DOWNLOADABLE_KINDS = frozenset({"photo", "video", "gif", "document", "audio", "voice", "sticker"})
-# The one media skip a later pull retries (the photo's file reference kept expiring): its
-# album item is pending, not skipped, until the media arrives or the album goes partial.
-REFETCHED_MEDIA_SKIP = "file_reference_expired"
+# Terminal skips of a download: Telegram says the file is gone, or every try failed. A later
+# re-pull that stores the media after all removes them.
+MEDIA_GIVEN_UP_SKIPS = ("media_gone", "download_failed")
+PREVIEW_GIVEN_UP_SKIP = "thumbnail_failed"
 
 
 def validate_tenant_id(tenant_id: str) -> str:
@@ -52,7 +53,7 @@ class Channel:
     top_message: int | None = None  # the newest message id Telegram last reported (None: not asked yet)
     in_dialogs: bool | None = None  # False: outside the account's dialogs, probed on its own
     state: str = "active"  # unavailable: Telegram refuses it to this account (channels.state_reason says why)
-    media_pending: bool = False  # media of earlier posts to fetch again (REFETCHED_MEDIA_SKIP)
+    media_pending: bool = False  # media of earlier posts due to be fetched again (``MediaRetry``)
 
     @property
     def label(self) -> str:
@@ -112,7 +113,7 @@ class PostMedia:
 
     media: StoredMedia | None = None
     thumb: StoredMedia | None = None
-    skip_reason: str | None = None
+    skip_reason: str | None = None  # terminal: the media is not stored and will not be fetched again
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,26 @@ class Skip:
     ref: str  # "message:123" or "archive:channels/1/messages.jsonl:7"
     reason: str  # short machine-readable reason, e.g. "media_too_large"
     detail: str  # human-readable: what happened and what to do
+
+
+class MediaPart(StrEnum):
+    """What of a post's media a download fetches: the file, or a video's or GIF's preview."""
+
+    MEDIA = "media"
+    PREVIEW = "preview"
+
+
+@dataclass(frozen=True)
+class MediaRetry:
+    """Media a later run fetches again (``media_retries``): Telegram asked for a wait (not a
+    try), or a try failed with an error that may pass. Not fetched again before ``retry_after``."""
+
+    channel_id: int
+    message_id: int
+    part: MediaPart
+    error: str  # Telegram's error string and what it said
+    tried: bool
+    retry_after: datetime
 
 
 @dataclass(frozen=True)
@@ -161,9 +182,11 @@ class IngestResult:
     media_stored: int = 0
     media_bytes: int = 0
     skips: list[Skip] = field(default_factory=list)
+    retries: list[MediaRetry] = field(default_factory=list)  # media a later run fetches again
     album_ids: list[int] = field(default_factory=list)
     hwm: int = 0
     flood_wait_seconds: int | None = None
+    wait_error: str | None = None  # Telegram's string of the wait that deferred the channel (FLOOD_WAIT_600)
     deferred_until: datetime | None = None
     error: str | None = None  # the pull failed for the channel's own sake (recorded on its row)
     unavailable: str | None = None  # Telegram refused the channel (its error string); set aside

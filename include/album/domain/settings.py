@@ -26,7 +26,8 @@ class ConfigurationError(ValueError):
 # The bounds of integer settings (the mapped units: under Airflow's max_map_length, 1024).
 _MINIMUM = {"media_size_cap_bytes": 1, "max_messages_per_pull": 1, "channels_mapped_per_run": 1,
             "flood_sleep_threshold_seconds": 0, "assembly_timeout_minutes": 0, "albums_mapped_per_run": 1,
-            "refresh_lookback_hours": 1, "unavailable_recheck_hours": 1}
+            "refresh_lookback_hours": 1, "unavailable_recheck_hours": 1, "media_retry_tries": 1,
+            "media_retry_hours": 0}
 _MAXIMUM = {"albums_mapped_per_run": 1000, "channels_mapped_per_run": 1000}
 _CHOICES = {"vision_provider": ("local", "openai"), "embedding_provider": ("local", "openai")}
 
@@ -52,6 +53,9 @@ class Settings:
     flood_sleep_threshold_seconds: int = 60       # shorter FloodWaits are slept, longer defer the channel
     unavailable_recheck_hours: int = 24           # a channel Telegram refused (private, banned) is asked
                                                   # again after this long, or at once by `channels enable`
+    media_retry_tries: int = 8                    # media whose download failed is fetched again by later
+    media_retry_hours: int = 24                   # runs (backoff 5 min doubling to 6 h); after this many
+                                                  # failed tries over at least this long it is given up
     # Albums.
     vision_provider: str = "local"                # local | openai
     assembly_timeout_minutes: int = 30            # then an album with items lacking vision is assembled partial

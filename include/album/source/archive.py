@@ -18,11 +18,11 @@ Telethon's own code: ``iter_messages``, ``get_messages(ids=...)``, ``download_me
 entity handling, the FloodWait sleep/raise logic and the retries of Telegram's 5xx answers.
 
 Telegram's own failures are injected with ``Fault``: an RPC error string (``CHANNEL_PRIVATE``,
-``AUTH_KEY_DUPLICATED``, ``FILE_REFERENCE_EXPIRED``, ``FLOOD_WAIT_3``, ``RPC_CALL_FAIL``,
-``TIMEOUT``, ...) answered for one channel's (or every) request of a kind, once, N times or
-always. Telethon's own ``rpc_message_to_error`` turns it into the exception class the live
-client would raise. A channel renamed on Telegram is an edit of the archive's manifest
-(``rename_channel``).
+``AUTH_KEY_DUPLICATED``, ``FILE_REFERENCE_EXPIRED``, ``FLOOD_WAIT_3``, ``FLOOD_PREMIUM_WAIT_90``,
+``RPC_CALL_FAIL``, ``TIMEOUT``, ...) answered for one channel's (or every) request of a kind,
+after letting the first N through or not, once, N times or always. Telethon's own
+``rpc_message_to_error`` turns it into the exception class the live client would raise.
+A channel renamed on Telegram is an edit of the archive's manifest (``rename_channel``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import base64
 import bisect
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ from telethon.tl.alltlobjects import LAYER
 
 from include.album.domain.models import Skip
 from include.album.source.client import REQUEST_RETRIES, PipelineClient
+from include.album.source.failures import Meaning, meaning_of
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +68,22 @@ class ArchiveError(Exception):
     """The archive cannot be used at all (wrong format, wrong layer, missing manifest)."""
 
 
+def _is_preview(request: Any) -> bool:
+    location = getattr(request, "location", None)
+    return isinstance(location, types.InputDocumentFileLocation) and bool(location.thumb_size)
+
+
 # The RPCs a fault can name, by what they do.
-RPC_KINDS: dict[str, tuple[type, ...]] = {
-    "history": (functions.messages.GetHistoryRequest,),
-    "messages": (functions.channels.GetMessagesRequest,),  # get_messages(ids=...)
-    "download": (functions.upload.GetFileRequest,),
-    "dialogs": (functions.messages.GetPeerDialogsRequest,),
-    "state": (functions.updates.GetStateRequest,),  # what opening a session asks first
+RPC_KINDS: dict[str, Callable[[Any], bool]] = {
+    "history": lambda r: isinstance(r, functions.messages.GetHistoryRequest),
+    "messages": lambda r: isinstance(r, functions.channels.GetMessagesRequest),  # get_messages(ids=...)
+    "download": lambda r: isinstance(r, functions.upload.GetFileRequest),  # files and previews
+    "preview": lambda r: isinstance(r, functions.upload.GetFileRequest) and _is_preview(r),  # a video's still
+    "dialogs": lambda r: isinstance(r, functions.messages.GetPeerDialogsRequest),
+    "state": lambda r: isinstance(r, functions.updates.GetStateRequest),  # what opening a session asks first
 }
-# Telegram's error codes for the strings the pipeline meets (others default to 400). Telethon
-# picks the class by the string; the code is what the live answer would carry.
+# Telegram's error codes for the strings the pipeline meets (others default to 400; waits 420).
+# Telethon picks the class by the string; the code is what the live answer would carry.
 _ERROR_CODES = {"AUTH_KEY_UNREGISTERED": 401, "SESSION_REVOKED": 401, "SESSION_EXPIRED": 401,
                 "USER_DEACTIVATED": 401, "USER_DEACTIVATED_BAN": 401, "AUTH_KEY_DUPLICATED": 406,
                 "RPC_CALL_FAIL": 500, "RPC_MCGET_FAIL": 500, "TIMEOUT": -503}
@@ -87,22 +94,26 @@ class Fault:
     """Telegram answering ``error`` (its RPC error string) instead of the answer.
 
     ``channel`` None: requests of any channel, and those of none (the session's own); ``rpcs``
-    empty: every kind of request (else names of ``RPC_KINDS``); ``times`` None: always. Counted
-    per client: each task builds its own from the connection, as each live task connects anew.
+    empty: every kind of request (else names of ``RPC_KINDS``); ``after``: that many matching
+    requests are answered first (a fault mid-album: the second download); ``times`` None:
+    always. Counted per client: each task builds its own from the connection, as each live task
+    connects anew.
     """
 
     error: str
     channel: int | None = None
     rpcs: frozenset[str] = frozenset()
     times: int | None = 1
+    after: int = 0
 
     @classmethod
     def from_mapping(cls, value: dict) -> Fault:
-        """``{"error": "CHANNEL_PRIVATE", "channel": 1, "rpc": "history"|[...], "times": 1|"once"|"always"}``."""
-        unknown = sorted(set(value) - {"error", "channel", "rpc", "times"})
+        """``{"error": "CHANNEL_PRIVATE", "channel": 1, "rpc": "history"|[...], "after": 0,
+        "times": 1|"once"|"always"}``."""
+        unknown = sorted(set(value) - {"error", "channel", "rpc", "times", "after"})
         if unknown or not isinstance(value.get("error"), str):
             raise ValueError(f"archive fault {value!r}: needs error (an RPC error string) and may have "
-                             f"channel, rpc, times; unknown keys {unknown}")
+                             f"channel, rpc, after, times; unknown keys {unknown}")
         rpc = value.get("rpc") or []
         rpcs = frozenset([rpc] if isinstance(rpc, str) else rpc) - {"any"}
         if rpcs - set(RPC_KINDS):
@@ -111,20 +122,30 @@ class Fault:
         times = {"once": 1, "always": None}.get(times, times)
         if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
             raise ValueError(f"archive fault {value!r}: times must be once, always or a positive integer")
+        after = value.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError(f"archive fault {value!r}: after must be a whole number of requests to let through")
         channel = value.get("channel")
-        return cls(error=value["error"], channel=None if channel is None else int(channel), rpcs=rpcs, times=times)
+        return cls(error=value["error"], channel=None if channel is None else int(channel), rpcs=rpcs, times=times,
+                   after=after)
 
     def matches(self, request: Any, channel_ids: set[int]) -> bool:
         if self.times == 0:
             return False
-        if self.rpcs and not any(isinstance(request, RPC_KINDS[kind]) for kind in self.rpcs):
+        if self.rpcs and not any(RPC_KINDS[kind](request) for kind in self.rpcs):
             return False
-        return self.channel is None or self.channel in channel_ids
+        if self.channel is not None and self.channel not in channel_ids:
+            return False
+        if self.after:  # let this one through
+            self.after -= 1
+            return False
+        return True
 
     def raise_for(self, request: Any) -> None:
         if self.times is not None:
             self.times -= 1
-        code = _ERROR_CODES.get(self.error, 420 if self.error.startswith("FLOOD_WAIT_") else 400)
+        default = 420 if meaning_of(self.error) is Meaning.WAIT else 400
+        code = _ERROR_CODES.get(self.error, default)
         raise errors.rpc_message_to_error(types.RpcError(error_code=code, error_message=self.error), request)
 
 

@@ -9,13 +9,16 @@ from telethon import TelegramClient, errors, functions, types
 
 from include.album.domain.models import Channel
 from include.album.source.client import input_peer
-from include.album.source.failures import SESSION_UNUSABLE, TELEGRAM_DOWN
+from include.album.source.failures import Meaning, Wait, error_name, is_server_error, meaning
 
 # Peers per messages.getPeerDialogs call. Telegram documents no cap; 100 keeps an answer (one
 # dialog and one message per channel) small, and 1,000 channels cost 10 requests.
 PEER_DIALOGS_BATCH = 100
-# What Telegram answers for a peer the account's dialogs do not hold (not joined, left, banned).
-_NOT_IN_DIALOGS = (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.PeerIdInvalidError)
+
+
+def _not_in_dialogs(exc: errors.RPCError) -> bool:
+    """What Telegram answers for a peer the account's dialogs do not hold (not joined, left, banned)."""
+    return meaning(exc) is Meaning.CHANNEL_UNAVAILABLE or error_name(exc) == "PEER_ID_INVALID"
 
 
 @dataclass
@@ -26,7 +29,7 @@ class NewestMessages:
     in_dialogs: dict[int, bool] = field(default_factory=dict)  # False: read with a probe of its own
     failed: dict[int, Exception] = field(default_factory=dict)  # not even a probe could read these
     labels: dict[int, tuple[str | None, str]] = field(default_factory=dict)  # (username, title) Telegram shows
-    flood_wait_seconds: int | None = None  # a FloodWait stopped the asking: the rest are left for later
+    wait: Wait | None = None  # a wait Telegram asked for stopped the asking: the rest are left for later
     telegram_error: Exception | None = None  # Telegram kept failing (5xx, timeouts): the rest are left for later
 
 
@@ -51,18 +54,21 @@ async def newest_message_ids(client: TelegramClient, channels: Sequence[Channel]
             found.in_dialogs[channel.id] = False
             try:
                 newest = await client.get_messages(input_peer(channel), limit=1)
-            except (errors.FloodWaitError, *SESSION_UNUSABLE, *TELEGRAM_DOWN):
-                raise
             except errors.RPCError as exc:
+                if meaning(exc) in (Meaning.WAIT, Meaning.SESSION_UNUSABLE) or is_server_error(exc):
+                    raise
                 found.failed[channel.id] = exc
                 continue
             found.newest[channel.id] = newest[0].id if newest else 0
             if newest and isinstance(newest[0].chat, types.Channel):
                 _label(found, newest[0].chat)
-    except errors.FloodWaitError as exc:
-        found.flood_wait_seconds = exc.seconds
-    except TELEGRAM_DOWN as exc:
-        found.telegram_error = exc
+    except errors.RPCError as exc:
+        if meaning(exc) is Meaning.WAIT:
+            found.wait = Wait.of(exc)
+        elif is_server_error(exc):
+            found.telegram_error = exc
+        else:
+            raise
     return found
 
 
@@ -77,7 +83,9 @@ async def _dialog_tops(client: TelegramClient, batch: Sequence[Channel], found: 
     request = functions.messages.GetPeerDialogsRequest(peers=[types.InputDialogPeer(input_peer(c)) for c in batch])
     try:
         answer = await client(request)
-    except _NOT_IN_DIALOGS:
+    except errors.RPCError as exc:
+        if not _not_in_dialogs(exc):
+            raise
         if len(batch) == 1:
             return list(batch)
         half = len(batch) // 2

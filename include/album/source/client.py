@@ -8,23 +8,46 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import Counter
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from telethon import TelegramClient, functions, types, utils
+from telethon import TelegramClient, errors, functions, types, utils
 from telethon.sessions import StringSession
+from telethon.tl.alltlobjects import tlobjects
 
 from include.album.domain.models import Channel, Skip
 from include.album.domain.settings import ConfigurationError
-from include.album.source.failures import SESSION_UNUSABLE, SessionUnusable
+from include.album.source.failures import Meaning, SessionUnusable, Wait, meaning
 
 log = logging.getLogger(__name__)
 
 # Telegram's 5xx answers and timeouts are retried this many times by Telethon (2 s apart),
 # then the last error is raised and the channel is left for the next run.
 REQUEST_RETRIES = 5
+
+
+def request_name(request: Any) -> str:
+    """A request's type as Telethon's functions name it: ``upload.GetFileRequest``
+    (``GetMessagesRequest`` alone would be ambiguous: ``messages.`` and ``channels.`` both have one)."""
+    cls = request if isinstance(request, type) else type(request)
+    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+
+
+_CONSTRUCTORS = {request_name(cls): cls.CONSTRUCTOR_ID for cls in tlobjects.values()
+                 if ".functions" in cls.__module__}
+DOWNLOAD = request_name(functions.upload.GetFileRequest)
+CHANGE_CHECK = request_name(functions.messages.GetPeerDialogsRequest)
+# Waits on these concern the session, whatever channel they were met for: downloads (Telegram
+# paces an account's file downloads: FLOOD_PREMIUM_WAIT) and the change check (one call for
+# many channels). A wait on reading a channel's messages may be that channel's alone
+# (``forget_flood_wait``).
+SESSION_WIDE = frozenset({DOWNLOAD, CHANGE_CHECK})
+CHANNEL_READS = frozenset({request_name(functions.messages.GetHistoryRequest),
+                           request_name(functions.channels.GetMessagesRequest)})
 
 
 class PipelineClient(TelegramClient):
@@ -41,8 +64,11 @@ class PipelineClient(TelegramClient):
         super().__init__(*args, **kwargs)
         self.conn_id = conn_id
         self.requests: Counter[str] = Counter()
+        self.waits: dict[str, Wait] = {}  # the waits Telegram gave this client, by request (``request_name``)
+        self._respected: dict[str, Wait] = {}  # the waits given earlier that this client obeys
         self._open = False
         self._forgot_flood_wait = False
+        self._reads_wait_is_the_sessions = False
 
     async def open(self) -> None:
         """Connect and check the session, once: callers open when they first need Telegram, so a
@@ -56,8 +82,10 @@ class PipelineClient(TelegramClient):
         await self.connect()
         try:
             await self(functions.updates.GetStateRequest())
-        except SESSION_UNUSABLE as exc:
-            raise SessionUnusable(self.conn_id, exc) from exc
+        except errors.RPCError as exc:
+            if meaning(exc) is Meaning.SESSION_UNUSABLE:
+                raise SessionUnusable(self.conn_id, exc) from exc
+            raise
         self._authorized = True  # what Telethon's is_user_authorized() would otherwise ask again
         self._open = True
 
@@ -71,19 +99,58 @@ class PipelineClient(TelegramClient):
 
         Telethon remembers a FloodWait per request type and answers later requests of that type
         itself until it ends, so one channel's wait would defer every channel after it on this
-        connection. A wait may be that one channel's: the next channel asks Telegram. If Telegram
-        answers it with a FloodWait too, the wait is the session's and the memory stands: the
-        remaining channels are deferred without a request. Returns whether it forgot.
+        connection. A wait on reading messages may be that one channel's: the next channel asks
+        Telegram. If Telegram answers it with a FloodWait too, the wait is the session's and the
+        memory stands: the remaining channels are deferred without a request, and the wait is
+        kept for later runs (``session_waits``). Waits on downloads and on the change check are
+        the session's from the start and never forgotten. Returns whether it forgot.
         """
         if self._forgot_flood_wait:
+            self._reads_wait_is_the_sessions = True
             return False
         self._forgot_flood_wait = True
-        self._flood_waited_requests.clear()  # Telethon's memory (pinned 1.45: a dict, constructor id -> due)
+        for name in CHANNEL_READS - set(self._respected):  # (a stored wait is the session's already)
+            self._flood_waited_requests.pop(_CONSTRUCTORS[name], None)  # Telethon's memory: constructor -> due
         return True
 
+    def respect(self, waits: Mapping[str, Wait], now: datetime | None = None) -> None:
+        """Obey waits given earlier (stored by another run or DAG): until each ends, Telethon
+        answers requests of its type itself (a ``FloodWaitError`` for the time left, or a sleep
+        under the threshold), without asking Telegram."""
+        now = now or datetime.now(UTC)
+        for name, wait in waits.items():
+            left = (wait.until - now).total_seconds()
+            if left > 0 and name in _CONSTRUCTORS:
+                self._flood_waited_requests[_CONSTRUCTORS[name]] = time.time() + left
+                self._respected[name] = wait
+
+    def wait_on(self, request: str) -> Wait | None:
+        """The wait Telegram gave for ``request``, to this client or to an earlier one (the one
+        Telethon's own ``FloodWaitError`` stands for when it answers from its memory)."""
+        return self.waits.get(request) or self._respected.get(request)
+
+    def keep_wait(self, request: str, wait: Wait) -> None:
+        """Keep ``wait`` as the session's for ``request`` (the change check keeps a wait met by any
+        of its requests: until it ends, no run asks which channels changed)."""
+        self.waits[request] = wait
+
+    def session_waits(self) -> dict[str, Wait]:
+        """The waits Telegram gave that concern the whole session: what later runs must obey."""
+        return {name: wait for name, wait in self.waits.items()
+                if name in SESSION_WIDE or (name in CHANNEL_READS and self._reads_wait_is_the_sessions)}
+
     async def _call(self, sender, request, ordered=False, flood_sleep_threshold=None):
-        return await super()._call(_Counted(sender, self.requests), request, ordered=ordered,
-                                   flood_sleep_threshold=flood_sleep_threshold)
+        sent = self.requests.total()
+        try:
+            return await super()._call(_Counted(sender, self.requests), request, ordered=ordered,
+                                       flood_sleep_threshold=flood_sleep_threshold)
+        except errors.RPCError as exc:
+            # A wait Telegram gave (not one Telethon answered from its memory without asking),
+            # counted from the moment it was given.
+            given = self.requests.total() > sent
+            if given and meaning(exc) is Meaning.WAIT and not utils.is_list_like(request):
+                self.waits[request_name(request)] = Wait.of(exc)
+            raise
 
     def transport_problems(self, channel_id: int) -> list[Skip]:
         """What the transport could not read for this channel (the archive's undecodable lines)."""

@@ -11,6 +11,7 @@ from telethon import TelegramClient, errors
 from include.album.domain.grouping import TELEGRAM_MAX_ALBUM_ITEMS
 from include.album.domain.models import Channel
 from include.album.source.client import input_peer
+from include.album.source.failures import Wait
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class PullWindow:
 @dataclass
 class Pull:
     messages: list[Any] = field(default_factory=list)
-    flood_wait_seconds: int | None = None
+    wait: Wait | None = None  # a wait Telegram asked for stopped the pull: what arrived before it is kept
     covered_to: int | None = None  # every id up to this one was asked for (those not returned are gone)
 
 
@@ -58,12 +59,15 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
     ``airflow backfill create`` is for. When Telegram has said which message is the channel's
     newest (``channel.top_message``), exactly the ids above the mark up to it are asked for
     (``channels.getMessages``, 100 ids a request): one request for a window's few messages, and
-    none for album members beyond the newest message, which do not exist yet. A FloodWait
-    longer than Telethon's sleep threshold stops the pull: what arrived before it is kept and
-    ``flood_wait_seconds`` is set.
+    none for album members beyond the newest message, which do not exist yet. A wait longer
+    than Telethon's sleep threshold stops the pull: what arrived before it is kept and
+    ``wait`` is set, but an album at an edge the wait left unconfirmed is left out whole (its
+    members are not known; the next pull brings it complete).
     """
     peer = input_peer(channel)
     pull = Pull()
+    older_edge = window is not None or channel.hwm == 0  # else the mark says what lies before
+    edges_confirmed = {"older": not older_edge, "newer": False}
     try:
         if window is not None:
             async for message in client.iter_messages(peer, offset_date=window.start, reverse=True):
@@ -82,18 +86,35 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
             async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages):
                 pull.messages.append(message)
         if pull.messages:
-            if window is not None or channel.hwm == 0:
+            if older_edge:
                 pull.messages[:0] = await _album_edge(client, peer, pull.messages[0], newer=False)
+            edges_confirmed["older"] = True
             newest_known = window is None and channel.top_message is not None
             if not (newest_known and pull.messages[-1].id >= channel.top_message):
                 pull.messages.extend(await _album_edge(client, peer, pull.messages[-1], newer=True))
-    except errors.FloodWaitError as exc:
-        pull.flood_wait_seconds = exc.seconds
+        edges_confirmed["newer"] = True
+    except errors.RPCError as exc:
+        pull.wait = Wait.of(exc)
+        if pull.wait is None:
+            raise
         if window is None and channel.hwm == 0:
             pull.messages = []  # newest-first partial pull: retry it whole later
     unique = {m.id: m for m in pull.messages}
     pull.messages = sorted(unique.values(), key=lambda m: m.id)
+    if pull.wait is not None:
+        pull.messages = _without_unconfirmed_albums(pull.messages, **edges_confirmed)
     return pull
+
+
+def _without_unconfirmed_albums(messages: list[Any], *, older: bool, newer: bool) -> list[Any]:
+    """The messages of a pull a wait cut, without the albums at an edge whose members it left unknown."""
+    cut = set()
+    if messages and not older:
+        cut.add(getattr(messages[0], "grouped_id", None))
+    if messages and not newer:
+        cut.add(getattr(messages[-1], "grouped_id", None))
+    cut.discard(None)
+    return [m for m in messages if getattr(m, "grouped_id", None) not in cut]
 
 
 async def download(client: TelegramClient, message: Any, *, thumb: bool = False) -> bytes | None:
@@ -101,7 +122,7 @@ async def download(client: TelegramClient, message: Any, *, thumb: bool = False)
 
     Given the message, Telethon would fetch a document's message again on every
     FILE_REFERENCE_EXPIRED, without a bound; given its media, it raises, and the caller
-    fetches the message again a bounded number of times (``ingest.FILE_REFERENCE_REFETCHES``).
+    fetches the message again a bounded number of times (``downloads.FILE_REFERENCE_REFETCHES``).
     """
     if thumb:
         return await client.download_media(message.media, file=bytes, thumb=-1)

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.album.domain.models import REFETCHED_MEDIA_SKIP
 from include.album.domain.summary import ItemVision, aggregate
 from include.album.providers.vision import UnusableImage, VisionProvider
 from include.album.steps import metrics
@@ -169,11 +168,13 @@ def vision_input(item: dict) -> VisionInput:
     kind, mime = item["media_kind"], item["mime"] or ""
     if kind is None:
         return VisionInput(skip_reason="no_media")
-    if not item["sha256"] and item["media_skip_reason"] == REFETCHED_MEDIA_SKIP:
+    if not item["sha256"] and item["media_pending"]:  # a later pull fetches it again
         return VisionInput()
     if kind in ("video", "gif"):
         if item["thumb_sha256"]:
             return VisionInput(item["thumb_sha256"], item["thumb_s3_key"])  # analysed through its preview
+        if item["sha256"] and item["preview_pending"]:
+            return VisionInput()
         return VisionInput(skip_reason="no_thumbnail" if item["sha256"] else
                            f"media_not_stored:{item['media_skip_reason'] or 'unknown'}")
     if not item["sha256"]:

@@ -24,15 +24,10 @@ from telethon import errors
 from include.album.domain.models import Channel
 from include.album.domain.settings import Settings
 from include.album.source.client import PipelineClient, input_peer
+from include.album.source.failures import Wait
 from include.album.steps import metrics
-from include.album.steps.ingest import (
-    ChannelDeferred,
-    ChannelUnavailable,
-    Fetched,
-    fetch_media,
-    for_each_channel,
-    write_fetched,
-)
+from include.album.steps.downloads import Fetched, fetch_media
+from include.album.steps.ingest import ChannelDeferred, ChannelUnavailable, for_each_channel, write_fetched
 from include.album.stores import db
 from include.album.stores.media import MediaStore
 
@@ -99,13 +94,13 @@ async def _refresh_one(conn: psycopg.Connection, store: MediaStore, client: Pipe
     try:
         await client.open()
         fetched, deleted = await _reread(conn, client, store, channel, known, settings)
-    except errors.FloodWaitError as exc:
-        raise ChannelDeferred(f"channel {channel.label} ({channel.id}): Telegram FloodWait of {exc.seconds}s "
-                              "during the refresh; the task retries later, nothing was changed") from exc
-    if fetched.flood_wait_seconds:
-        raise ChannelDeferred(f"channel {channel.label} ({channel.id}): Telegram FloodWait of "
-                              f"{fetched.flood_wait_seconds}s while fetching edited media; the task retries later, "
-                              "nothing was changed")
+    except errors.RPCError as exc:
+        wait = Wait.of(exc)
+        if wait is None:
+            raise
+        raise ChannelDeferred(f"channel {channel.label} ({channel.id}): Telegram asked for a wait of {wait.seconds}s "
+                              f"({wait.error}) during the refresh; the task retries later, nothing was changed") \
+            from exc
     before = {r["message_id"]: r for r in db.fetch_all(conn, "posts_versions", {"channel_id": channel_id,
                                                                                "message_ids": known})}
     result.album_ids, result.albums_deleted = write_fetched(conn, channel_id, fetched, hwm=None, deleted=deleted)

@@ -4,19 +4,23 @@ A scheduled window first asks Telegram which channels have messages above their 
 (``find_changed_channels``: a few requests for many channels); only those are pulled, several per
 task over one Telegram connection (``ingest_channels``). Per channel, the order matters for
 correctness under retries:
-1. pull messages (Telethon) and download their media, writing each object to S3 first;
-2. then one Postgres transaction upserts posts, media rows, skips and albums and moves the
-   high-water mark. A crash before the commit leaves only S3 objects, which the retry finds
-   with HEAD and does not upload again; nothing in Postgres points at a missing object.
+1. pull messages (Telethon) and download their media, writing each object to S3 first
+   (``downloads.fetch_media``);
+2. then one Postgres transaction upserts posts, media rows, skips, media to fetch again and
+   albums, and moves the high-water mark. A crash before the commit leaves only S3 objects,
+   which the retry finds with HEAD and does not upload again; nothing in Postgres points at a
+   missing object.
 
 A channel that fails for its own sake (its data, a Telegram error for it) is recorded on its
 row (``channels.last_error``) and the others go on; the next run pulls it again from its mark.
-Telegram's own failures each have a policy (``source.failures``): a channel the account lost is
-set aside (``channels.state``) until re-checked; a session Telegram refuses fails the task
-without retries (``SessionUnusable``); a photo whose file reference expired is fetched again by
-id, and if that fails too it is recorded and fetched again by a later run; 5xx answers are
-retried by Telethon, then the channel waits for the next run (two such channels in a row: the
-unit's rest waits too, unasked). An outage of our own stores fails the task, which retries.
+Telegram's answers are sorted by what they mean (``source.failures``): a wait defers what it
+concerns until it ends, counted from when it was given (a channel's pull: the channel; the
+change check or downloads: the whole session, for every run of both DAGs, ``steps.session``);
+a channel the account lost is set aside (``channels.state``) until re-checked; a session
+Telegram refuses fails the task without retries (``SessionUnusable``); media that could not be
+fetched is fetched again by later runs, or given up with its reason (``downloads``); 5xx answers
+are retried by Telethon, then the channel waits for the next run (two such channels in a row:
+the unit's rest waits too, unasked). An outage of our own stores fails the task, which retries.
 """
 
 from __future__ import annotations
@@ -24,40 +28,38 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
-from telethon import errors
 
 from include.album.domain.grouping import GroupMember, compose_album, group_members
 from include.album.domain.models import (
-    DOWNLOADABLE_KINDS,
-    REFETCHED_MEDIA_SKIP,
+    MEDIA_GIVEN_UP_SKIPS,
+    PREVIEW_GIVEN_UP_SKIP,
     Channel,
     IngestResult,
+    MediaPart,
     Post,
     PostMedia,
-    Skip,
-    StoredMedia,
 )
 from include.album.domain.settings import Settings
 from include.album.source.changes import NewestMessages, newest_message_ids
-from include.album.source.client import REQUEST_RETRIES, PipelineClient, input_peer
+from include.album.source.client import CHANGE_CHECK, REQUEST_RETRIES, PipelineClient, input_peer
 from include.album.source.failures import (
-    CHANNEL_UNAVAILABLE,
-    FILE_REFERENCE_EXPIRED,
-    SESSION_UNUSABLE,
-    TELEGRAM_DOWN,
+    Meaning,
     SessionUnusable,
+    Wait,
     error_name,
+    is_server_error,
+    meaning,
 )
-from include.album.source.messages import file_extension, read_messages
-from include.album.source.pull import Pull, PullWindow, download, pull_channel
+from include.album.source.pull import Pull, PullWindow, pull_channel
 from include.album.steps import metrics
+from include.album.steps.downloads import Fetched, fetch_media
 from include.album.steps.quarantine import is_transient
+from include.album.steps.session import stored_waits, telegram_session
 from include.album.stores import db
 from include.album.stores.media import MediaStore
 
@@ -66,7 +68,7 @@ T = TypeVar("T")
 
 
 class ChannelDeferred(Exception):
-    """A backfill window could not be pulled whole (a FloodWait, a failing channel): retry the task later."""
+    """A backfill window could not be pulled whole (a wait, a failing channel): retry the task later."""
 
 
 class ChannelUnavailable(Exception):
@@ -77,33 +79,22 @@ class ChannelUnavailable(Exception):
         self.reason = reason
 
 
-# How often a photo whose file reference expired is fetched again by id within one pull.
-FILE_REFERENCE_REFETCHES = 2
 # Telegram failing this many channels in a row (5xx, timeouts, after Telethon's retries): the
 # unit's remaining channels are left for the next run without asking.
 TELEGRAM_DOWN_STREAK = 2
 
 
-@dataclass
-class Fetched:
-    """What a pull brought: posts with their stored media, skips, and a FloodWait if one stopped it."""
-
-    posts: list[tuple[Post, PostMedia]] = field(default_factory=list)
-    skips: list[Skip] = field(default_factory=list)
-    flood_wait_seconds: int | None = None
-    stopped_at: int | None = None  # the first message a FloodWait left unfetched (pulled again later)
-
-
-def load_channel(conn: psycopg.Connection, channel_id: int) -> Channel:
-    row = db.fetch_one(conn, "channel_get", {"channel_id": channel_id})
+def load_channel(conn: psycopg.Connection, channel_id: int, now: datetime | None = None) -> Channel:
+    row = db.fetch_one(conn, "channel_get", {"channel_id": channel_id, "now": now or datetime.now(UTC)})
     if row is None:
         raise LookupError(f"channel {channel_id} is not registered; add it with `python -m include.album channels add`")
     return Channel(**row)
 
 
-def load_channels(conn: psycopg.Connection, channel_ids: Sequence[int]) -> list[Channel]:
+def load_channels(conn: psycopg.Connection, channel_ids: Sequence[int], now: datetime | None = None) -> list[Channel]:
     """The channels of ``channel_ids`` in that order (one query for a whole unit)."""
-    channels = [Channel(**row) for row in db.fetch_all(conn, "channels_get", {"channel_ids": list(channel_ids)})]
+    channels = [Channel(**row) for row in db.fetch_all(conn, "channels_get", {
+        "channel_ids": list(channel_ids), "now": now or datetime.now(UTC)})]
     missing = sorted(set(channel_ids) - {c.id for c in channels})
     if missing:
         raise LookupError(f"channels {missing} are not registered; add them with "
@@ -115,10 +106,10 @@ def _deferred(channel: Channel, now: datetime) -> bool:
     return channel.flood_wait_until is not None and channel.flood_wait_until > now
 
 
-def channels_to_pull(conn: psycopg.Connection, settings: Settings) -> list[Channel]:
+def channels_to_pull(conn: psycopg.Connection, settings: Settings, now: datetime | None = None) -> list[Channel]:
     """Subscribed channels, in id order; an unavailable one only once its re-check is due."""
     return [Channel(**row) for row in db.fetch_all(conn, "channels_to_pull", {
-        "recheck_hours": settings.unavailable_recheck_hours})]
+        "recheck_hours": settings.unavailable_recheck_hours, "now": now or datetime.now(UTC)})]
 
 
 def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | None, settings: Settings,
@@ -129,12 +120,14 @@ def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | Non
     is asked for each channel's newest message id (``changes.newest_message_ids``: one request
     per 100 channels in the account's dialogs, one per channel outside them), the answers are
     stored (``channels.top_message``, and a new username or title), and only channels with
-    something above their mark, or a photo to fetch again, are pulled. Channels in a FloodWait
-    are passed over until it ends. A FloodWait or Telegram failing while asking leaves the
-    channels not asked yet for the next run; a channel Telegram refuses is set aside.
+    something above their mark, or media due to be fetched again, are pulled. Channels in a
+    wait are passed over until it ends. A wait given while asking is the session's: it is
+    stored, and until it ends no run asks again (those runs pull what earlier answers said is
+    above a mark, and media due). Telegram failing while asking leaves the channels not asked
+    yet for the next run; a channel Telegram refuses is set aside.
     """
     now = now or datetime.now(UTC)
-    channels = channels_to_pull(conn, settings)
+    channels = channels_to_pull(conn, settings, now)
     if window is not None:
         for channel in channels:
             if channel.state != "active":
@@ -146,7 +139,15 @@ def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | Non
         log.info("channel %s is in a Telegram FloodWait until %s; not asked this run", channel.label,
                  channel.flood_wait_until.isoformat())
     due = [c for c in channels if not _deferred(c, now)]
-    found = asyncio.run(_newest(client, due))
+    check_wait = stored_waits(conn, client.conn_id, now).get(CHANGE_CHECK) if due else None
+    if check_wait is not None:
+        changed = [c.id for c in due if c.state == "active" and (_above_mark(c) or c.media_pending)]
+        log.warning("Telegram asked this session to wait (%s) until %s before asking which channels changed: not "
+                    "asked this run (no request); pulling the %d channels earlier answers put above their mark "
+                    "or with media due", check_wait.error, check_wait.until.isoformat(timespec="seconds"),
+                    len(changed))
+        return changed
+    found = asyncio.run(_newest(conn, client, due, now))
     observed = sorted(found.newest)
     db.execute(conn, "channels_observe", {"channel_ids": observed, "top_messages": [found.newest[i] for i in observed],
                                           "in_dialogs": [found.in_dialogs.get(i, True) for i in observed]})
@@ -156,10 +157,10 @@ def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | Non
         if channel.id in found.failed:
             channel_failed(conn, client, channel, found.failed[channel.id], "asking for its newest message")
     not_asked = len(due) - len(found.newest) - len(found.failed)
-    if found.flood_wait_seconds:
-        metrics.incr("telegram_flood_waits_total")
-        log.warning("Telegram FloodWait of %ss while asking which channels changed; %d channels not asked are "
-                    "left for the next run", found.flood_wait_seconds, not_asked)
+    if found.wait is not None:
+        log.warning("Telegram asked for a wait of %ss (%s) while asking which channels changed; %d channels not "
+                    "asked are left until it ends, %s", found.wait.seconds, found.wait.error, not_asked,
+                    found.wait.until.isoformat(timespec="seconds"))
     if found.telegram_error is not None:
         metrics.incr("telegram_server_errors_total", label=error_name(found.telegram_error).lower())
         log.warning("Telegram kept failing (%s) after %d retries while asking which channels changed; %d channels "
@@ -172,16 +173,27 @@ def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | Non
     return changed
 
 
-async def _newest(client: PipelineClient, channels: Sequence[Channel]) -> NewestMessages:
+def _above_mark(channel: Channel) -> bool:
+    return channel.top_message is not None and channel.top_message > channel.hwm
+
+
+async def _newest(conn: psycopg.Connection, client: PipelineClient, channels: Sequence[Channel],
+                  now: datetime) -> NewestMessages:
     if not channels:
         return NewestMessages()
-    try:
-        await client.open()
-        return await newest_message_ids(client, channels)
-    except SESSION_UNUSABLE as exc:
-        raise SessionUnusable(client.conn_id, exc) from exc
-    finally:
-        await client.close()
+    async with telegram_session(conn, client, now):
+        try:
+            await client.open()
+            found = await newest_message_ids(client, channels)
+            if found.wait is not None:  # whichever of its requests met it, the change check waits
+                client.keep_wait(CHANGE_CHECK, found.wait)
+            return found
+        except SessionUnusable:
+            raise
+        except Exception as exc:
+            if meaning(exc) is Meaning.SESSION_UNUSABLE:
+                raise SessionUnusable(client.conn_id, exc) from exc
+            raise
 
 
 def follow_renames(conn: psycopg.Connection, channels: Sequence[Channel], found: NewestMessages) -> None:
@@ -205,13 +217,14 @@ def channel_failed(conn: psycopg.Connection, client: PipelineClient, channel: Ch
                    doing: str) -> BaseException:
     """Apply the policy for a channel's failure (``source.failures``); returns what stands in
     for the channel's answer. Raises what no channel can get past: an unusable session, an outage."""
-    if isinstance(exc, SESSION_UNUSABLE):
-        raise SessionUnusable(client.conn_id, exc) from exc
     if isinstance(exc, SessionUnusable) or is_transient(exc):
         raise exc
-    if isinstance(exc, CHANNEL_UNAVAILABLE):
+    kind = meaning(exc)
+    if kind is Meaning.SESSION_UNUSABLE:
+        raise SessionUnusable(client.conn_id, exc) from exc
+    if kind is Meaning.CHANNEL_UNAVAILABLE:
         return mark_unavailable(conn, channel, exc, doing)
-    if isinstance(exc, TELEGRAM_DOWN):
+    if is_server_error(exc):
         metrics.incr("telegram_server_errors_total", label=error_name(exc).lower())
     record_failure(conn, channel, exc, doing)
     return exc
@@ -223,8 +236,8 @@ def mark_unavailable(conn: psycopg.Connection, channel: Channel, exc: BaseExcept
     with conn.transaction():
         db.execute(conn, "channel_unavailable", {"channel_id": channel.id, "reason": reason})
     metrics.incr("telegram_channels_unavailable_total", label=reason.lower())
-    log.error("channel %s (%s): Telegram refused it while %s (%s: %s); it is set aside with its %d stored posts' rows "
-              "kept, re-checked after unavailable_recheck_hours, or at once with `python -m include.album channels "
+    log.error("channel %s (%s): Telegram refused it while %s (%s: %s); it is set aside with its rows kept (mark "
+              "%d), re-checked after unavailable_recheck_hours, or at once with `python -m include.album channels "
               "enable %s`", channel.label, channel.id, doing, reason, exc, channel.hwm, channel.id)
     return ChannelUnavailable(channel, reason)
 
@@ -245,139 +258,6 @@ def record_failure(conn: psycopg.Connection, channel: Channel, exc: BaseExceptio
     metrics.incr("telegram_channel_failures_total")
     log.error("channel %s (%s): %s failed (%s), %d time(s) in a row; its rows so far are kept and the next run "
               "tries again from its mark %d", channel.label, channel.id, doing, error, failures, channel.hwm)
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def _known_media(conn: psycopg.Connection, file_ids: list[int]) -> dict[int, PostMedia]:
-    known = {}
-    for row in db.fetch_all(conn, "known_media", {"file_ids": file_ids}):
-        thumb = None
-        if row["thumb_sha256"]:
-            thumb = StoredMedia(row["thumb_sha256"], row["thumb_mime"], row["thumb_size"], row["thumb_s3_key"],
-                                row["thumb_width"], row["thumb_height"])
-        known[row["media_file_id"]] = PostMedia(
-            media=StoredMedia(row["sha256"], row["mime"], row["size_bytes"], row["s3_key"], row["width"],
-                              row["height"]),
-            thumb=thumb,
-        )
-    return known
-
-
-async def _download_refetching(client: PipelineClient, channel: Channel, message: Any, *,
-                               thumb: bool = False) -> tuple[bytes | None, Any]:
-    """Download a message's media; when its file reference has expired, fetch the message again
-    by id (a fresh reference) and retry, ``FILE_REFERENCE_REFETCHES`` times. Returns the bytes
-    and the message they came from; raises the last expiry if every try expired."""
-    refetches = 0
-    while True:
-        try:
-            data = await download(client, message, thumb=thumb)
-        except FILE_REFERENCE_EXPIRED:
-            if refetches == FILE_REFERENCE_REFETCHES:
-                raise
-            refetches += 1
-            log.info("channel %s message %s: file reference expired; fetching the message again (%d of %d)",
-                     channel.label, message.id, refetches, FILE_REFERENCE_REFETCHES)
-            message = await client.get_messages(input_peer(channel), ids=message.id)
-            if message is None:  # deleted meanwhile: the refresh DAG tombstones it
-                return None, None
-            continue
-        if refetches:
-            metrics.incr("telegram_file_reference_refetches_total", label="recovered")
-        return data, message
-
-
-async def _fetch_media(client: PipelineClient, store: MediaStore, channel: Channel, post: Post, message: Any,
-                       settings: Settings) -> tuple[PostMedia, list[Skip]]:
-    ref = post.media
-    where = f"channel {post.channel_id} message {post.message_id}"
-    if ref is None:
-        return PostMedia(), []
-    if not ref.downloadable:
-        if ref.kind in DOWNLOADABLE_KINDS:  # e.g. an expired self-destructing photo
-            reason, detail = "media_unavailable", f"{where}: the {ref.kind} is no longer available on Telegram"
-        else:
-            reason, detail = "unsupported_media", (f"{where}: {ref.kind} media is not stored (only photos, "
-                                                   "videos, GIFs and documents are)")
-        return PostMedia(skip_reason=reason), [
-            Skip(post.channel_id, f"message:{post.message_id}", reason, detail + "; the post text is stored")]
-    cap = settings.media_size_cap_bytes
-    if ref.size is not None and ref.size > cap:
-        detail = (f"{where}: {ref.kind} of {_megabytes(ref.size)} exceeds the {_megabytes(cap)} cap "
-                  "(setting media_size_cap_bytes); the post is stored without its media")
-        return PostMedia(skip_reason="media_too_large"), [
-            Skip(post.channel_id, f"message:{post.message_id}", "media_too_large", detail)]
-    try:
-        data, message = await _download_refetching(client, channel, message)
-    except FILE_REFERENCE_EXPIRED as exc:
-        metrics.incr("telegram_file_reference_refetches_total", label="skipped")
-        detail = (f"{where}: the file reference of {ref.kind} {ref.file_id} kept expiring after "
-                  f"{FILE_REFERENCE_REFETCHES} fetches of the message ({error_name(exc)}); a later run fetches it "
-                  "again (its album waits, or goes partial after assembly_timeout_minutes)")
-        return PostMedia(skip_reason=REFETCHED_MEDIA_SKIP), [
-            Skip(post.channel_id, f"message:{post.message_id}", REFETCHED_MEDIA_SKIP, detail)]
-    except (errors.FloodWaitError, *SESSION_UNUSABLE, *TELEGRAM_DOWN):
-        raise
-    except errors.RPCError as exc:
-        detail = f"{where}: download of {ref.kind} {ref.file_id} failed ({type(exc).__name__}: {exc})"
-        return PostMedia(skip_reason="download_failed"), [
-            Skip(post.channel_id, f"message:{post.message_id}", "download_failed", detail)]
-    if not data:
-        detail = f"{where}: Telegram returned no bytes for {ref.kind} {ref.file_id}"
-        return PostMedia(skip_reason="download_failed"), [
-            Skip(post.channel_id, f"message:{post.message_id}", "download_failed", detail)]
-    if len(data) > cap:
-        detail = f"{where}: {ref.kind} of {_megabytes(len(data))} exceeds the {_megabytes(cap)} cap"
-        return PostMedia(skip_reason="media_too_large"), [
-            Skip(post.channel_id, f"message:{post.message_id}", "media_too_large", detail)]
-    result = PostMedia(media=store.put_media(data, mime=ref.mime or "application/octet-stream",
-                                             extension=file_extension(ref.mime, ref.file_name),
-                                             width=ref.width, height=ref.height))
-    skips = []
-    if ref.has_thumb and ref.kind in {"video", "gif"}:
-        try:
-            thumb, _ = await _download_refetching(client, channel, message, thumb=True)
-        except (errors.FloodWaitError, *SESSION_UNUSABLE, *TELEGRAM_DOWN):
-            raise
-        except errors.RPCError as exc:
-            thumb = None
-            skips.append(Skip(post.channel_id, f"message:{post.message_id}", "thumbnail_failed",
-                              f"{where}: preview of {ref.kind} {ref.file_id} failed ({type(exc).__name__}: {exc}); "
-                              "the media itself is stored"))
-        if thumb:
-            result.thumb = store.put_media(thumb, mime="image/jpeg", extension="jpg")
-    return result, skips
-
-
-async def fetch_media(conn: psycopg.Connection, client: PipelineClient, store: MediaStore, channel: Channel,
-                      messages: list[Any], settings: Settings, fetched: Fetched) -> None:
-    """Read ``messages`` into ``fetched``: posts with their media stored in S3, and skips.
-
-    Media already stored for a Telegram file id is not downloaded again. A FloodWait stops
-    here: what came before it is kept and ``fetched.flood_wait_seconds`` is set.
-    """
-    posts, skips = read_messages(channel.id, messages)
-    fetched.skips.extend(skips)
-    file_ids = sorted({p.media.file_id for p, _ in posts if p.media and p.media.file_id is not None})
-    known = _known_media(conn, file_ids) if file_ids else {}
-    for post, message in posts:
-        file_id = post.media.file_id if post.media else None
-        if file_id in known:
-            fetched.posts.append((post, known[file_id]))
-            continue
-        try:
-            media, media_skips = await _fetch_media(client, store, channel, post, message, settings)
-        except errors.FloodWaitError as exc:
-            # Keep what came before this message; the rest is pulled again later.
-            fetched.flood_wait_seconds, fetched.stopped_at = exc.seconds, post.message_id
-            break
-        if media.media is not None and file_id is not None:
-            known[file_id] = media
-        fetched.posts.append((post, media))
-        fetched.skips.extend(media_skips)
 
 
 def _post_row(post: Post, media: PostMedia) -> dict:
@@ -442,10 +322,38 @@ def regroup_albums(conn: psycopg.Connection, channel_id: int, grouped_ids: list[
     return changed, tombstoned
 
 
+def _write_retries(conn: psycopg.Connection, channel_id: int, fetched: Fetched, now: datetime) -> None:
+    """Media to fetch again recorded; what is stored, or given up, no longer to fetch again."""
+    db.execute_many(conn, "media_retry_record", ({
+        "channel_id": r.channel_id, "message_id": r.message_id, "part": str(r.part), "tried": int(r.tried),
+        "error": r.error, "retry_after": r.retry_after, "now": now} for r in fetched.retries))
+    retrying = {(r.message_id, r.part) for r in fetched.retries}
+    settled = {MediaPart.MEDIA: [], MediaPart.PREVIEW: []}
+    for post, media in fetched.posts:
+        if post.media is None:
+            continue
+        if (post.message_id, MediaPart.MEDIA) not in retrying:
+            settled[MediaPart.MEDIA].append(post.message_id)
+        if media.media is not None and (post.message_id, MediaPart.PREVIEW) not in retrying:
+            settled[MediaPart.PREVIEW].append(post.message_id)
+    for part, message_ids in settled.items():
+        if message_ids:
+            db.execute(conn, "media_retries_clear", {"channel_id": channel_id, "part": str(part),
+                                                     "message_ids": message_ids})
+    stored = {MediaPart.MEDIA: [p.message_id for p, m in fetched.posts if m.media is not None],
+              MediaPart.PREVIEW: [p.message_id for p, m in fetched.posts if m.thumb is not None]}
+    given_up = {MediaPart.MEDIA: list(MEDIA_GIVEN_UP_SKIPS), MediaPart.PREVIEW: [PREVIEW_GIVEN_UP_SKIP]}
+    for part, message_ids in stored.items():  # stored after all: the skips that said otherwise are done
+        if message_ids:
+            db.execute(conn, "skips_refetched", {"channel_id": channel_id, "message_ids": message_ids,
+                                                 "reasons": given_up[part]})
+
+
 def write_fetched(conn: psycopg.Connection, channel_id: int, fetched: Fetched, *, hwm: int | None,
-                  flood_wait_until: datetime | None = None,
-                  deleted: Sequence[int] = ()) -> tuple[list[int], list[int]]:
-    """One transaction: media rows, posts, skips, tombstones of ``deleted`` message ids, albums, mark.
+                  flood_wait_until: datetime | None = None, deleted: Sequence[int] = (),
+                  now: datetime | None = None) -> tuple[list[int], list[int]]:
+    """One transaction: media rows, posts, skips, media to fetch again, tombstones of ``deleted``
+    message ids, albums, mark.
 
     ``hwm`` None leaves the channel's mark and FloodWait state alone (refreshes).
     Returns the album ids new or changed, and those tombstoned.
@@ -456,10 +364,7 @@ def write_fetched(conn: psycopg.Connection, channel_id: int, fetched: Fetched, *
         db.execute_many(conn, "post_upsert", (_post_row(p, m) for p, m in fetched.posts))
         db.execute_many(conn, "skip_record", ({"channel_id": s.channel_id, "ref": s.ref, "reason": s.reason,
                                                "detail": s.detail} for s in fetched.skips))
-        refetched = [p.message_id for p, m in fetched.posts if m.media is not None]
-        if refetched:  # media fetched again after an expired file reference: no longer a skip
-            db.execute(conn, "skips_refetched", {"channel_id": channel_id, "message_ids": refetched,
-                                                 "reason": REFETCHED_MEDIA_SKIP})
+        _write_retries(conn, channel_id, fetched, now or datetime.now(UTC))
         gone = db.fetch_all(conn, "posts_tombstone", {"channel_id": channel_id,
                                                       "message_ids": list(deleted)}) if deleted else []
         grouped_ids = {p.grouped_id for p, _ in fetched.posts if p.grouped_id is not None}
@@ -482,16 +387,15 @@ def _emit(result: IngestResult) -> None:
 
 
 def new_mark(channel: Channel, pull: Pull, fetched: Fetched) -> int:
-    """The highest message id up to which every message is now stored or recorded as a skip.
+    """The highest message id up to which every message is now stored or recorded as a skip
+    (media to fetch again counts: its post is stored).
 
-    Below the first message a FloodWait left unfetched, whatever the skips of later messages
-    say; up to the end of the id range asked for when the pull covered it whole (ids in it that
-    came back empty were deleted)."""
+    Up to the end of the id range asked for when the pull covered it whole (ids in it that came
+    back empty were deleted); over what arrived when a wait stopped the pull (an album it left
+    unconfirmed is not among what arrived, so the mark stays below it)."""
     ids = [p.message_id for p, _ in fetched.posts] + [
         int(s.ref.split(":")[1]) for s in fetched.skips if s.ref.startswith("message:")]
-    if fetched.stopped_at is not None:
-        ids = [i for i in ids if i < fetched.stopped_at]
-    elif pull.covered_to is not None and not pull.flood_wait_seconds:
+    if pull.covered_to is not None and pull.wait is None:
         ids.append(pull.covered_to)
     return max([channel.hwm, *ids])
 
@@ -504,7 +408,7 @@ def ingest_channels(conn: psycopg.Connection, store: MediaStore, client: Pipelin
     Each channel is stored atomically on its own. One that fails for its own sake is recorded
     (``record_failure``) and the others go on; an outage of our stores or an unusable session
     is raised at once (the task retries; the channels done so far keep their rows and marks).
-    In a backfill window, a channel deferred by a FloodWait or failed makes the task raise
+    In a backfill window, a channel deferred by a wait or failed makes the task raise
     ``ChannelDeferred`` at the end, so Airflow pulls the window again later.
     """
     results = asyncio.run(_ingest_channels(conn, store, client, channel_ids, settings, window,
@@ -521,20 +425,24 @@ def ingest_channels(conn: psycopg.Connection, store: MediaStore, client: Pipelin
 def _why_unfinished(result: IngestResult) -> str:
     if result.error:
         return result.error
-    wait = f"FloodWait of {result.flood_wait_seconds}s" if result.flood_wait_seconds else "in a FloodWait"
-    return f"{wait} until {result.deferred_until.isoformat()}"
+    wait = f"a wait of {result.flood_wait_seconds}s, {result.wait_error}," if result.wait_error else "in a wait"
+    return f"{wait} until {result.deferred_until.isoformat(timespec='seconds')}"
 
 
-async def _media_to_fetch_again(conn: psycopg.Connection, client: PipelineClient, channel: Channel) -> list[Any]:
-    """The messages whose media an earlier pull could not fetch (file reference expired), fetched
-    again by id: one request per 100 (those deleted meanwhile come back empty)."""
-    ids = [r["message_id"] for r in db.fetch_all(conn, "posts_media_refetch", {"channel_id": channel.id})]
+async def _media_to_fetch_again(conn: psycopg.Connection, client: PipelineClient, channel: Channel, settings: Settings,
+                                now: datetime) -> tuple[list[Any], list[int]]:
+    """The messages whose media (or preview) is due to be fetched again, fetched again by id: one
+    request per 100. Returns them, and the ids of those deleted meanwhile (tombstoned)."""
+    ids = [r["message_id"] for r in db.fetch_all(conn, "media_retries_due", {
+        "channel_id": channel.id, "now": now, "limit": settings.max_messages_per_pull})]
     if not ids:
-        return []
-    messages = [m for m in await client.get_messages(input_peer(channel), ids=ids) if m is not None]
-    log.info("channel %s: fetching the media of %d earlier messages again (file reference expired): %s",
-             channel.label, len(messages), ids[:20])
-    return messages
+        return [], []
+    answers = await client.get_messages(input_peer(channel), ids=ids)
+    messages = [m for m in answers if m is not None]
+    deleted = [i for i, m in zip(ids, answers, strict=True) if m is None]
+    log.info("channel %s: fetching the media of %d earlier messages again: %s", channel.label, len(messages),
+             ids[:20])
+    return messages, deleted
 
 
 def ingest_channel(conn: psycopg.Connection, store: MediaStore, client: PipelineClient, channel_id: int,
@@ -545,8 +453,10 @@ def ingest_channel(conn: psycopg.Connection, store: MediaStore, client: Pipeline
 
 
 async def for_each_channel(conn: psycopg.Connection, client: PipelineClient, channel_ids: Sequence[int], doing: str,
-                           action: Callable[[Channel], Awaitable[T]]) -> list[T | BaseException]:
-    """``await action(channel)`` for each channel, in order, over one Telegram connection.
+                           action: Callable[[Channel], Awaitable[T]],
+                           now: datetime | None = None) -> list[T | BaseException]:
+    """``await action(channel)`` for each channel, in order, over one Telegram connection that
+    obeys the session's stored waits and keeps the new ones (``session.telegram_session``).
 
     A channel that fails is handled by ``channel_failed`` and an exception takes its place in
     the answer: its error (recorded on its row), a ``ChannelUnavailable``, or a
@@ -554,10 +464,11 @@ async def for_each_channel(conn: psycopg.Connection, client: PipelineClient, cha
     channels before it); the others go on. An unusable session or an outage of our stores is
     raised at once (what was stored so far stays).
     """
+    now = now or datetime.now(UTC)
     answers: list[T | BaseException] = []
     telegram_down = 0  # channels in a row that Telegram failed (5xx, timeouts) after Telethon's retries
-    try:
-        for channel in load_channels(conn, channel_ids):
+    async with telegram_session(conn, client, now):
+        for channel in load_channels(conn, channel_ids, now):
             if telegram_down >= TELEGRAM_DOWN_STREAK:
                 answers.append(ChannelDeferred(f"channel {channel.label} ({channel.id}) not asked: Telegram failed "
                                                f"the {telegram_down} channels before it; the next run tries again"))
@@ -571,7 +482,7 @@ async def for_each_channel(conn: psycopg.Connection, client: PipelineClient, cha
                 continue
             except Exception as exc:
                 answers.append(channel_failed(conn, client, channel, exc, doing))
-                telegram_down = telegram_down + 1 if isinstance(exc, TELEGRAM_DOWN) else 0
+                telegram_down = telegram_down + 1 if is_server_error(exc) else 0
                 if telegram_down == TELEGRAM_DOWN_STREAK:
                     log.warning("Telegram failed %d channels in a row after its retries; the unit's remaining "
                                 "channels are left for the next run without asking", telegram_down)
@@ -580,8 +491,6 @@ async def for_each_channel(conn: psycopg.Connection, client: PipelineClient, cha
             if channel.state == "unavailable":
                 mark_available(conn, [channel])
             answers.append(answer)
-    finally:
-        await client.close()
     return answers
 
 
@@ -589,7 +498,7 @@ async def _ingest_channels(conn: psycopg.Connection, store: MediaStore, client: 
                            channel_ids: Sequence[int],
                            settings: Settings, window: PullWindow | None, now: datetime) -> list[IngestResult]:
     answers = await for_each_channel(conn, client, channel_ids, "pulling", lambda channel: _ingest_one(
-        conn, store, client, channel, settings, window, now))
+        conn, store, client, channel, settings, window, now), now)
     results = []
     for channel_id, answer in zip(channel_ids, answers, strict=True):
         if isinstance(answer, ChannelUnavailable):
@@ -618,39 +527,46 @@ async def _ingest_one(conn: psycopg.Connection, store: MediaStore, client: Pipel
     fetched = Fetched()
     await client.open()
     pull = Pull() if nothing_new else await pull_channel(client, channel, window, settings.max_messages_per_pull)
-    if window is None and channel.media_pending and not pull.flood_wait_seconds:
+    deleted: list[int] = []
+    if window is None and channel.media_pending and pull.wait is None:
         try:
-            pull.messages[:0] = await _media_to_fetch_again(conn, client, channel)
-        except errors.FloodWaitError as exc:  # the new messages are stored; the media waits with the channel
-            pull.flood_wait_seconds = exc.seconds
-    fetched.flood_wait_seconds = pull.flood_wait_seconds
+            again, deleted = await _media_to_fetch_again(conn, client, channel, settings, now)
+            pull.messages[:0] = again
+        except Exception as exc:  # the new messages are stored; the media waits with the channel
+            pull.wait = Wait.of(exc)
+            if pull.wait is None:
+                raise
+    fetched.wait = pull.wait
     fetched.skips.extend(client.transport_problems(channel.id))
-    await fetch_media(conn, client, store, channel, pull.messages, settings, fetched)
+    await fetch_media(conn, client, store, channel, pull.messages, settings, fetched, now)
 
     flood_until = None
-    if fetched.flood_wait_seconds:
-        flood_until = now + timedelta(seconds=fetched.flood_wait_seconds)
-        result.flood_wait_seconds = fetched.flood_wait_seconds
+    if fetched.wait is not None:
+        flood_until = fetched.wait.until  # counted from when Telegram gave it, not from the unit's start
+        result.flood_wait_seconds, result.wait_error = fetched.wait.seconds, fetched.wait.error
         result.deferred_until = flood_until
     hwm = new_mark(channel, pull, fetched) if window is None else channel.hwm
 
-    result.album_ids, _ = write_fetched(conn, channel.id, fetched, hwm=hwm, flood_wait_until=flood_until)
+    result.album_ids, _ = write_fetched(conn, channel.id, fetched, hwm=hwm, flood_wait_until=flood_until,
+                                        deleted=deleted, now=now)
 
     result.messages = len(fetched.posts)
     result.skips = fetched.skips
+    result.retries = fetched.retries
     result.hwm = max(channel.hwm, hwm)
     stored = {m.sha256: m.size for _, pm in fetched.posts for m in (pm.media, pm.thumb) if m is not None}
     result.media_stored, result.media_bytes = len(stored), sum(stored.values())
     _emit(result)
     for skip in fetched.skips:
         log.warning("skipped %s: %s", skip.reason, skip.detail)
-    log.info("channel %s: %d posts, %d media objects (%d bytes), %d skips, %d albums new/changed, mark %d",
-             channel.label, result.messages, result.media_stored, result.media_bytes, len(result.skips),
-             len(result.album_ids), result.hwm)
+    log.info("channel %s: %d posts, %d media objects (%d bytes), %d skips, %d media to fetch again, %d albums "
+             "new/changed, mark %d", channel.label, result.messages, result.media_stored, result.media_bytes,
+             len(result.skips), len(result.retries), len(result.album_ids), result.hwm)
     if flood_until is not None:
-        log.warning("channel %s (%s): Telegram FloodWait of %ss; stored what arrived before it, deferred until %s",
-                    channel.label, channel.id, fetched.flood_wait_seconds, flood_until.isoformat())
+        log.warning("channel %s (%s): Telegram asked for a wait of %ss (%s); stored what arrived before it, deferred "
+                    "until %s", channel.label, channel.id, fetched.wait.seconds, fetched.wait.error,
+                    flood_until.isoformat())
         if not client.forget_flood_wait():
-            log.warning("a second FloodWait on this connection: the wait is the session's, so the unit's remaining "
-                        "channels that need that request are deferred with it, without asking Telegram")
+            log.warning("a second wait in a row on this connection: the wait is the session's, so the unit's "
+                        "remaining channels that need that request are deferred with it, without asking Telegram")
     return result

@@ -1,4 +1,6 @@
-SELECT id, access_hash, username, title, hwm, is_active, flood_wait_until, top_message, in_dialogs, state,
-       EXISTS (SELECT 1 FROM media_to_refetch(id)) AS media_pending
-FROM channels
-WHERE id = %(channel_id)s;
+SELECT c.id, c.access_hash, c.username, c.title, c.hwm, c.is_active, c.flood_wait_until, c.top_message,
+       c.in_dialogs, c.state,
+       EXISTS (SELECT 1 FROM media_retries r JOIN posts p USING (channel_id, message_id)
+               WHERE r.channel_id = c.id AND r.retry_after <= %(now)s AND p.deleted_at IS NULL) AS media_pending
+FROM channels c
+WHERE c.id = %(channel_id)s;

@@ -1,6 +1,8 @@
--- Several channels by id, in the order asked for.
+-- Several channels by id, in the order asked for (media_pending as in channels_to_pull).
 SELECT c.id, c.access_hash, c.username, c.title, c.hwm, c.is_active, c.flood_wait_until, c.top_message,
-       c.in_dialogs, c.state, EXISTS (SELECT 1 FROM media_to_refetch(c.id)) AS media_pending
+       c.in_dialogs, c.state,
+       EXISTS (SELECT 1 FROM media_retries r JOIN posts p USING (channel_id, message_id)
+               WHERE r.channel_id = c.id AND r.retry_after <= %(now)s AND p.deleted_at IS NULL) AS media_pending
 FROM unnest(%(channel_ids)s::bigint[]) WITH ORDINALITY AS wanted(id, n)
 JOIN channels c ON c.id = wanted.id
 ORDER BY wanted.n;

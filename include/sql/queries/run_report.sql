@@ -24,5 +24,5 @@ SELECT
                                      AND state = 'active')                               AS channels_failing,
     (SELECT count(*) FROM channels WHERE is_active AND flood_wait_until > now())      AS channels_deferred,
     (SELECT count(*) FROM channels WHERE is_active AND state = 'unavailable')         AS channels_unavailable,
-    (SELECT count(*) FROM posts WHERE media_skip_reason = 'file_reference_expired' AND deleted_at IS NULL)
-                                                                                        AS media_to_refetch;
+    (SELECT count(*) FROM media_retries r JOIN posts p USING (channel_id, message_id)
+      WHERE p.deleted_at IS NULL)                                                        AS media_to_refetch;

@@ -87,6 +87,29 @@ def test_a_channel_set_aside_is_listed_with_its_reason_and_enable_takes_it_back(
     assert "not found, or not set aside" in capsys.readouterr().out
 
 
+def test_media_to_fetch_again_media_given_up_and_the_sessions_waits_are_listed(pg, conn, sample_archive, capsys):
+    from include.album.admin.channels import register_archive
+    from include.album.source.archive import read_manifest
+
+    register_archive(conn, read_manifest(sample_archive[0]))
+    conn.execute("INSERT INTO posts (channel_id, message_id, posted_at, media_kind) VALUES "
+                 "(%(lab)s, 102, now(), 'photo'), (%(lab)s, 103, now(), 'photo')", {"lab": LAB})
+    conn.execute("UPDATE posts SET media_skip_reason = 'media_gone' WHERE message_id = 103")
+    conn.execute("INSERT INTO media_retries (channel_id, message_id, part, tries, last_error, retry_after) "
+                 "VALUES (%s, 102, 'media', 2, 'RPC_CALL_FAIL: Telegram is having internal issues', "
+                 "'2030-01-01T10:00:00Z')", (LAB,))
+    conn.execute("INSERT INTO telegram_waits (conn_id, request, until, error, given_at) VALUES ('telegram_default', "
+                 "'upload.GetFileRequest', now() + interval '90 seconds', 'FLOOD_PREMIUM_WAIT_90', now())")
+    capsys.readouterr()
+    assert cli(pg, "channels", "list") == 0
+    listing = capsys.readouterr().out
+    assert "1 media to fetch again, next try after 2030-01-01T10:00:00+00:00 (up to 2 failed tries so far; " \
+           "last: RPC_CALL_FAIL" in listing
+    assert "1 media given up" in listing
+    assert "session of telegram_default: Telegram asked for a wait (FLOOD_PREMIUM_WAIT_90) before " \
+           "upload.GetFileRequest until" in listing
+
+
 def test_search_refuses_an_empty_query_and_a_qdrant_path_that_does_not_exist(pg, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")
     assert cli(pg, "search", "   ", "--tenant", "acme") == 2

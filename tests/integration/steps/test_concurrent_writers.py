@@ -172,7 +172,8 @@ def test_an_older_version_of_a_message_never_replaces_a_newer_one(conn, store, s
     older = next(m for m in ArchiveSender(path).history(LAB).messages if m.id == 101)
     edit(path, 101, "Welcome, the newer edit")
     refresh(conn, store, settings, path)  # one DAG stored the newer edit
-    from include.album.steps.ingest import Fetched, fetch_media, write_fetched
+    from include.album.steps.downloads import Fetched, fetch_media
+    from include.album.steps.ingest import write_fetched
     from tests.helpers import run
 
     fetched = Fetched()  # the other read the message before it was edited, and writes now

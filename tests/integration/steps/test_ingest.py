@@ -132,7 +132,7 @@ def test_flood_wait_defers_one_channel_and_the_next_run_catches_up(conn, store, 
 def test_flood_wait_during_a_backfill_window_fails_the_task_for_a_retry(conn, store, settings, registered):
     path, _ = registered
     window = PullWindow(SAMPLE_START, SAMPLE_START + timedelta(minutes=5))
-    with pytest.raises(ChannelDeferred, match="FloodWait of 600s"):
+    with pytest.raises(ChannelDeferred, match="a wait of 600s, FLOOD_WAIT_600,"):
         ingest_channel(conn, store, ArchiveTelegramClient(path, faults=[flood_wait(LAB, 600)]), LAB, settings,
                        window=window)
 
@@ -154,11 +154,11 @@ def test_bad_input_is_recorded_with_reasons_and_everything_else_is_stored(conn, 
 
     skips = {r["reason"]: r["detail"] for r in conn.execute("SELECT * FROM ingest_skips")}
     assert f"channels/{LAB}/messages.jsonl line 15" in skips["corrupt_archive_line"]
-    assert f"channel {LAB} message 103" in skips["download_failed"]
+    assert f"channel {LAB} message 103" in skips["media_gone"]  # missing bytes: LOCATION_INVALID
     assert f"channel {LAB} message 107" in skips["media_too_large"] and "cap" in skips["media_too_large"]
     posts = {r["message_id"]: r for r in conn.execute("SELECT * FROM posts WHERE channel_id = %s", (LAB,))}
     assert len(posts) == 13  # every message stored, the damaged ones without their media
-    assert posts[103]["media_sha256"] is None and posts[103]["media_skip_reason"] == "download_failed"
+    assert posts[103]["media_sha256"] is None and posts[103]["media_skip_reason"] == "media_gone"
     assert posts[107]["media_sha256"] is None and posts[107]["media_skip_reason"] == "media_too_large"
     assert all(posts[m]["media_sha256"] for m in (102, 104, 105, 106, 108, 109, 112, 113, 114))
     mixed = album_row(conn, LAB, 7000000000000000002)

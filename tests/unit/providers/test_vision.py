@@ -20,7 +20,7 @@ from include.album.providers.vision import (
     text_language,
     validate_item,
 )
-from include.album.steps.assembly import vision_input
+from include.album.steps.assembly import VisionInput, vision_input
 
 needs_tesseract = pytest.mark.skipif(not tesseract_available(), reason="tesseract-ocr is installed by .ci/run")
 
@@ -109,7 +109,8 @@ def test_text_language():
 
 def item(**overrides) -> dict:
     base = {"media_kind": "photo", "mime": "image/jpeg", "sha256": "a" * 64, "s3_key": "media/aa/x.jpg",
-            "thumb_sha256": None, "thumb_s3_key": None, "media_skip_reason": None}
+            "thumb_sha256": None, "thumb_s3_key": None, "media_skip_reason": None, "media_pending": False,
+            "preview_pending": False}
     return {**base, **overrides}
 
 
@@ -124,6 +125,14 @@ def test_vision_input_rules():
     assert vision_input(item(sha256=None, media_skip_reason="media_too_large")).skip_reason == \
         "media_not_stored:media_too_large"
     assert vision_input(item(media_kind=None, mime=None, sha256=None)).skip_reason == "no_media"
+
+
+def test_an_item_whose_media_or_preview_a_later_pull_fetches_again_is_pending_not_skipped():
+    pending = VisionInput()
+    assert vision_input(item(sha256=None, s3_key=None, media_pending=True)) == pending
+    assert vision_input(item(media_kind="video", mime="video/mp4", preview_pending=True)) == pending
+    assert vision_input(item(sha256=None, media_skip_reason="download_failed")).skip_reason == \
+        "media_not_stored:download_failed"  # given up: a terminal skip
 
 
 def test_validate_item_rejects_answers_outside_the_schema():

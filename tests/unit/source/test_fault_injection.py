@@ -10,14 +10,7 @@ from include.album.domain.settings import ConfigurationError
 from include.album.source.archive import ArchiveTelegramClient, Fault, rename_channel
 from include.album.source.changes import newest_message_ids
 from include.album.source.client import REQUEST_RETRIES, make_client
-from include.album.source.failures import (
-    CHANNEL_UNAVAILABLE,
-    FILE_REFERENCE_EXPIRED,
-    SESSION_UNUSABLE,
-    TELEGRAM_DOWN,
-    SessionUnusable,
-    error_name,
-)
+from include.album.source.failures import Meaning, SessionUnusable, error_name, is_server_error, meaning
 from tests.helpers import run
 
 LAB_PEER = types.InputPeerChannel(LAB, 5000000000000000001)
@@ -29,22 +22,54 @@ def client_with(archive, *faults: dict, **options) -> ArchiveTelegramClient:
 
 
 @pytest.mark.parametrize(("error", "policy", "cls"), [
-    ("CHANNEL_PRIVATE", CHANNEL_UNAVAILABLE, errors.ChannelPrivateError),
-    ("CHANNEL_INVALID", CHANNEL_UNAVAILABLE, errors.ChannelInvalidError),
-    ("CHANNEL_BANNED", CHANNEL_UNAVAILABLE, errors.ChannelBannedError),
-    ("AUTH_KEY_UNREGISTERED", SESSION_UNUSABLE, errors.AuthKeyUnregisteredError),
-    ("SESSION_REVOKED", SESSION_UNUSABLE, errors.SessionRevokedError),
-    ("AUTH_KEY_DUPLICATED", SESSION_UNUSABLE, errors.AuthKeyDuplicatedError),
-    ("USER_DEACTIVATED", SESSION_UNUSABLE, errors.UserDeactivatedError),
-    ("FILE_REFERENCE_EXPIRED", FILE_REFERENCE_EXPIRED, errors.FileReferenceExpiredError),
+    ("CHANNEL_PRIVATE", Meaning.CHANNEL_UNAVAILABLE, errors.ChannelPrivateError),
+    ("CHANNEL_INVALID", Meaning.CHANNEL_UNAVAILABLE, errors.ChannelInvalidError),
+    ("CHANNEL_BANNED", Meaning.CHANNEL_UNAVAILABLE, errors.ChannelBannedError),
+    ("AUTH_KEY_UNREGISTERED", Meaning.SESSION_UNUSABLE, errors.AuthKeyUnregisteredError),
+    ("SESSION_REVOKED", Meaning.SESSION_UNUSABLE, errors.SessionRevokedError),
+    ("AUTH_KEY_DUPLICATED", Meaning.SESSION_UNUSABLE, errors.AuthKeyDuplicatedError),
+    ("USER_DEACTIVATED", Meaning.SESSION_UNUSABLE, errors.UserDeactivatedError),
+    ("FILE_REFERENCE_EXPIRED", Meaning.REFERENCE_EXPIRED, errors.FileReferenceExpiredError),
+    ("FLOOD_PREMIUM_WAIT_90", Meaning.WAIT, errors.FloodPremiumWaitError),
+    ("SLOWMODE_WAIT_30", Meaning.WAIT, errors.SlowModeWaitError),
+    ("FILE_ID_INVALID", Meaning.MEDIA_GONE, errors.FileIdInvalidError),
+    ("MSG_ID_INVALID", Meaning.PASSING, errors.MsgIdInvalidError),
 ])
-def test_an_error_string_raises_the_class_the_live_client_would_and_its_policy_knows_it(
+def test_an_error_string_raises_the_class_the_live_client_would_and_the_table_knows_what_it_means(
         sample_archive, error, policy, cls):
-    client = client_with(sample_archive[0], {"error": error, "channel": LAB, "rpc": "messages"})
+    client = client_with(sample_archive[0], {"error": error, "channel": LAB, "rpc": "messages"},
+                         flood_sleep_threshold=0)
     with pytest.raises(cls) as raised:
         run(client.get_messages(LAB_PEER, ids=[101]))
-    assert isinstance(raised.value, policy)
+    assert meaning(raised.value) is policy
     assert error_name(raised.value) == error
+
+
+def test_a_fault_after_n_requests_lets_the_first_through_and_a_preview_fault_spares_the_file(
+        sample_archive, monkeypatch):
+    import asyncio
+
+    async def no_sleep(seconds, *args, **kwargs):  # Telethon's 2 s between retries of a 5xx
+        return None
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    second = client_with(sample_archive[0], {"error": "FILE_ID_INVALID", "channel": LAB, "rpc": "download",
+                                             "after": 1})
+
+    async def downloads(client, ids):
+        messages = await client.get_messages(LAB_PEER, ids=ids)
+        return [await client.download_media(m.media, file=bytes) for m in messages]
+
+    with pytest.raises(errors.FileIdInvalidError):
+        run(downloads(second, [102, 103]))
+    assert second.requests["GetFileRequest"] == 2  # the first served, the second refused
+
+    preview = client_with(sample_archive[0], {"error": "RPC_CALL_FAIL", "channel": LAB, "rpc": "preview",
+                                              "times": "always"})
+    video = run(preview.get_messages(LAB_PEER, ids=[107]))[0]
+    assert run(preview.download_media(video.media, file=bytes))[:8] == b"\x00\x00\x00\x18ftyp"
+    with pytest.raises(errors.RpcCallFailError):
+        run(preview.download_media(video.media, file=bytes, thumb=-1))
 
 
 def test_flood_wait_carries_its_seconds_and_telethon_remembers_it(sample_archive):
@@ -106,7 +131,7 @@ def test_telegram_5xx_and_timeouts_are_retried_by_telethon_then_the_last_error_i
         down = client_with(sample_archive[0], {"error": error, "channel": LAB, "times": "always"})
         with pytest.raises(cls) as raised:
             run(down.get_messages(LAB_PEER, limit=1))
-        assert isinstance(raised.value, TELEGRAM_DOWN)
+        assert is_server_error(raised.value) and meaning(raised.value) is Meaning.PASSING
         assert down.requests["GetHistoryRequest"] == 1 + REQUEST_RETRIES  # each try reached Telegram
 
 
@@ -140,6 +165,7 @@ def test_faults_come_from_the_connection_extra_and_a_bad_one_is_a_configuration_
         run(client.get_messages(LAB_PEER, limit=1))
     for bad, says in (({"error": "X", "rpc": "upload"}, "rpc must be any or one of"),
                       ({"error": "X", "times": 0}, "times must be once, always or a positive integer"),
+                      ({"error": "X", "after": -1}, "after must be a whole number"),
                       ({"channel": LAB}, "needs error"), ({"error": "X", "when": 1}, "unknown keys ['when']")):
         with pytest.raises(ConfigurationError, match="connection telegram_default: extra.faults:") as raised:
             make_client(api_id=None, api_hash=None, extra={**extra, "faults": [bad]})

@@ -2,9 +2,11 @@
 
 from datetime import UTC, datetime
 
-from include.album.domain.models import Channel, Post, PostMedia, Skip
+from include.album.domain.models import Channel, MediaPart, MediaRetry, Post, PostMedia, Skip
+from include.album.source.failures import Wait
 from include.album.source.pull import Pull
-from include.album.steps.ingest import Fetched, new_mark
+from include.album.steps.downloads import Fetched
+from include.album.steps.ingest import new_mark
 
 CHANNEL = Channel(id=1, access_hash=2, username="c", title="C", hwm=9, top_message=14)
 
@@ -22,13 +24,17 @@ def test_a_pull_that_covered_its_id_range_moves_the_mark_to_its_end_over_deleted
     assert new_mark(CHANNEL, Pull(covered_to=14), fetched) == 14  # 13 and 14 came back empty: deleted
 
 
-def test_a_floodwait_in_the_downloads_keeps_the_mark_below_the_first_message_left_unfetched():
-    # Message 12's media hit the FloodWait: 13 (a service message) was read, but 12 is not stored.
-    fetched = Fetched(posts=[post(10)], skips=[service(11), service(13)], flood_wait_seconds=600, stopped_at=12)
-    assert new_mark(CHANNEL, Pull(covered_to=14), fetched) == 11
+def test_media_left_to_fetch_again_does_not_hold_the_mark_back():
+    # Message 12's media met a wait: its post is stored and the media is a retry, so the mark
+    # moves over it and the messages after it.
+    fetched = Fetched(posts=[post(10), post(12)], skips=[service(11), service(13)], retries=[
+        MediaRetry(1, 12, MediaPart.MEDIA, "FLOOD_PREMIUM_WAIT_90", tried=False, retry_after=datetime.now(UTC))])
+    assert new_mark(CHANNEL, Pull(covered_to=14), fetched) == 14
 
 
-def test_a_floodwait_in_the_pull_moves_the_mark_only_over_what_arrived():
+def test_a_wait_in_the_pull_moves_the_mark_only_over_what_arrived():
     fetched = Fetched(posts=[post(10), post(11)])
-    assert new_mark(CHANNEL, Pull(covered_to=None, flood_wait_seconds=600), fetched) == 11
+    wait = Wait("FLOOD_WAIT_600", 600, datetime.now(UTC))
+    assert new_mark(CHANNEL, Pull(covered_to=None, wait=wait), fetched) == 11
+    assert new_mark(CHANNEL, Pull(covered_to=14, wait=wait), fetched) == 11  # the range was not covered whole
     assert new_mark(CHANNEL, Pull(), Fetched()) == 9  # nothing arrived: the mark stays
