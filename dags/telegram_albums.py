@@ -63,7 +63,6 @@ operating envelope), docs/reliability.md (failure modes), docs/search.md.
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import (
-    Asset,
     AsyncCallback,
     CronTriggerTimetable,
     DeadlineAlert,
@@ -71,29 +70,22 @@ from airflow.sdk import (
     dag,
     get_current_context,
     task,
-    task_group,
 )
 
-from include.album.domain.models import AlbumStep
 from include.album.orchestration import tasks
 from include.album.orchestration.airflow_fixes import fix_dag_test_deadlines
+from include.album.orchestration.dag_parts import ALBUMS_PARSED, process_albums
 from include.album.orchestration.deployment import (
     DEADLINE_SECONDS,
-    INDEX_POOL,
-    INDEX_QUEUE,
+    LIVE_PRIORITY,
     TASK_DEFAULTS,
     TELEGRAM_POOL,
     TELEGRAM_QUEUE,
-    VISION_CONCURRENCY,
-    VISION_QUEUE,
 )
 
 # Airflow 3.3: `airflow dags test` / dag.test() of a DAG with a Deadline Alert crash at the end
 # of a successful run; the fix and its root cause: include/album/orchestration/airflow_fixes.py.
 fix_dag_test_deadlines()
-
-ALBUMS_PARSED = Asset("albums.parsed")
-ALBUM_ASSEMBLED = Asset("album.assembled")
 
 
 @dag(
@@ -117,54 +109,18 @@ def telegram_albums():
     def migrate() -> None:
         tasks.migrate()
 
-    @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, execution_timeout=timedelta(minutes=10))
+    @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, execution_timeout=timedelta(minutes=10), **LIVE_PRIORITY)
     def changed_channels() -> list[list[int]]:
         return tasks.changed_channels(get_current_context())
 
     @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, map_index_template="{{ channel_label }}",
-          outlets=[ALBUMS_PARSED], execution_timeout=timedelta(minutes=30))
+          outlets=[ALBUMS_PARSED], execution_timeout=timedelta(minutes=30), **LIVE_PRIORITY)
     def ingest(channel_ids: list[int]) -> list[int]:
         return tasks.ingest(channel_ids, get_current_context(), outlet=ALBUMS_PARSED)
 
-    @task(trigger_rule="none_failed")  # also when no channel changed: albums still waiting are due
-    def albums_ready(per_unit: list[list[int]]) -> list[list[int]]:
-        return tasks.albums_ready(per_unit)
-
-    @task_group
-    def album(album_ids: list[int]):
-        @task(queue=VISION_QUEUE, map_index_template="{{ album_label }}",
-              max_active_tis_per_dagrun=VISION_CONCURRENCY, execution_timeout=timedelta(minutes=30))
-        def vision(album_ids: list[int]) -> list[int]:
-            return tasks.album_step(album_ids, get_current_context(), AlbumStep.VISION)
-
-        @task(map_index_template="{{ album_label }}", execution_timeout=timedelta(minutes=10))
-        def summary(album_ids: list[int]) -> list[int]:
-            return tasks.album_step(album_ids, get_current_context(), AlbumStep.SUMMARY)
-
-        @task(map_index_template="{{ album_label }}", outlets=[ALBUM_ASSEMBLED],
-              execution_timeout=timedelta(minutes=10))
-        def enrich(album_ids: list[int]) -> list[int]:
-            return tasks.album_step(album_ids, get_current_context(), AlbumStep.ENRICH, outlet=ALBUM_ASSEMBLED)
-
-        @task(map_index_template="{{ album_label }}", pool=INDEX_POOL, queue=INDEX_QUEUE,
-              execution_timeout=timedelta(minutes=15))
-        def index(album_ids: list[int]) -> list[int]:
-            return tasks.album_step(album_ids, get_current_context(), AlbumStep.INDEX)
-
-        return index(enrich(summary(vision(album_ids))))
-
-    @task(pool=INDEX_POOL, queue=INDEX_QUEUE, trigger_rule="none_failed", execution_timeout=timedelta(minutes=30))
-    def index_posts() -> dict[str, int]:
-        return tasks.index_posts()
-
-    @task(trigger_rule="none_failed", multiple_outputs=False)
-    def report() -> dict[str, int]:
-        return tasks.report(get_current_context()["dag_run"].start_date)
-
     units = changed_channels()
     migrate() >> units
-    ingested = ingest.expand(channel_ids=units)
-    [album.expand(album_ids=albums_ready(ingested)), ingested >> index_posts()] >> report()
+    process_albums(ingest.expand(channel_ids=units))
 
 
 telegram_albums()

@@ -196,7 +196,7 @@ class Services:
 
     def stack(self, target: dict, archive: Path, executor: str = "LocalExecutor",
               broker_url: str | None = None, *, replay: bool = False, with_floor: bool = False,
-              extra_env: dict[str, str] | None = None) -> AirflowStack:
+              extra_env: dict[str, str] | None = None, dag_ids: tuple[str, ...] = (DAG_ID,)) -> AirflowStack:
         """A booted Airflow (its own metadata database and home) wired to ``target``; with the
         CeleryExecutor, on ``broker_url`` and without workers (``start_worker`` adds them).
         ``with_floor`` adds the floor DAG (``floor_dag.py``) beside ``telegram_albums``."""
@@ -206,7 +206,6 @@ class Services:
         home, api_port = self.state / f"airflow_{name}", free_port()
         env = stack_env(home, meta_dsn=meta.dsn, api_port=api_port, executor=executor) | \
             self.env(target, archive, replay=replay) | (extra_env or {})
-        dag_ids: tuple[str, ...] = (DAG_ID,)
         if with_floor:
             env["AIRFLOW__CORE__DAGS_FOLDER"] = str(floor_dags_folder(home))
             dag_ids += (FLOOR_DAG_ID,)
@@ -488,11 +487,12 @@ _DERIVED = ("ingest_no_media_rate", "ingest_with_media_rate", "ratio", "stack_ov
 
 def write_benchmarks(out: Path, *, sizes: list[SizeResult] | None = None,
                  celery: tuple[list[CeleryResult], str] | None = None,
-                 steady: tuple[list[Any], str] | None = None) -> None:
+                 steady: tuple[list[Any], str] | None = None, history: tuple[Any, str] | None = None) -> None:
     """Rewrite the report with what was just measured — archive sizes, the Celery runs or the
     steady-state windows, with their command — keeping the rest from the existing JSON, above
     whatever the existing file holds below ``HISTORY_MARKER`` (the hand-written profiles and
     before/after figures)."""
+    from devtools.benchmark_history import history_section
     from devtools.benchmark_steady import steady_section
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -507,6 +507,8 @@ def write_benchmarks(out: Path, *, sizes: list[SizeResult] | None = None,
     if celery is not None:
         data["celery_command"] = celery[1]
         data["celery"] = [asdict(r) for r in celery[0]]
+    if history is not None:
+        data["history"], data["history_command"] = asdict(history[0]), history[1]
     if steady is not None:  # a window measured again replaces its row
         windows = {w["window"]: w for w in data.get("steady", [])}
         windows.update({r.window: asdict(r) for r in steady[0]})
@@ -554,7 +556,8 @@ def write_benchmarks(out: Path, *, sizes: list[SizeResult] | None = None,
               "process; its RSS and private memory (USS: without the pages shared with the worker it was",
               "forked from) are sampled every 100 ms and the heaviest task is reported. Overhead per",
               "task = (scheduler wall time - plain loop) / task instances: Airflow's cost per task net of",
-              "what running tasks side by side saves.", *celery_section(data), *steady_section(data), "",
+              "what running tasks side by side saves.", *celery_section(data), *steady_section(data),
+              *history_section(data), "",
               HISTORY_MARKER]
     if history:
         lines += ["", history]

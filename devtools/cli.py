@@ -41,7 +41,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from devtools.benchmark import run_celery, run_sizes
 
     state_dir = Path(args.state_dir) if args.state_dir else None
-    if args.steady:
+    if args.history:
+        from devtools.benchmark_history import run_history
+
+        run_history(args.history, Path(args.out), state_dir)
+    elif args.steady:
         from devtools.benchmark_steady import run_steady
 
         run_steady(args.steady, Path(args.out), state_dir)
@@ -100,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steady", metavar="WINDOWS",
                        help="the steady-state windows instead: A (200 channels, all changed), B (1,000 channels, "
                             "200 changed), C (1,000, all changed) or CHANNELS/CHANGED, comma-separated")
+    bench.add_argument("--history", metavar="CHANNELS/DAYS", nargs="?", const="10/14",
+                       help="the history import instead: CHANNELS channels x DAYS days through "
+                            "telegram_albums_history beside 70 live channels (default 10/14)")
     bench.add_argument("--state-dir")
     bench.set_defaults(func=cmd_benchmark)
 

@@ -419,41 +419,93 @@ def steady_channels(count: int) -> list[dict]:
              "username": f"steady_{i:04d}", "title": f"Steady channel {i}"} for i in range(count)]
 
 
-def build_steady_archive(path: str | Path, channels: int, changed: int) -> dict:
+def build_steady_archive(path: str | Path, channels: int, changed: int, windows: int = 1) -> dict:
     """``channels`` channels, each with two text posts before ``STEADY_MARK`` (what a first run
-    pulls to set the marks); in the 5-minute window after it, ``changed`` of them (spread evenly
-    over the list) post 1-3 text or photo posts, and about every 4th of those an album of 2-4
-    photos. Images are tiny and distinct (``tiny_image``): vision is not what is measured.
-    Tenant ``acme`` subscribes to every channel, ``globex`` to every second one.
+    pulls to set the marks); in each of ``windows`` 5-minute windows after it, ``changed`` of them
+    (spread evenly over the list) post 1-3 text or photo posts, and about every 4th of those an
+    album of 2-4 photos (the windows alike). Images are tiny and distinct (``tiny_image``): vision
+    is not what is measured. Tenant ``acme`` subscribes to every channel, ``globex`` to every second one.
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     listed = steady_channels(channels)
     ids = [c["id"] for c in listed]
     b = SampleBuilder(path, listed, {"acme": ids, "globex": ids[::2]},
-                      span=(STEADY_MARK - timedelta(minutes=30), STEADY_MARK + STEADY_WINDOW))
+                      span=(STEADY_MARK - timedelta(minutes=30), STEADY_MARK + windows * STEADY_WINDOW))
     for number, channel_id in enumerate(ids):
         for message_id in (1, 2):
             when = STEADY_MARK - timedelta(minutes=30) + timedelta(seconds=number % 600 + 600 * (message_id - 1))
             b.text(channel_id, message_id, when, f"Steady {number}: earlier post {message_id}")
     step = channels / changed if changed else 0
-    for k in range(changed):
-        channel_id = ids[int(k * step)]
-        message_id, when = 3, STEADY_MARK + timedelta(seconds=10 + k % 60)
-        for position in range(1 + k % 3):
-            if (k + position) % 2:
-                b.photo(channel_id, message_id, when, f"Photo {message_id} of channel {channel_id}", [],
-                        data=tiny_image(f"steady:{channel_id}:{message_id}"))
-            else:
-                b.text(channel_id, message_id, when, f"News {message_id} of channel {channel_id}")
-            message_id, when = message_id + 1, when + timedelta(seconds=20)
-        if k % 4 == 0:
-            grouped_id = 9_000_000_000_000_000_000 + k
-            for position in range(2 + (k // 4) % 3):
-                caption = f"Album {k} of channel {channel_id}" if position == 0 else ""
-                b.photo(channel_id, message_id, when, caption, [], grouped_id,
-                        data=tiny_image(f"steady:{channel_id}:{message_id}"))
-                message_id, when = message_id + 1, when + timedelta(seconds=1)
+    next_id = dict.fromkeys(ids, 3)
+    for window in range(windows):
+        start = STEADY_MARK + window * STEADY_WINDOW
+        for k in range(changed):
+            channel_id = ids[int(k * step)]
+            message_id, when = next_id[channel_id], start + timedelta(seconds=10 + k % 60)
+            for position in range(1 + k % 3):
+                if (k + position) % 2:
+                    b.photo(channel_id, message_id, when, f"Photo {message_id} of channel {channel_id}", [],
+                            data=tiny_image(f"steady:{channel_id}:{message_id}"))
+                else:
+                    b.text(channel_id, message_id, when, f"News {message_id} of channel {channel_id}")
+                message_id, when = message_id + 1, when + timedelta(seconds=20)
+            if k % 4 == 0:
+                grouped_id = 9_000_000_000_000_000_000 + window * 100_000 + k
+                for position in range(2 + (k // 4) % 3):
+                    caption = f"Album {k} of channel {channel_id}" if position == 0 else ""
+                    b.photo(channel_id, message_id, when, caption, [], grouped_id,
+                            data=tiny_image(f"steady:{channel_id}:{message_id}"))
+                    message_id, when = message_id + 1, when + timedelta(seconds=1)
+            next_id[channel_id] = message_id
+    return b.close()
+
+
+HISTORY_START = datetime(2026, 2, 1, tzinfo=UTC)  # the first day of a history archive
+HISTORY_BASE_ID = 4_500_000_000
+
+
+def history_channels(count: int) -> list[dict]:
+    return [{"id": HISTORY_BASE_ID + i, "access_hash": 6_500_000_000_000_000_000 + i,
+             "username": f"past_{i:03d}", "title": f"Channel with a past {i}"} for i in range(count)]
+
+
+def build_history_archive(path: str | Path, channels: int = 3, days: int = 3, per_day: int = 15,
+                          quiet: bool = True) -> dict:
+    """A past to import: ``days`` days from ``HISTORY_START``, ``channels`` channels with
+    ``per_day`` messages a day each — text posts, and an album of 3 tiny photos captioned on its
+    first item; the first channel's album of every day but the last is posted across midnight
+    (23:59:58 to 00:00:02) — and, with ``quiet``, one more channel with 3 messages over the whole
+    span. Message ids follow dates, as on Telegram. Tenant ``acme`` subscribes to them all.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    listed = history_channels(channels + (1 if quiet else 0))
+    ids = [c["id"] for c in listed]
+    b = SampleBuilder(path, listed, {"acme": ids}, span=(HISTORY_START, HISTORY_START + timedelta(days=days)))
+    for number, channel_id in enumerate(ids):
+        events: list[tuple[datetime, str, int | None]] = []  # (when, kind, grouped_id)
+        for day in range(days):
+            start = HISTORY_START + timedelta(days=day)
+            if number == channels:  # the quiet one
+                if day in {0, days // 2, days - 1}:
+                    events.append((start + timedelta(hours=9), "text", None))
+                continue
+            texts = per_day - 3
+            events += [(start + timedelta(seconds=(k + 1) * 86_400 // (texts + 1) - 600), "text", None)
+                       for k in range(texts)]
+            grouped_id = 8_500_000_000_000_000_000 + number * 10_000 + day
+            across_midnight = number == 0 and day < days - 1
+            offsets = [86_398, 86_399, 86_402] if across_midnight else [43_200, 43_201, 43_202]
+            events += [(start + timedelta(seconds=s), "photo", grouped_id) for s in offsets]
+        for message_id, (when, kind, grouped_id) in enumerate(sorted(events, key=lambda e: e[0]), start=1):
+            if kind == "text":
+                b.text(channel_id, message_id, when, f"Post {message_id} of channel {number}, {when:%Y-%m-%d %H:%M}")
+                continue
+            first = not any(p["grouped_id"] == grouped_id for p in b.posts if p["channel_id"] == channel_id)
+            caption = f"Album of {when:%Y-%m-%d} in channel {number}" if first else ""
+            b.photo(channel_id, message_id, when, caption, [], grouped_id,
+                    data=tiny_image(f"history:{channel_id}:{message_id}"))
     return b.close()
 
 

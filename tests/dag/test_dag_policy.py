@@ -44,6 +44,8 @@ def test_tasks_are_routed_to_queues_by_the_resource_they_use(dagbag):
         "telegram_albums": {"changed_channels": "telegram", "ingest": "telegram", "album.vision": "vision",
                             "album.index": "index", "index_posts": "index"},
         "telegram_albums_refresh": {"refresh": "telegram", "republish": "index", "reconcile": "index"},
+        "telegram_albums_history": {"history": "telegram", "album.vision": "vision", "album.index": "index",
+                                    "index_posts": "index"},
     }
     for dag_id, queues in expected.items():
         dag = dagbag.get_dag(dag_id)
@@ -52,3 +54,15 @@ def test_tasks_are_routed_to_queues_by_the_resource_they_use(dagbag):
         for task_id in queues:  # the telegram tasks also hold the 1-slot session pool
             if queues[task_id] == "telegram":
                 assert dag.get_task(task_id).pool == "telegram"
+
+
+def test_the_history_dag_runs_a_day_at_a_time_after_the_live_dag_on_the_session(dagbag):
+    from datetime import timedelta
+
+    live, history = dagbag.get_dag("telegram_albums"), dagbag.get_dag("telegram_albums_history")
+    assert history.timetable.interval == timedelta(days=1) and history.timetable.expression == "0 0 * * *"
+    assert history.get_task("history").pool == live.get_task("ingest").pool == "telegram"
+    assert history.get_task("history").priority_weight < live.get_task("ingest").priority_weight
+    assert live.get_task("changed_channels").priority_weight == live.get_task("ingest").priority_weight
+    shared = {t.task_id for t in live.tasks} & {t.task_id for t in history.tasks}
+    assert {"album.vision", "album.summary", "album.enrich", "album.index", "index_posts", "report"} <= shared

@@ -26,9 +26,10 @@ import psycopg
 import pytest
 
 from devtools.airflow_stack import DAG, StatsdSink, stack_env
-from devtools.sample import differences_from_expectation
+from devtools.sample import HISTORY_START, build_history_archive, differences_from_expectation
 from devtools.services import free_port, pipeline_env
 from include.album.orchestration.deployment import POOLS
+from include.album.source.archive import add_channels
 from include.album.stores import db
 from tests.e2e.common import (
     RUN_TIMEOUT,
@@ -44,6 +45,8 @@ from tests.helpers import RecordingWebhook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
+HISTORY_DAYS = 3
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
@@ -51,6 +54,9 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     home = tmp_path_factory.mktemp("airflow-e2e")
     archive, expected = home / "archive", sample_archive[1]
     shutil.copytree(sample_archive[0], archive)  # private: the overlap test edits it
+    # Channels with a past, registered by the history test only: nothing else pulls them before it.
+    history = build_history_archive(home / "history-archive", channels=2, days=HISTORY_DAYS, per_day=15)
+    add_channels(archive, home / "history-archive")
     app, meta_dsn, bucket, databases = create_databases(f"e2e_{os.getpid()}", expected, s3_endpoint)
     statsd, webhook = StatsdSink(), RecordingWebhook()
     api_port = free_port()
@@ -74,6 +80,7 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
     stack.app, stack.expected, stack.statsd, stack.webhook = app, expected, statsd, webhook.received
     stack.started, stack.secrets, stack.bucket = started, fake, bucket
     stack.s3_endpoint, stack.falkordb_port, stack.archive = s3_endpoint, falkordb_port, archive
+    stack.history = history
     try:
         stack.boot(POOLS)
         yield stack
@@ -365,6 +372,52 @@ def test_the_refresh_dag_and_a_telegram_albums_run_at_once_on_the_same_channel_l
     assert drift == {} or set(json.loads(drift).values() if isinstance(drift, str) else drift.values()) == {0}
     assert stack.stores() == overlapped
     stack.request("PATCH", "/api/v2/dags/telegram_albums_refresh", json={"is_paused": True}).raise_for_status()
+
+
+def test_a_history_backfill_imports_the_past_while_a_live_run_pulls_the_same_channels_and_loses_nothing(stack):
+    """`airflow backfill create --dag-id telegram_albums_history` over the days of two channels with
+    a past (and a quiet one), while a telegram_albums run pulls the newest messages of the same
+    channels: every message once, every album whole, assembled and indexed; the marks are the
+    live run's; each history run imports its data interval's day."""
+    from include.album.admin.channels import register_archive
+
+    expected = stack.history
+    ids = [c["id"] for c in expected["channels"]]
+    with app_conn(stack) as conn:
+        register_archive(conn, expected, {"history": ids})
+        # Live from near the end: the live run pulls only the newest few, history the rest.
+        conn.execute("UPDATE channels SET hwm = 40 WHERE id = ANY(%s)", (ids[:2],))
+    dag = "/api/v2/dags/telegram_albums_history"
+    stack.wait_for("telegram_albums_history to be parsed", lambda: stack.request("GET", dag).status_code == 200)
+    stack.request("PATCH", dag, json={"is_paused": False}).raise_for_status()
+    first = HISTORY_START + timedelta(days=1)  # the run dated D imports the day before D
+    stack.cli("backfill", "create", "--dag-id", "telegram_albums_history", "--from-date", first.isoformat(),
+              "--to-date", (first + timedelta(days=HISTORY_DAYS - 1)).isoformat(),
+              "--dag-run-conf", json.dumps({"channels": ids}))
+    live = stack.trigger()
+
+    def backfill_runs():
+        runs = stack.request("GET", f"{dag}/dagRuns", params={"run_type": "backfill"}).json()["dag_runs"]
+        return runs if len(runs) == HISTORY_DAYS and all(r["state"] in ("success", "failed") for r in runs) else None
+
+    runs = stack.wait_for("the history backfill", backfill_runs, timeout=RUN_TIMEOUT, every=3)
+    assert stack.wait_for_run(live) == "success"
+    assert [r["state"] for r in runs] == ["success"] * HISTORY_DAYS
+    assert sorted(r["data_interval_start"][:10] for r in runs) == [
+        (HISTORY_START + timedelta(days=n)).date().isoformat() for n in range(HISTORY_DAYS)]
+    stack.request("PATCH", dag, json={"is_paused": True}).raise_for_status()
+    stack.wait_for("no active run", lambda: not stack.active_runs(), timeout=RUN_TIMEOUT, every=2)
+    with app_conn(stack) as conn:
+        stored = {(r["channel_id"], r["message_id"]) for r in conn.execute(
+            "SELECT channel_id, message_id FROM posts WHERE channel_id = ANY(%s)", (ids,))}
+        albums = conn.execute("SELECT items_count, status, meta -> 'index' IS NOT NULL AS indexed FROM media_groups "
+                              "WHERE channel_id = ANY(%s)", (ids,)).fetchall()
+        marks = {r["id"]: r["hwm"] for r in conn.execute("SELECT id, hwm FROM channels WHERE id = ANY(%s)", (ids,))}
+    assert stored == {(p["channel_id"], p["message_id"]) for p in expected["posts"]}  # each once
+    assert len(albums) == len(expected["albums"])
+    assert all(a["items_count"] == 3 and a["status"] == "assembled" and a["indexed"] for a in albums)
+    tops = {c: max(p["message_id"] for p in expected["posts"] if p["channel_id"] == c) for c in ids}
+    assert marks == tops  # the live run's marks; history moved none
 
 
 def test_a_run_held_past_a_one_second_deadline_fires_the_alert(stack):

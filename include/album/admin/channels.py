@@ -40,6 +40,23 @@ def list_channels(conn: psycopg.Connection) -> list[dict]:
     return db.fetch_all(conn, "channel_list")
 
 
+def history_line(row: dict) -> str:
+    """How far back a channel's stored history reaches, and its import (``channels list``)."""
+    if row["history_from_start"]:
+        reach = "stored history from the channel's first message"
+    elif row["history_from"] is not None:
+        reach = f"stored history back to {row['history_from']:%Y-%m-%d %H:%M}"
+    else:
+        reach = ""
+    if row["import_from"] is None:
+        return reach
+    asked = f"{row['import_from']:%Y-%m-%d}..{row['import_to']:%Y-%m-%d}"
+    left = row["import_left"]
+    state = (f"importing {asked}: {left.days} days {left.seconds // 3600} h left" if left.total_seconds() > 0
+             else f"imported {asked}")
+    return f"{reach}; {state}" if reach else state
+
+
 def session_waits(conn: psycopg.Connection) -> list[dict]:
     """The waits Telegram gave the sessions that have not ended (every run obeys them)."""
     return db.fetch_all(conn, "telegram_waits_listed")

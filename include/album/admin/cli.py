@@ -130,6 +130,9 @@ def cmd_channels_list(args: argparse.Namespace) -> int:
             print(f"{'':>16}{row['media_waiting']} media to fetch again, next try after "
                   f"{row['media_next_try'].isoformat(timespec='seconds')} (up to {row['media_tries']} failed tries "
                   f"so far; last: {row['media_last_error']})")
+        history = channel_admin.history_line(row)
+        if history:
+            print(f"{'':>16}{history}")
         if row["media_given_up"]:
             print(f"{'':>16}{row['media_given_up']} media given up (`ingest_skips` reasons download_failed, "
                   "media_gone say why)")

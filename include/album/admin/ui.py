@@ -183,7 +183,7 @@ def create_app() -> FastAPI:
 
     @app.get("/channels", response_class=HTMLResponse)
     def channels(who: ViewerDep, tenant: str | None = None) -> str:
-        from include.album.admin.channels import list_channels
+        from include.album.admin.channels import history_line, list_channels
 
         with _database() as conn:
             tenant, visible = _tenant(who, tenant, conn)
@@ -192,10 +192,12 @@ def create_app() -> FastAPI:
             f"<tr><td>{r['id']}</td><td>@{e(r['username'] or '-')}</td><td>{e(r['title'])}</td>"
             f"<td>{e(r['state'])}{' (' + e(r['state_reason']) + ')' if r['state_reason'] else ''}</td>"
             f"<td>{r['hwm']}</td><td>{r['last_pulled_at'].isoformat() if r['last_pulled_at'] else '—'}</td>"
-            f"<td>{e(r['last_error'] or '')}</td><td>{_media_state(r)}</td></tr>" for r in rows)
+            f"<td>{e(r['last_error'] or '')}</td><td>{_media_state(r)}</td><td>{e(history_line(r) or '—')}</td>"
+            f"</tr>" for r in rows)
         return page("Channels", f"<h1>Channels of {e(tenant)}</h1>{_nav(tenant, visible, 'channels')}<table><tr>"
                                 f"<th>id</th><th>username</th><th>title</th><th>state</th><th>mark</th>"
-                                f"<th>last pull</th><th>last error</th><th>media</th></tr>{table}</table>")
+                                f"<th>last pull</th><th>last error</th><th>media</th><th>history</th></tr>"
+                                f"{table}</table>")
 
     return app
 

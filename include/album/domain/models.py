@@ -51,6 +51,7 @@ class Channel:
     is_active: bool = True
     flood_wait_until: datetime | None = None
     top_message: int | None = None  # the newest message id Telegram last reported (None: not asked yet)
+    top_checked_at: datetime | None = None  # when it reported it
     in_dialogs: bool | None = None  # False: outside the account's dialogs, probed on its own
     state: str = "active"  # unavailable: Telegram refuses it to this account (channels.state_reason says why)
     media_pending: bool = False  # media of earlier posts due to be fetched again (``MediaRetry``)

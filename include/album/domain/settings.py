@@ -27,7 +27,7 @@ class ConfigurationError(ValueError):
 _MINIMUM = {"media_size_cap_bytes": 1, "max_messages_per_pull": 1, "channels_mapped_per_run": 1,
             "flood_sleep_threshold_seconds": 0, "assembly_timeout_minutes": 0, "albums_mapped_per_run": 1,
             "refresh_lookback_hours": 1, "unavailable_recheck_hours": 1, "media_retry_tries": 1,
-            "media_retry_hours": 0}
+            "media_retry_hours": 0, "history_requests_per_task": 1, "history_seconds_per_task": 1}
 _MAXIMUM = {"albums_mapped_per_run": 1000, "channels_mapped_per_run": 1000}
 _CHOICES = {"vision_provider": ("local", "openai"), "embedding_provider": ("local", "openai")}
 
@@ -56,6 +56,11 @@ class Settings:
     media_retry_tries: int = 8                    # media whose download failed is fetched again by later
     media_retry_hours: int = 24                   # runs (backoff 5 min doubling to 6 h); after this many
                                                   # failed tries over at least this long it is given up
+    # History (the telegram_albums_history DAG): a task hands the session over after this many
+    # requests (a page of 100 messages each, downloads not counted) or seconds, and goes on after
+    # the live DAG's waiting tasks.
+    history_requests_per_task: int = 20
+    history_seconds_per_task: int = 120
     # Albums.
     vision_provider: str = "local"                # local | openai
     assembly_timeout_minutes: int = 30            # then an album with items lacking vision is assembled partial

@@ -361,6 +361,63 @@ def follow_renames_in_graph(conn: psycopg.Connection, settings: Settings) -> Non
             graph.close()
 
 
+# -- the history DAG -------------------------------------------------------------------
+
+
+def history_day(context: Mapping[str, Any]) -> PullWindow:
+    """The day a history run imports: its data interval (a manual run without one: yesterday)."""
+    from include.album.source.pull import PullWindow
+
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if not start or not end:
+        end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = end - timedelta(days=1)
+    return PullWindow(start=start, end=end)
+
+
+@task_body
+def history_units(context: Mapping[str, Any]) -> list[list[int]]:
+    """The channels a history run imports, as work units: those of ``--dag-run-conf
+    '{"channels": [ID or "@username", ...]}'``, else every subscribed channel."""
+    from include.album.steps.history import channels_asked
+
+    settings = load_settings()
+    conf = getattr(context["dag_run"], "conf", None) or {}
+    with albums_db(settings) as conn:
+        channels = channels_asked(conn, settings, conf.get("channels"))
+    day = history_day(context)
+    log.info("importing %s..%s of %d channels: %s", day.start.isoformat(), day.end.isoformat(), len(channels),
+             ", ".join(c.label for c in channels))
+    return work_units([c.id for c in channels], settings.channels_mapped_per_run)
+
+
+@task_body
+def history(channel_ids: list[int], context: dict[str, Any], outlet: Asset | None = None) -> list[int]:
+    """Import the run's day of a unit of channels; returns the albums new or changed. A task that
+    used its share of the session, or met a wait, is rescheduled and goes on where it stopped."""
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    from include.album.steps.history import HistoryPaused, import_history
+    from include.album.steps.ingest import load_channels
+
+    settings = load_settings()
+    day = history_day(context)
+    with albums_db(settings) as conn:
+        context["channel_label"] = unit_label([c.label for c in load_channels(conn, channel_ids)], "channels")
+        client = telegram_client(settings)
+        try:
+            results = import_history(conn, media_store(settings), client, channel_ids, settings, day)
+        except HistoryPaused as paused:
+            log.info("%s", paused)
+            raise AirflowRescheduleException(paused.resume_at) from paused
+        finally:
+            report_requests(client)
+    album_ids = sorted({album_id for result in results for album_id in result.album_ids})
+    if outlet is not None:
+        context["outlet_events"][outlet].extra = {"channel_ids": list(channel_ids), "album_ids": album_ids}
+    return album_ids
+
+
 # -- the refresh DAG -------------------------------------------------------------------
 
 

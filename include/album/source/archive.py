@@ -32,6 +32,7 @@ import base64
 import bisect
 import json
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -80,7 +81,9 @@ RPC_KINDS: dict[str, Callable[[Any], bool]] = {
     "download": lambda r: isinstance(r, functions.upload.GetFileRequest),  # files and previews
     "preview": lambda r: isinstance(r, functions.upload.GetFileRequest) and _is_preview(r),  # a video's still
     "dialogs": lambda r: isinstance(r, functions.messages.GetPeerDialogsRequest),
-    "state": lambda r: isinstance(r, functions.updates.GetStateRequest),  # what opening a session asks first
+    # The first request of a connection: what a session Telegram refuses fails on (tasks ask
+    # nothing only to check the session; Telethon's updates.getState was that request once).
+    "state": lambda r: isinstance(r, functions.updates.GetStateRequest),
 }
 # Telegram's error codes for the strings the pipeline meets (others default to 400; waits 420).
 # Telethon picks the class by the string; the code is what the live answer would carry.
@@ -129,10 +132,11 @@ class Fault:
         return cls(error=value["error"], channel=None if channel is None else int(channel), rpcs=rpcs, times=times,
                    after=after)
 
-    def matches(self, request: Any, channel_ids: set[int]) -> bool:
+    def matches(self, request: Any, channel_ids: set[int], *, first: bool = False) -> bool:
         if self.times == 0:
             return False
-        if self.rpcs and not any(RPC_KINDS[kind](request) for kind in self.rpcs):
+        kinds = {kind for kind in self.rpcs if RPC_KINDS[kind](request) or (kind == "state" and first)}
+        if self.rpcs and not kinds:
             return False
         if self.channel is not None and self.channel not in channel_ids:
             return False
@@ -232,6 +236,17 @@ def rename_channel(path: Path, channel_id: int, *, username: str | None, title: 
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+def add_channels(path: Path, source: Path) -> None:
+    """Add the channels of the archive at ``source`` (their messages and media) to the one at ``path``."""
+    path, source = Path(path), Path(source)
+    manifest, extra = read_manifest(path), read_manifest(source)
+    known = {int(c["id"]) for c in manifest["channels"]}
+    manifest["channels"] += [c for c in extra["channels"] if int(c["id"]) not in known]
+    for folder in ("channels", "media"):
+        shutil.copytree(source / folder, path / folder, dirs_exist_ok=True)
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
 def append_messages(path: Path, channel_id: int, messages: list[Any]) -> None:
     """Append later versions to a channel's history: edited messages, or ``deletion_marker(id)``."""
     file = Path(path) / "channels" / str(channel_id) / "messages.jsonl"
@@ -258,6 +273,7 @@ class ArchiveSender:
         self.faults = [replace(fault) for fault in faults]  # each client counts its own
         self.not_joined = frozenset(not_joined)
         self._histories: dict[int, _ChannelHistory] = {}
+        self._answered = False  # whether a request of this connection came already
         self._media_channels: dict[int, int] = {}  # photo/document id -> the channel that posted it
 
     # -- loading -------------------------------------------------------------------------
@@ -333,7 +349,7 @@ class ArchiveSender:
             return self._get_messages(request)
         if isinstance(request, functions.messages.GetPeerDialogsRequest):
             return self._get_peer_dialogs(request)
-        if isinstance(request, functions.updates.GetStateRequest):  # what is_user_authorized() asks
+        if isinstance(request, functions.updates.GetStateRequest):  # what Telethon asks to start listening
             return self._state()
         if isinstance(request, functions.upload.GetFileRequest):
             return self._get_file(request)
@@ -364,8 +380,9 @@ class ArchiveSender:
 
     def _inject_fault(self, request: Any) -> None:
         channel_ids = self._channels_of(request)
+        first, self._answered = not self._answered, True
         for fault in self.faults:
-            if fault.matches(request, channel_ids):
+            if fault.matches(request, channel_ids, first=first):
                 fault.raise_for(request)
 
     def _channels_of(self, request: Any) -> set[int]:
@@ -480,7 +497,7 @@ class ArchiveTelegramClient(PipelineClient):
         self.archive = ArchiveSender(Path(path), as_of=as_of, faults=faults, not_joined=not_joined)
 
     async def connect(self) -> None:
-        return None  # no network; the session's authorisation is asked for (GetState) as live
+        return None  # no network (and, as live, no request: ``PipelineClient.connect``)
 
     async def disconnect(self) -> None:
         return None
@@ -498,6 +515,9 @@ class ArchiveTelegramClient(PipelineClient):
 
     async def _return_exported_sender(self, sender):
         return None
+
+    def now(self) -> datetime:
+        return self.archive.as_of or datetime.now(UTC)
 
     def transport_problems(self, channel_id: int) -> list[Skip]:
         """Lines of the archive that could not be decoded for this channel."""

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from telethon import TelegramClient, errors, functions, types, utils
+from telethon._updates import SessionState
 from telethon.sessions import StringSession
 from telethon.tl.alltlobjects import tlobjects
 
 from include.album.domain.models import Channel, Skip
 from include.album.domain.settings import ConfigurationError
-from include.album.source.failures import Meaning, SessionUnusable, Wait, meaning
+from include.album.source.failures import Meaning, Wait, meaning
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +72,34 @@ class PipelineClient(TelegramClient):
         self._reads_wait_is_the_sessions = False
 
     async def open(self) -> None:
-        """Connect and check the session, once: callers open when they first need Telegram, so a
-        task with nothing to ask costs no connection. Never prompts (a task must not log in).
-
-        Raises ``SessionUnusable`` when Telegram refuses the session. (Telethon's own
-        ``is_user_authorized`` would read any error, a 500 included, as "not logged in".)
+        """Connect, once: callers open when they first need Telegram, so a task with nothing to
+        ask costs no connection. Never prompts (a task must not log in), and asks nothing: a
+        session Telegram refuses fails the first real request (callers raise ``SessionUnusable``
+        on it), so no request is spent only to check it.
         """
         if self._open:
             return
         await self.connect()
-        try:
-            await self(functions.updates.GetStateRequest())
-        except errors.RPCError as exc:
-            if meaning(exc) is Meaning.SESSION_UNUSABLE:
-                raise SessionUnusable(self.conn_id, exc) from exc
-            raise
-        self._authorized = True  # what Telethon's is_user_authorized() would otherwise ask again
+        self._authorized = True  # what Telethon's is_user_authorized() would otherwise ask (GetState)
         self._open = True
+
+    async def connect(self) -> None:
+        """Connect without the requests Telethon makes for a client that listens for updates.
+
+        With a ``StringSession`` (no stored update state) Telethon's ``connect`` asks for the
+        account (``users.getUsers``), then ``updates.getState`` and ``updates.getDifference`` to
+        start its update loop, on every connection. Tasks never listen (``receive_updates=False``):
+        a stand-in update state keeps Telethon from asking, and the update loop is stopped.
+        """
+        if self._message_box.is_empty():
+            self._message_box.load(SessionState(0, 0, False, pts=1, qts=0, date=0, seq=0, takeout_id=None), [])
+        await super().connect()
+        if self._updates_handle is not None:
+            self._updates_handle.cancel()
+
+    def now(self) -> datetime:
+        """The moment Telegram's answers are as of (the archive transport may replay an earlier one)."""
+        return datetime.now(UTC)
 
     async def close(self) -> None:
         if self._open:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from telethon import TelegramClient, errors
+from telethon import TelegramClient, errors, functions, types, utils
 
 from include.album.domain.grouping import TELEGRAM_MAX_ALBUM_ITEMS
 from include.album.domain.models import Channel
@@ -127,3 +128,38 @@ async def download(client: TelegramClient, message: Any, *, thumb: bool = False)
     if thumb:
         return await client.download_media(message.media, file=bytes, thumb=-1)
     return await client.download_media(message.media, file=bytes)
+
+
+HISTORY_PAGE = 100  # messages per messages.getHistory: Telegram's most
+
+
+@dataclass
+class Page:
+    """One ``messages.getHistory`` answer, oldest first; ``whole``: nothing lies beyond it in its
+    direction (it reached the channel's first message, or its newest)."""
+
+    messages: list[Any]
+    whole: bool
+
+
+async def history_page(client: TelegramClient, channel: Channel, *, newer: bool, offset_date: datetime | None = None,
+                       offset_id: int = 0) -> Page:
+    """The ``HISTORY_PAGE`` messages before ``offset_date`` (or below ``offset_id``), or with
+    ``newer`` from it on (``offset_id`` itself included): exactly one request.
+
+    A short answer does not prove the end (Telegram leaves out messages it may not show in a
+    country), so, as Telethon decides: going older, the end is reached when the answer is empty
+    or holds only ids up to ``HISTORY_PAGE`` (ids start at 1); going newer, when it is empty.
+    """
+    request = functions.messages.GetHistoryRequest(
+        peer=input_peer(channel), offset_id=offset_id, offset_date=offset_date,
+        add_offset=-HISTORY_PAGE if newer else 0, limit=HISTORY_PAGE, max_id=0, min_id=0, hash=0)
+    answer = await client(request)
+    entities = {utils.get_peer_id(x): x for x in itertools.chain(answer.users, answer.chats)}
+    messages = [m for m in answer.messages if not isinstance(m, types.MessageEmpty)]
+    for message in messages:
+        message._finish_init(client, entities, request.peer)
+    ids = [m.id for m in answer.messages]
+    short = len(ids) < HISTORY_PAGE
+    whole = not ids or (not newer and short and max(ids) <= HISTORY_PAGE)
+    return Page(sorted(messages, key=lambda m: m.id), whole=whole)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -349,13 +350,24 @@ def _write_retries(conn: psycopg.Connection, channel_id: int, fetched: Fetched, 
                                                  "reasons": given_up[part]})
 
 
+@dataclass(frozen=True)
+class Cover:
+    """Time a pull read whole: every message dated in it is among what it brought (None: unbounded;
+    ``bounds`` as Postgres writes them, ``[)`` or ``()``)."""
+
+    start: datetime | None
+    end: datetime | None
+    bounds: str = "[)"
+
+
 def write_fetched(conn: psycopg.Connection, channel_id: int, fetched: Fetched, *, hwm: int | None,
                   flood_wait_until: datetime | None = None, deleted: Sequence[int] = (),
-                  now: datetime | None = None) -> tuple[list[int], list[int]]:
+                  now: datetime | None = None, cover: Cover | None = None) -> tuple[list[int], list[int]]:
     """One transaction: media rows, posts, skips, media to fetch again, tombstones of ``deleted``
-    message ids, albums, mark.
+    message ids, albums, the time covered, mark.
 
-    ``hwm`` None leaves the channel's mark and FloodWait state alone (refreshes).
+    ``hwm`` None leaves the channel's mark and FloodWait state alone (refreshes, history).
+    ``cover`` adds to ``channels.covered`` (the time the channel's stored history holds whole).
     Returns the album ids new or changed, and those tombstoned.
     """
     with conn.transaction():
@@ -370,6 +382,9 @@ def write_fetched(conn: psycopg.Connection, channel_id: int, fetched: Fetched, *
         grouped_ids = {p.grouped_id for p, _ in fetched.posts if p.grouped_id is not None}
         grouped_ids.update(r["grouped_id"] for r in gone if r["grouped_id"] is not None)
         changed, tombstoned = regroup_albums(conn, channel_id, sorted(grouped_ids))
+        if cover is not None and (cover.start is None or cover.end is None or cover.start < cover.end):
+            db.execute(conn, "channel_cover", {"channel_id": channel_id, "start": cover.start, "end": cover.end,
+                                               "bounds": cover.bounds})
         if hwm is not None:
             db.execute(conn, "channel_mark_pulled", {"channel_id": channel_id, "hwm": hwm,
                                                      "flood_wait_until": flood_wait_until})
@@ -443,6 +458,22 @@ async def _media_to_fetch_again(conn: psycopg.Connection, client: PipelineClient
     log.info("channel %s: fetching the media of %d earlier messages again: %s", channel.label, len(messages),
              ids[:20])
     return messages, deleted
+
+
+def _covered_by(conn: psycopg.Connection, channel: Channel, window: PullWindow | None, pull: Pull,
+                settings: Settings) -> Cover | None:
+    """The time a whole pull read: every message dated in it is now stored (history need not ask again)."""
+    if window is not None:
+        return Cover(window.start, window.end)
+    if not pull.messages:
+        return None
+    newest = pull.messages[-1].date
+    if channel.hwm == 0:  # the channel's newest messages: all of them when fewer came than asked for
+        if len(pull.messages) < settings.max_messages_per_pull:
+            return Cover(None, newest)
+        return Cover(pull.messages[0].date, newest, "()")
+    at_mark = db.fetch_one(conn, "post_at_mark", {"channel_id": channel.id, "hwm": channel.hwm})
+    return Cover(at_mark["posted_at"], newest) if at_mark else None  # from the last pull's newest on
 
 
 def ingest_channel(conn: psycopg.Connection, store: MediaStore, client: PipelineClient, channel_id: int,
@@ -527,6 +558,7 @@ async def _ingest_one(conn: psycopg.Connection, store: MediaStore, client: Pipel
     fetched = Fetched()
     await client.open()
     pull = Pull() if nothing_new else await pull_channel(client, channel, window, settings.max_messages_per_pull)
+    cover = _covered_by(conn, channel, window, pull, settings) if pull.wait is None else None
     deleted: list[int] = []
     if window is None and channel.media_pending and pull.wait is None:
         try:
@@ -548,7 +580,7 @@ async def _ingest_one(conn: psycopg.Connection, store: MediaStore, client: Pipel
     hwm = new_mark(channel, pull, fetched) if window is None else channel.hwm
 
     result.album_ids, _ = write_fetched(conn, channel.id, fetched, hwm=hwm, flood_wait_until=flood_until,
-                                        deleted=deleted, now=now)
+                                        deleted=deleted, now=now, cover=cover)
 
     result.messages = len(fetched.posts)
     result.skips = fetched.skips

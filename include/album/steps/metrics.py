@@ -56,6 +56,8 @@ METRICS = {m.prometheus: m for m in (
            "Requests made to Telegram, by type (file downloads are get_file)", "method",
            ("get_peer_dialogs", "get_history", "get_messages", "get_file", "get_state", "resolve_username",
             "get_channels", "other")),
+    Metric(f"{PREFIX}.history_messages_imported", "counter", "history_messages_imported_total",
+           "Messages stored by history runs (telegram_albums_history), the days' and what their pages brought"),
     Metric(f"{PREFIX}.channel_failures", "counter", "telegram_channel_failures_total",
            "Channel pulls that failed for the channel's own sake (recorded on the channel, retried next run)"),
     Metric(f"{PREFIX}.channels_failing", "gauge", "telegram_channels_failing",

@@ -6,7 +6,14 @@ SELECT c.id, c.username, c.title, c.is_active, c.state, c.state_reason, c.state_
        retry.waiting AS media_waiting, retry.next_try AS media_next_try, retry.last_error AS media_last_error,
        retry.tries AS media_tries,
        (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.deleted_at IS NULL
-          AND p.media_skip_reason IN ('download_failed', 'media_gone')) AS media_given_up
+          AND p.media_skip_reason IN ('download_failed', 'media_gone')) AS media_given_up,
+       -- how far back the stored history reaches (NULL with history_from_start: the first message)
+       CASE WHEN isempty(c.covered) OR lower_inf(c.covered) THEN NULL ELSE lower(c.covered) END AS history_from,
+       (NOT isempty(c.covered) AND lower_inf(c.covered)) AS history_from_start,
+       CASE WHEN isempty(c.history_requested) THEN NULL ELSE lower(c.history_requested) END AS import_from,
+       CASE WHEN isempty(c.history_requested) THEN NULL ELSE upper(c.history_requested) END AS import_to,
+       (SELECT coalesce(sum(upper(r) - lower(r)), interval '0') FROM unnest(c.history_requested - c.covered) r)
+           AS import_left
 FROM channels c
 LEFT JOIN subscriptions s ON s.channel_id = c.id
 LEFT JOIN LATERAL (

@@ -214,16 +214,16 @@ def test_a_window_asks_telegram_only_about_what_changed_one_request_per_changed_
 
     changed, requests, results = pull_window_of(conn, store, settings, path, STEADY_MARK + STEADY_WINDOW)
     assert len(changed) == 12
-    assert requests["asking"] == {"GetStateRequest": 1, "GetPeerDialogsRequest": 1}
+    assert requests["asking"] == {"GetPeerDialogsRequest": 1}
     media = sum(1 for p in expected["posts"] if p["media_stored"] and p["message_id"] > 2)
-    assert requests["pulling"] == {"GetStateRequest": 1, "GetMessagesRequest": 12, "GetFileRequest": media}
+    assert requests["pulling"] == {"GetMessagesRequest": 12, "GetFileRequest": media}
     assert differences_from_expectation(conn, expected) == []
     tops = {r["id"]: (r["hwm"], r["top_message"]) for r in conn.execute("SELECT id, hwm, top_message FROM channels")}
     assert all(hwm == top for hwm, top in tops.values())
 
     # A window in which nothing changed: one request to ask, none to pull, no connection for it.
     changed, requests, _ = pull_window_of(conn, store, settings, path, STEADY_MARK + STEADY_WINDOW)
-    assert changed == [] and requests == {"asking": {"GetStateRequest": 1, "GetPeerDialogsRequest": 1},
+    assert changed == [] and requests == {"asking": {"GetPeerDialogsRequest": 1},
                                           "pulling": {}}
 
 

@@ -258,7 +258,7 @@ def test_a_wait_on_the_change_check_is_obeyed_by_the_next_runs_until_it_ends(con
     [wait] = conn.execute("SELECT * FROM telegram_waits").fetchall()
     assert (wait["request"], wait["error"]) == ("messages.GetPeerDialogsRequest", "FLOOD_WAIT_600")
 
-    for minutes in (5, 9):  # the next runs do not ask: no request at all, not even the session's GetState
+    for minutes in (5, 9):  # the next runs do not ask: no request at all
         quiet = ArchiveTelegramClient(path)
         assert find_changed_channels(conn, quiet, settings, now=now + timedelta(minutes=minutes)) == []
         assert quiet.requests == {}

@@ -193,7 +193,7 @@ def test_a_channel_not_joined_makes_telegram_refuse_the_whole_dialogs_call_but_i
     assert run(ids(client.iter_messages(news, limit=1))) == [210]
 
 
-def test_every_request_is_counted_by_type_including_the_sessions_authorisation_check(sample_archive):
+def test_every_request_is_counted_by_type_and_opening_a_session_asks_nothing(sample_archive):
     client = ArchiveTelegramClient(sample_archive[0])
 
     async def go():
@@ -204,4 +204,42 @@ def test_every_request_is_counted_by_type_including_the_sessions_authorisation_c
         await client.close()
 
     run(go())
-    assert client.requests == {"GetStateRequest": 1, "GetMessagesRequest": 1, "GetFileRequest": 1}
+    assert client.requests == {"GetMessagesRequest": 1, "GetFileRequest": 1}
+
+
+def test_a_live_connection_asks_neither_for_the_account_nor_for_the_update_state(monkeypatch):
+    """Telethon's connect() of a StringSession would ask users.getUsers, updates.getState and
+    updates.getDifference to start listening; a task's client never listens."""
+    import asyncio
+
+    from telethon.sessions import StringSession
+
+    from include.album.source.client import PipelineClient
+
+    client = PipelineClient(StringSession(), 1, "hash", receive_updates=False)
+    sent = []
+
+    async def connected(*args, **kwargs):
+        return True
+
+    def send(request, ordered=False):  # the connection's own handshake (InitConnection) goes here
+        sent.append(request)
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    async def no_me(*args, **kwargs):
+        raise AssertionError("get_me() asked")
+
+    monkeypatch.setattr(client._sender, "connect", connected)
+    monkeypatch.setattr(client._sender, "send", send)
+    monkeypatch.setattr(client, "get_me", no_me)
+
+    async def go():
+        await client.open()
+        await asyncio.sleep(0)
+        assert client._updates_handle.done()  # the update loop is stopped: no getDifference later either
+        client._keepalive_handle.cancel()
+
+    run(go())
+    assert len(sent) == 1 and client.requests == {}  # the handshake, and no RPC

@@ -6,6 +6,7 @@ import pytest
 from telethon import errors, functions, types
 
 from devtools.sample import LAB, NEWS
+from include.album.domain.models import Channel
 from include.album.domain.settings import ConfigurationError
 from include.album.source.archive import ArchiveTelegramClient, Fault, rename_channel
 from include.album.source.changes import newest_message_ids
@@ -135,26 +136,28 @@ def test_telegram_5xx_and_timeouts_are_retried_by_telethon_then_the_last_error_i
         assert down.requests["GetHistoryRequest"] == 1 + REQUEST_RETRIES  # each try reached Telegram
 
 
-def test_a_refused_session_fails_opening_with_what_to_do(sample_archive):
-    client = client_with(sample_archive[0], {"error": "AUTH_KEY_DUPLICATED", "times": "always"})
-    with pytest.raises(SessionUnusable) as raised:
-        run(client.open())
-    message = str(raised.value)
+def test_opening_asks_nothing_and_a_refused_session_fails_its_first_request(sample_archive):
+    client = client_with(sample_archive[0], {"error": "AUTH_KEY_DUPLICATED", "rpc": "state"})
+    run(client.open())
+    assert client.requests == {}  # no request spent only to check the session
+    with pytest.raises(errors.AuthKeyDuplicatedError) as raised:
+        run(client.get_messages(LAB_PEER, ids=[101]))
+    assert meaning(raised.value) is Meaning.SESSION_UNUSABLE  # the steps raise SessionUnusable on it
+    message = str(SessionUnusable(client.conn_id, raised.value))
     assert "AuthKeyDuplicatedError" in message and "python -m include.album login" in message
-    assert "telegram_default" in message and raised.value.reason == "AUTH_KEY_DUPLICATED"
-    assert isinstance(raised.value, ConfigurationError)
+    assert "telegram_default" in message and isinstance(SessionUnusable("x", "y"), ConfigurationError)
 
 
-def test_a_5xx_on_opening_is_not_mistaken_for_a_logged_out_session(sample_archive, monkeypatch):
+def test_a_5xx_on_the_first_request_is_not_mistaken_for_a_logged_out_session(sample_archive, monkeypatch):
     import asyncio
 
     async def no_sleep(seconds, *args, **kwargs):
         return None
 
     monkeypatch.setattr(asyncio, "sleep", no_sleep)
-    client = client_with(sample_archive[0], {"error": "RPC_CALL_FAIL", "rpc": "state", "times": "always"})
-    with pytest.raises(errors.RpcCallFailError):
-        run(client.open())
+    client = client_with(sample_archive[0], {"error": "RPC_CALL_FAIL", "rpc": "state", "times": 1})
+    found = run(newest_message_ids(client, [Channel(LAB, LAB_PEER.access_hash, "album_lab", "Album Lab")]))
+    assert found.newest == {LAB: 114}  # Telethon retried the 500 and the session served
 
 
 def test_faults_come_from_the_connection_extra_and_a_bad_one_is_a_configuration_error(sample_archive):
