@@ -73,7 +73,7 @@ from airflow.sdk import (
 )
 
 from include.album.orchestration import tasks
-from include.album.orchestration.airflow_fixes import fix_dag_test_deadlines
+from include.album.orchestration.airflow_fixes import with_fixed_test
 from include.album.orchestration.dag_parts import ALBUMS_PARSED, process_albums
 from include.album.orchestration.deployment import (
     DEADLINE_SECONDS,
@@ -82,10 +82,6 @@ from include.album.orchestration.deployment import (
     TELEGRAM_POOL,
     TELEGRAM_QUEUE,
 )
-
-# Airflow 3.3: `airflow dags test` / dag.test() of a DAG with a Deadline Alert crash at the end
-# of a successful run; the fix and its root cause: include/album/orchestration/airflow_fixes.py.
-fix_dag_test_deadlines()
 
 
 @dag(
@@ -100,7 +96,7 @@ fix_dag_test_deadlines()
         interval=timedelta(seconds=DEADLINE_SECONDS),
         callback=AsyncCallback("telegram_albums_alerts.on_deadline_missed"),  # plugins/, runs in the triggerer
     ),
-    default_args=TASK_DEFAULTS,
+    default_args={**TASK_DEFAULTS, **LIVE_PRIORITY},  # ahead of history's tasks everywhere
     tags=["telegram", "albums"],
     doc_md=__doc__,
 )
@@ -109,12 +105,12 @@ def telegram_albums():
     def migrate() -> None:
         tasks.migrate()
 
-    @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, execution_timeout=timedelta(minutes=10), **LIVE_PRIORITY)
+    @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, execution_timeout=timedelta(minutes=10))
     def changed_channels() -> list[list[int]]:
         return tasks.changed_channels(get_current_context())
 
     @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, map_index_template="{{ channel_label }}",
-          outlets=[ALBUMS_PARSED], execution_timeout=timedelta(minutes=30), **LIVE_PRIORITY)
+          outlets=[ALBUMS_PARSED], execution_timeout=timedelta(minutes=30))
     def ingest(channel_ids: list[int]) -> list[int]:
         return tasks.ingest(channel_ids, get_current_context(), outlet=ALBUMS_PARSED)
 
@@ -123,4 +119,6 @@ def telegram_albums():
     process_albums(ingest.expand(channel_ids=units))
 
 
-telegram_albums()
+# Airflow 3.3: `airflow dags test` / dag.test() of a DAG with a Deadline Alert crash at the end
+# of a successful run; the fix (active only inside test()) and its root cause: airflow_fixes.py.
+with_fixed_test(telegram_albums())

@@ -57,7 +57,7 @@ from include.album.orchestration.deployment import HISTORY_PRIORITY, TASK_DEFAUL
     catchup=False,
     max_active_runs=1,  # days one after another: each day's pages may hold the next days
     dagrun_timeout=timedelta(hours=12),
-    default_args=TASK_DEFAULTS,
+    default_args={**TASK_DEFAULTS, **HISTORY_PRIORITY},  # after the live DAG's, one of each task at a time
     tags=["telegram", "albums", "history"],
     doc_md=__doc__,
 )
@@ -71,7 +71,7 @@ def telegram_albums_history():
         return tasks.history_units(get_current_context())
 
     @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, map_index_template="{{ channel_label }}",
-          outlets=[ALBUMS_PARSED], execution_timeout=timedelta(minutes=10), **HISTORY_PRIORITY)
+          outlets=[ALBUMS_PARSED], execution_timeout=timedelta(minutes=10))
     def history(channel_ids: list[int]) -> list[int]:
         return tasks.history(channel_ids, get_current_context(), outlet=ALBUMS_PARSED)
 

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
-from include.album.orchestration import tasks
+from include.album.orchestration import refresh_tasks, tasks
 from include.album.orchestration.deployment import INDEX_POOL, INDEX_QUEUE, TASK_DEFAULTS, TELEGRAM_POOL, TELEGRAM_QUEUE
 
 
@@ -58,15 +58,15 @@ def telegram_albums_refresh():
     @task(pool=TELEGRAM_POOL, queue=TELEGRAM_QUEUE, map_index_template="{{ channel_label }}",
           execution_timeout=timedelta(minutes=60))
     def refresh(channel_ids: list[int]) -> list[int]:
-        return tasks.refresh(channel_ids, get_current_context())
+        return refresh_tasks.refresh(channel_ids, get_current_context())
 
     @task(pool=INDEX_POOL, queue=INDEX_QUEUE, execution_timeout=timedelta(minutes=60))
     def republish(per_unit: list[list[int]]) -> dict[str, int]:
-        return tasks.republish(per_unit, get_current_context())
+        return refresh_tasks.republish(per_unit, get_current_context())
 
     @task(pool=INDEX_POOL, queue=INDEX_QUEUE, execution_timeout=timedelta(minutes=30))
     def reconcile() -> dict[str, int]:
-        return tasks.reconcile_stores(get_current_context())
+        return refresh_tasks.reconcile_stores(get_current_context())
 
     republish(refresh.expand(channel_ids=list_channels())) >> reconcile()
 

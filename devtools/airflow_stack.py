@@ -55,8 +55,9 @@ LOCAL_EXECUTOR_TUNING = {
     "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ",".join((
         "airflow", "airflow.executors.local_executor", "airflow.sdk.execution_time.task_runner",
         "airflow.providers.postgres.hooks.postgres", "airflow.providers.amazon.aws.hooks.s3",
-        "airflow.providers.redis.hooks.redis", "include.album.orchestration.tasks", "include.album.steps.ingest",
-        "include.album.steps.indexing", "include.album.providers.vision")),
+        "airflow.providers.redis.hooks.redis", "include.album.orchestration.tasks",
+        "include.album.orchestration.album_tasks", "include.album.steps.ingest", "include.album.steps.indexing",
+        "include.album.providers.vision")),
 }
 CELERY_TUNING = {
     "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",  # a busy worker does not hoard queued tasks

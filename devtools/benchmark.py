@@ -237,8 +237,9 @@ def ingest_without_media(conn: psycopg.Connection, archive: Path, expected: dict
     from include.album.source.archive import ArchiveTelegramClient
     from include.album.source.messages import read_messages
     from include.album.source.pull import pull_channel
+    from include.album.steps.channels import load_channel
     from include.album.steps.downloads import Fetched
-    from include.album.steps.ingest import load_channel, write_fetched
+    from include.album.steps.writes import write_fetched
 
     for channel in expected["channels"]:
         record = load_channel(conn, channel["id"])
@@ -254,7 +255,8 @@ def ingest_with_media(conn: psycopg.Connection, store: Any, archive: Path, expec
     (one Telegram connection) each; returns the Telegram requests by type."""
     from include.album.domain.units import work_units
     from include.album.source.archive import ArchiveTelegramClient
-    from include.album.steps.ingest import find_changed_channels, ingest_channels
+    from include.album.steps.change_check import find_changed_channels
+    from include.album.steps.ingest import ingest_channels
 
     client = ArchiveTelegramClient(archive, as_of=as_of)
     changed = find_changed_channels(conn, client, settings)
@@ -276,7 +278,8 @@ def plain_loop(conn: psycopg.Connection, store: Any, target: dict, archive: Path
 
     from include.album.providers.embeddings import default_embedder
     from include.album.providers.vision import LocalVision
-    from include.album.steps.assembly import AlbumSeen, process_album
+    from include.album.steps.albums import process_album
+    from include.album.steps.assembly import AlbumSeen
     from include.album.steps.indexing import AlbumIndexer, index_loose_posts, remove_deleted
     from include.album.stores.graph import FalkorGraph
     from include.album.stores.qdrant import QdrantIndex

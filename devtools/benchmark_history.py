@@ -82,6 +82,7 @@ def _requests(statsd: StatsdSink) -> Counter[str]:
 
 
 def measure_history(services: Services, channels: int, days: int, work: Path) -> HistoryBench:
+    from devtools.archive_edits import add_channels
     from devtools.sample import (
         HISTORY_START,
         STEADY_MARK,
@@ -90,7 +91,6 @@ def measure_history(services: Services, channels: int, days: int, work: Path) ->
         build_steady_archive,
         register_sample,
     )
-    from include.album.source.archive import add_channels
     from include.album.stores.media import MediaStore
 
     bench = HistoryBench(channels=channels, days=days)

@@ -28,7 +28,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     expected = build_sample_archive(args.path)
     if args.register:
-        from include.album.admin.cli import application_db
+        from include.album.admin.commands import application_db
 
         with application_db(args.dsn) as conn:
             register_sample(conn, expected)

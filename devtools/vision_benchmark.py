@@ -9,14 +9,15 @@ into the pipeline's own Qdrant points (album text, post texts, descriptors of te
 points) and searched with the pipeline's search; recall@1/@5 and MRR (ties ranked
 pessimistically) over the queries, and over the queries whose album has no caption.
 ``--baseline`` measures another checkout's local provider (its
-``include/album/providers/vision.py``) in the same run, side by side, through this checkout's
-summary, indexing and search.
+``include/album/providers/vision.py``, or its ``vision/`` package) in the same run, side by
+side, through this checkout's summary, indexing and search.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -33,14 +34,30 @@ def _provider_module(root: Path | None) -> ModuleType:
         from include.album.providers import vision
 
         return vision
-    path = root / "include" / "album" / "providers" / "vision.py"
-    if not path.exists():
+    providers = root / "include" / "album" / "providers"
+    path = providers / "vision.py"
+    if (providers / "vision" / "__init__.py").exists():  # the package: its imports of itself renamed
+        path = _renamed_package(providers / "vision")
+    elif not path.exists():
         raise SystemExit(f"{path} does not exist: --baseline takes a checkout of this project")
-    spec = importlib.util.spec_from_file_location("baseline_vision", path)
+    spec = importlib.util.spec_from_file_location("baseline_vision", path,
+                                                  submodule_search_locations=[str(path.parent)]
+                                                  if path.name == "__init__.py" else None)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their module by name
     spec.loader.exec_module(module)
     return module
+
+
+def _renamed_package(package: Path) -> Path:
+    """A copy of another checkout's ``providers/vision/`` package as ``baseline_vision``, its
+    imports of itself pointed at the copy (its other imports resolve in this checkout)."""
+    copy = Path(tempfile.mkdtemp(prefix="vision-baseline-")) / "baseline_vision"
+    copy.mkdir()
+    for source in package.glob("*.py"):
+        text = source.read_text(encoding="utf-8").replace("include.album.providers.vision.", "baseline_vision.")
+        (copy / source.name).write_text(text, encoding="utf-8")
+    return copy / "__init__.py"
 
 
 def edit_distance(a: str, b: str) -> int:

@@ -117,3 +117,28 @@ def test_search_and_channels(view, auth):
     assert view.get("/search", params={"tenant": "acme", "q": ""}, headers=admin).status_code == 422
     channels = view.get("/channels?tenant=acme", headers=admin).text
     assert "@album_lab" in channels and "active" in channels
+
+
+def test_every_album_of_a_run_with_more_albums_than_groups_links_to_the_task_that_enriched_it(
+        pipeline, dagbag, auth, conn, monkeypatch):
+    """Two album groups for six albums: units of several albums, whose labels say only their
+    ids ("3 albums, 1, 2, 3", cut with "+N" past 120 characters). Each card links to its
+    unit's task from what the task recorded (album_runs), not from the label."""
+    import json
+    from urllib.parse import unquote
+
+    from include.album.admin.ui import create_app
+
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({
+        **json.loads(pipeline.env["AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS"]), "albums_mapped_per_run": 2}))
+    state, dag_run = run_dag(dagbag)
+    assert state == "success"
+    view = TestClient(create_app())
+    html = view.get("/?tenant=globex", headers=as_user(auth, "admin")).text
+    cards = re.findall(r'<section class="card" data-album="(\d+)".*?</section>', html, re.S)
+    links = {int(album): re.findall(r'/runs/([^/"]+)/tasks/album\.enrich/mapped/(\d+)', card)
+             for album, card in zip(cards, re.findall(r'<section class="card".*?</section>', html, re.S),
+                                    strict=True)}
+    assert len(links) >= 3 and all(links.values()), links  # every album, none past a cut
+    assert {index for found in links.values() for _, index in found} <= {"0", "1"}  # the two groups
+    assert {unquote(run) for found in links.values() for run, _ in found} == {dag_run.run_id}

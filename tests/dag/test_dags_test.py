@@ -53,4 +53,26 @@ def test_the_airflow_bug_is_still_there_and_the_fix_handles_it(dagbag):
     dag = dagbag.get_dag("telegram_albums")
     copy = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     assert encoded_deadline(copy), "Airflow's dag.test() copy has stored alert ids now: remove airflow_fixes"
-    assert getattr(dagrun.get_or_create_dagrun, "telegram_albums_fix", False)  # installed at DAG parse
+    assert dag.test.__wrapped__ is type(dag).test  # the DAG's own test() carries the fix
+    assert dagrun.get_or_create_dagrun.__module__ == "airflow.models.dagrun"  # nothing else is patched
+
+
+def test_a_scheduler_like_process_parsing_the_dags_runs_airflow_unpatched(tmp_path):
+    """What a scheduler or DAG processor does: import Airflow's models, then parse the DAG files.
+    ``get_or_create_dagrun`` stays Airflow's own (the fix lives inside ``telegram_albums.test()``)."""
+    from devtools.services import DAGS_FOLDER
+
+    script = ("import airflow.models.dagrun as dagrun\n"
+              "original = dagrun.get_or_create_dagrun\n"
+              "from airflow.dag_processing.dagbag import DagBag\n"
+              f"bag = DagBag(dag_folder={str(DAGS_FOLDER)!r})\n"
+              "assert not bag.import_errors, bag.import_errors\n"
+              "assert 'telegram_albums' in bag.dag_ids\n"
+              "print(dagrun.get_or_create_dagrun is original)\n")
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"

@@ -15,10 +15,12 @@ from datetime import timedelta
 
 import pytest
 
+from devtools.archive_edits import append_messages, deletion_marker
 from devtools.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation
-from include.album.source.archive import ArchiveSender, append_messages, deletion_marker
+from include.album.source.archive import ArchiveSender
 from include.album.stores import db, graph
 from include.album.stores.qdrant import album_point_id, post_point_id
+from tests import graph_queries
 from tests.dag.conftest import run_dag, xcom
 from tests.helpers import s3_keys
 
@@ -104,8 +106,8 @@ def test_edits_and_deletions_reach_every_store_and_nothing_else_changes(dagbag, 
         {p: v for p, v in after["qdrant"].items() if p not in touched}
 
     # Graph: the deleted posts and album are gone; the recomposed album has three items.
-    assert not graph.album_posts(stores.graph, news_docs["id"])
-    assert [p["message_id"] for p in graph.album_posts(stores.graph, shared_news["id"])] == [202, 204, 205]
+    assert not graph_queries.album_posts(stores.graph, news_docs["id"])
+    assert [p["message_id"] for p in graph_queries.album_posts(stores.graph, shared_news["id"])] == [202, 204, 205]
     post_ids = {r["id"] for r in stores.graph.run("MATCH (p:Post) RETURN p.post_id AS id")}
     assert not {graph.post_id(c, m) for c, m in deleted} & post_ids
 

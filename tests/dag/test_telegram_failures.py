@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from devtools.archive_edits import rename_channel
 from devtools.sample import LAB, MIXED, NEWS, differences_from_expectation
-from include.album.source.archive import rename_channel
 from include.album.steps import metrics
 from tests.dag.conftest import run_dag
 from tests.dag.test_faults import tries

@@ -26,10 +26,10 @@ import psycopg
 import pytest
 
 from devtools.airflow_stack import DAG, StatsdSink, stack_env
+from devtools.archive_edits import add_channels
 from devtools.sample import HISTORY_START, build_history_archive, differences_from_expectation
 from devtools.services import free_port, pipeline_env
 from include.album.orchestration.deployment import POOLS
-from include.album.source.archive import add_channels
 from include.album.stores import db
 from tests.e2e.common import (
     RUN_TIMEOUT,
@@ -308,8 +308,9 @@ def test_the_refresh_dag_and_a_telegram_albums_run_at_once_on_the_same_channel_l
     afterwards changes nothing and finds no drift."""
     from falkordb import FalkorDB
 
+    from devtools.archive_edits import append_messages
     from devtools.sample import NEWS, SAMPLE_START
-    from include.album.source.archive import ArchiveSender, append_messages
+    from include.album.source.archive import ArchiveSender
     from include.album.stores.qdrant import album_point_id, post_point_id
     from tests.e2e.common import COLLECTION, GRAPH
 
@@ -524,7 +525,8 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
     browser.get(f"{view}?tenant=acme")
     cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
     assert [int(c.get_attribute("data-album")) for c in cards] == newest_first
-    for card in cards:
+    for card in cards:  # each links to the album task that enriched it, read from what the task recorded
+        assert card.find_elements(By.CSS_SELECTOR, 'a[href*="/tasks/album.enrich/mapped/"]'), card.text
         figures = card.find_elements(By.TAG_NAME, "figure")
         assert [int(f.get_attribute("data-position")) for f in figures] == list(range(len(figures)))
         for image in card.find_elements(By.TAG_NAME, "img"):

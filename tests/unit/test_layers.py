@@ -69,6 +69,58 @@ def test_the_product_never_imports_the_development_tools():
     assert offenders == []
 
 
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the package -> the modules of the package it imports (lazily or not)."""
+    modules = package_modules()
+    graph = {}
+    for module, path in modules.items():
+        found = set()
+        for name in imported_modules(path):
+            while name and name not in modules:  # ``include.album.x.f`` -> the module ``include.album.x``
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                found.add(name)
+        graph[module] = found
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others (Tarjan's)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            group = []
+            while group[-1:] != [module]:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_modules_import_each_other_not_even_lazily():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_sees_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 def test_the_policy_sees_a_violation(tmp_path):
     # The checks above read imports the way this does; prove it finds each kind of import.
     source = tmp_path / "m.py"

@@ -88,7 +88,7 @@ def test_the_telegram_session_string_is_masked_in_task_logs():
 def test_ocr_is_bounded_in_time(monkeypatch):
     from PIL import Image, ImageDraw
 
-    from include.album.providers import vision
+    from include.album.providers.vision import tesseract as vision
 
     assert vision.tesseract_available(), "install tesseract-ocr (.ci/run does): without it OCR never runs"
     image = Image.new("L", (1600, 900), 255)

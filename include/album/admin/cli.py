@@ -1,279 +1,32 @@
 """Command line: ``python -m include.album ...`` (or the ``telegram-albums`` entry point).
 
 The application database is ``--dsn`` / ``$ALBUMS_DB_DSN`` if given, else the Airflow
-connection ``albums_db``; Telegram is the connection ``telegram_default``.
+connection ``albums_db``; Telegram is the connection ``telegram_default``. This module is the
+parser and the handling of errors; what each command does is in ``commands.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import logging
-import os
 import sys
-from contextlib import AbstractContextManager
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from include.album.admin import channels as channel_admin
-from include.album.stores import db
-
-if TYPE_CHECKING:
-    import psycopg
-
-    from include.album.source.client import PipelineClient
-    from include.album.stores.qdrant import Hit, QdrantIndex
-
-
-class DatabaseUnreachable(LookupError):
-    """The application database does not answer: the message says where it was looked for."""
-
-
-def application_db(dsn: str | None = None) -> psycopg.Connection:
-    """The application database: ``dsn``, else ``$ALBUMS_DB_DSN``, else the connection ``albums_db``."""
-    import psycopg
-
-    dsn = dsn or os.environ.get("ALBUMS_DB_DSN")
-    source = "--dsn / $ALBUMS_DB_DSN" if dsn else "connection albums_db"
-    try:
-        if dsn:
-            conn = db.connect(dsn)
-            conn.autocommit = True
-            return conn
-        from include.album.orchestration.connections import albums_db, load_settings
-
-        return albums_db(load_settings())
-    except psycopg.OperationalError as exc:
-        reason = " ".join(str(exc).split("\n")[0].split())
-        raise DatabaseUnreachable(f"cannot reach the application database ({reason}): start Postgres, or point "
-                                  f"{source} at it") from None
-    except ValueError as exc:
-        if "albums_db is not defined" in str(exc) and not dsn:
-            raise ValueError(f"{exc}; or give --dsn / $ALBUMS_DB_DSN") from None
-        raise
-
-
-def _telegram(args: argparse.Namespace) -> PipelineClient:
-    if getattr(args, "archive", None):
-        from include.album.source.archive import ArchiveTelegramClient
-
-        return ArchiveTelegramClient(args.archive)
-    from include.album.orchestration.connections import load_settings, telegram_client
-
-    return telegram_client(load_settings())
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    with application_db(args.dsn) as conn:
-        applied = db.apply_migrations(conn)
-    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none, schema up to date'}")
-    return 0
-
-
-def cmd_channels_add(args: argparse.Namespace) -> int:
-    if args.id is not None:
-        if args.access_hash is None or not args.title:
-            raise SystemExit("--id needs --access-hash and --title (or give a username to resolve once)")
-        found = {"channel_id": args.id, "access_hash": args.access_hash, "title": args.title,
-                 "username": args.username.lstrip("@") if args.username else None}
-    elif args.username:
-        async def resolve() -> dict:
-            client = _telegram(args)
-            await client.open()
-            try:
-                return await channel_admin.resolve_channel(client, args.username)
-            finally:
-                await client.close()
-
-        found = asyncio.run(resolve())
-    elif args.archive:
-        from include.album.source.archive import read_manifest
-
-        with application_db(args.dsn) as conn:
-            tenants = {tenant: [int(c["id"]) for c in read_manifest(Path(args.archive))["channels"]]
-                       for tenant in args.tenant} if args.tenant else None
-            added = channel_admin.register_archive(conn, read_manifest(Path(args.archive)), tenants)
-        print(f"{len(added)} channel(s) of {args.archive} added, subscribed by {', '.join(args.tenant or ['default'])}")
-        return 0
-    else:
-        raise SystemExit("give a username to resolve, --id/--access-hash/--title, or --archive alone for all "
-                         "channels of an archive")
-    with application_db(args.dsn) as conn:
-        channel_admin.add_channel(conn, **found)
-        for tenant in args.tenant or []:
-            channel_admin.add_tenant(conn, tenant)
-            channel_admin.subscribe(conn, tenant, found["channel_id"])
-    print(f"channel {found['channel_id']} (@{found['username']}) added"
-          + (f", subscribed by {', '.join(args.tenant)}" if args.tenant else ""))
-    return 0
-
-
-def cmd_channels_list(args: argparse.Namespace) -> int:
-    with application_db(args.dsn) as conn:
-        rows = channel_admin.list_channels(conn)
-        waits = channel_admin.session_waits(conn)
-    for row in rows:
-        flood = f" flood_wait_until={row['flood_wait_until'].isoformat()}" if row["flood_wait_until"] else ""
-        newest = "?" if row["top_message"] is None else row["top_message"]
-        outside = " (outside the dialogs)" if row["in_dialogs"] is False else ""
-        print(f"{row['id']:>14}  @{row['username'] or '-':<20} active={row['is_active']!s:<5} "
-              f"hwm={row['hwm']:<8} newest={newest!s:<8}{outside} tenants={','.join(row['tenants']) or '-'}{flood}  "
-              f"{row['title']}")
-        if row["state"] != "active":
-            print(f"{'':>16}{row['state']} since {row['state_since'].isoformat()} ({row['state_reason']}): skipped "
-                  f"until its re-check; `channels enable {row['id']}` once the account can read it")
-        if row["last_error"]:
-            print(f"{'':>16}last pull failed {row['last_error_at'].isoformat()} ({row['failures']} in a row): "
-                  f"{row['last_error']}")
-        if row["media_waiting"]:
-            print(f"{'':>16}{row['media_waiting']} media to fetch again, next try after "
-                  f"{row['media_next_try'].isoformat(timespec='seconds')} (up to {row['media_tries']} failed tries "
-                  f"so far; last: {row['media_last_error']})")
-        history = channel_admin.history_line(row)
-        if history:
-            print(f"{'':>16}{history}")
-        if row["media_given_up"]:
-            print(f"{'':>16}{row['media_given_up']} media given up (`ingest_skips` reasons download_failed, "
-                  "media_gone say why)")
-    for wait in waits:
-        print(f"session of {wait['conn_id']}: Telegram asked for a wait ({wait['error']}) before "
-              f"{wait['request']} until {wait['until'].isoformat(timespec='seconds')}; no run asks before then")
-    return 0
-
-
-def cmd_channels_remove(args: argparse.Namespace) -> int:
-    with application_db(args.dsn) as conn:
-        if not channel_admin.deactivate_channel(conn, args.channel_id):
-            raise LookupError(f"channel {args.channel_id} is not registered: `channels list` shows the channels")
-    print(f"channel {args.channel_id} deactivated (history kept)")
-    return 0
-
-
-def cmd_channels_enable(args: argparse.Namespace) -> int:
-    with application_db(args.dsn) as conn:
-        found = channel_admin.enable_channel(conn, args.channel_id)
-    print(f"channel {args.channel_id} " + ("enabled: the next run asks Telegram for it" if found else
-                                           "not found, or not set aside"))
-    return 0 if found else 1
-
-
-def cmd_tenants_add(args: argparse.Namespace) -> int:
-    with application_db(args.dsn) as conn:
-        channel_admin.add_tenant(conn, args.tenant_id, args.name)
-    print(f"tenant {args.tenant_id} added")
-    return 0
-
-
-def cmd_subscribe(args: argparse.Namespace) -> int:
-    with application_db(args.dsn) as conn:
-        channel_admin.subscribe(conn, args.tenant_id, args.channel_id)
-    print(f"tenant {args.tenant_id} subscribes to channel {args.channel_id}")
-    return 0
-
-
-def cmd_unsubscribe(args: argparse.Namespace) -> int:
-    with application_db(args.dsn) as conn:
-        found = channel_admin.unsubscribe(conn, args.tenant_id, args.channel_id)
-    print(f"tenant {args.tenant_id} {'unsubscribed from' if found else 'was not subscribed to'} "
-          f"channel {args.channel_id}")
-    return 0 if found else 1
-
-
-def cmd_record(args: argparse.Namespace) -> int:
-    from include.album.source.record import record
-
-    async def go() -> dict[int, int]:
-        client = _telegram(args)
-        await client.open()
-        try:
-            return await record(client, args.channels, Path(args.out), limit=args.limit)
-        finally:
-            await client.close()
-
-    counts = asyncio.run(go())
-    print(f"recorded {sum(counts.values())} messages of {len(counts)} channel(s) into {args.out}")
-    return 0
-
-
-def cmd_login(args: argparse.Namespace) -> int:
-    from include.album.source.record import login
-
-    api_id = args.api_id or int(input("api_id: "))
-    api_hash = args.api_hash or getpass.getpass("api_hash: ")
-    session = login(api_id, api_hash)
-    print("\nSession string (a credential: store it only in the telegram_default connection, extra "
-          '"session"; never in the repo, a log or a ticket):\n')
-    print(session)
-    return 0
-
-
-def _search_index(args: argparse.Namespace) -> AbstractContextManager[QdrantIndex]:
-    from include.album.orchestration.connections import load_settings, search_index
-
-    return search_index(load_settings(), path=args.qdrant_path, collection=args.collection)
-
-
-def _print_hits(hits: list[Hit]) -> None:
-    for hit in hits:
-        album = f"album {hit.album_id}" if hit.album_id is not None else "no album"
-        where = f"{hit.kind} {hit.channel_id}" + (f"/{hit.message_id}" if hit.message_id else "")
-        text = " ".join(hit.text.split())[:100] or "(no text)"
-        score = "     -" if hit.score is None else f"{hit.score:6.3f}"
-        print(f"{score}  {album:<10} {where:<24} {hit.posted_at[:16]}  {text}")
-
-
-def cmd_search(args: argparse.Namespace) -> int:
-    """Semantic search within a tenant; prints score, album id, channel, date and text."""
-    if not args.query.strip():
-        raise ValueError("empty query: give the words to search for")
-    with _search_index(args) as index:
-        hits = index.search(args.tenant, args.query, album_id=args.album, kind="album" if args.albums_only else None,
-                            outside_albums=args.outside_albums, labels=args.labels, limit=args.limit)
-    _print_hits(hits)
-    if not hits:
-        print(f"no results: nothing in tenant {args.tenant} matches well enough (score floor "
-              f"{index.embedder.score_floor})")
-    return 0
-
-
-def cmd_browse(args: argparse.Namespace) -> int:
-    """Points of a tenant by album, labels, channel or kind, newest first, without a query:
-    albums and posts with no text are found too."""
-    with _search_index(args) as index:
-        hits = index.browse(args.tenant, album_id=args.album, kind=args.kind, labels=args.labels,
-                            channel_id=args.channel, limit=args.limit)
-    _print_hits(hits)
-    if not hits:
-        print(f"nothing in tenant {args.tenant} matches these filters")
-    return 0
-
-
-def cmd_quarantine_list(args: argparse.Namespace) -> int:
-    from include.album.steps.quarantine import quarantined
-
-    with application_db(args.dsn) as conn:
-        rows = quarantined(conn)
-    if not rows:
-        print("no quarantined albums")
-    for row in rows:
-        state = "" if row["current"] else " (composition changed since: the next run retries it anyway)"
-        print(f"album {row['album_id']} @{row['username'] or row['channel_id']} grouped_id {row['grouped_id']}: "
-              f"{row['step']} failed {row['attempts']}x since {row['first_failed_at']:%Y-%m-%d %H:%M}, "
-              f"quarantined {row['quarantined_at']:%Y-%m-%d %H:%M}{state}\n    {row['error']}")
-    return 0
-
-
-def cmd_quarantine_requeue(args: argparse.Namespace) -> int:
-    from include.album.steps.quarantine import requeue
-
-    if not args.all and not args.album_ids:
-        raise SystemExit("give album ids, or --all")
-    with application_db(args.dsn) as conn:
-        released = requeue(conn, None if args.all else args.album_ids)
-    print(f"re-queued {len(released)} album(s): {', '.join(map(str, released)) or 'none were quarantined'}; "
-          "the next run of telegram_albums processes them")
-    return 0
+from include.album.admin.commands import (
+    cmd_browse,
+    cmd_channels_add,
+    cmd_channels_enable,
+    cmd_channels_list,
+    cmd_channels_remove,
+    cmd_login,
+    cmd_migrate,
+    cmd_quarantine_list,
+    cmd_quarantine_requeue,
+    cmd_record,
+    cmd_search,
+    cmd_subscribe,
+    cmd_tenants_add,
+    cmd_unsubscribe,
+)
 
 
 def _common_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
@@ -308,7 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = _Commands(parser.add_subparsers(dest="command", required=True), common)
 
     sub.add_parser("migrate", help="apply the Postgres migrations").set_defaults(func=cmd_migrate)
+    _add_channel_commands(sub)
+    _add_tenant_commands(sub)
+    _add_telegram_commands(sub)
+    _add_search_commands(sub)
+    _add_quarantine_commands(sub)
+    return parser
 
+
+def _add_channel_commands(sub: _Commands) -> None:
     channels = sub.group("channels", help="manage channels")
     add = channels.add_parser("add", help="add (or re-activate) a channel")
     add.add_argument("username", nargs="?", help="@username (resolved once through Telegram unless --id is given)")
@@ -327,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     enable.add_argument("channel_id", type=int)
     enable.set_defaults(func=cmd_channels_enable)
 
+
+def _add_tenant_commands(sub: _Commands) -> None:
+    """``tenants add``, and the subscriptions of tenants to channels."""
     tenants = sub.group("tenants", help="manage tenants")
     tadd = tenants.add_parser("add", help="add a tenant")
     tadd.add_argument("tenant_id")
@@ -340,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("channel_id", type=int)
         command.set_defaults(func=func)
 
+
+def _add_telegram_commands(sub: _Commands) -> None:
+    """``record`` and ``login``: the commands that talk to Telegram itself."""
     rec = sub.add_parser("record", help="record live channels into a telegram-archive/1 archive")
     rec.add_argument("channels", nargs="+", help="@usernames or ids")
     rec.add_argument("--out", required=True)
@@ -352,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--api-hash")
     login.set_defaults(func=cmd_login)
 
+
+def _add_search_commands(sub: _Commands) -> None:
     search = sub.add_parser("search", help="semantic search in Qdrant, always within one tenant")
     search.add_argument("query")
     search.add_argument("--tenant", required=True)
@@ -361,8 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--outside-albums", action="store_true", help="posts that belong to no album")
     search.add_argument("--labels", nargs="+", help="every one of these vision labels")
     search.add_argument("--limit", type=int, default=10)
-    search.add_argument("--collection", help="default: setting qdrant_collection")
-    search.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
+    _add_qdrant_options(search)
     search.set_defaults(func=cmd_search)
     browse = sub.add_parser("browse", help="a tenant's albums and posts by filters, no query (text-less ones too)")
     browse.add_argument("--tenant", required=True)
@@ -371,10 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument("--labels", nargs="+", help="every one of these vision labels")
     browse.add_argument("--channel", type=int, help="Telegram channel id")
     browse.add_argument("--limit", type=int, default=50)
-    browse.add_argument("--collection", help="default: setting qdrant_collection")
-    browse.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
+    _add_qdrant_options(browse)
     browse.set_defaults(func=cmd_browse)
 
+
+def _add_qdrant_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--collection", help="default: setting qdrant_collection")
+    command.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
+
+
+def _add_quarantine_commands(sub: _Commands) -> None:
     quarantine = sub.group("quarantine", help="albums set aside after failing every retry")
     quarantine.add_parser("list", help="list quarantined albums with their error").set_defaults(
         func=cmd_quarantine_list)
@@ -382,8 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("album_ids", nargs="*", type=int)
     requeue.add_argument("--all", action="store_true", help="every quarantined album")
     requeue.set_defaults(func=cmd_quarantine_requeue)
-
-    return parser
 
 
 # Commands of the development tools (embedded services, sample archives), not of the product.

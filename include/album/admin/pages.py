@@ -38,7 +38,7 @@ def previews(conn: psycopg.Connection, album_ids: Sequence[int]) -> dict[int, li
     """Each album's items in position order, with the S3 key of their preview (the image, or a
     video's thumbnail: ``vision_input``) or why there is none (``skip_reason``)."""
     found: dict[int, list[dict]] = {album_id: [] for album_id in album_ids}
-    for item in db.fetch_all(conn, "albums_items_for_vision", {"album_ids": list(album_ids)}):
+    for item in db.fetch_all(conn, "page_album_items", {"album_ids": list(album_ids)}):
         target = vision_input(item)
         waiting = None
         if target.sha256 is None and target.skip_reason is None and item["retry_after"] is not None:

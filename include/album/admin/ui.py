@@ -17,11 +17,11 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import psycopg
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from include.album.admin.pages import album_card, e, page, previews
-from include.album.orchestration.ui_airflow import Viewer, album_task_instances, viewer
+from include.album.orchestration.ui_airflow import Viewer, viewer
 from include.album.stores import db
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,11 @@ def _cards(conn: psycopg.Connection, tenant: str, albums: list[dict]) -> str:
         return f"media/{item['album_id']}/{item['position']}?{urlencode({'tenant': tenant})}" \
             if item["s3_key"] else None
 
-    runs = album_task_instances({a["id"]: f"@{a['username'] or a['channel_id']} album {a['id']}" for a in albums})
-    items = previews(conn, [a["id"] for a in albums])
+    ids = [a["id"] for a in albums]
+    runs: dict[int, list[dict]] = {album_id: [] for album_id in ids}
+    for row in db.fetch_all(conn, "album_runs_of", {"album_ids": ids, "per_album": 3}):
+        runs[row["album_id"]].append(row)
+    items = previews(conn, ids)
     cards = [album_card(a, items[a["id"]], src, extra=_produced_by(runs[a["id"]])) for a in albums]
     return f'<div class="cards">{"".join(cards)}</div>'
 
@@ -78,127 +81,132 @@ def _require_album_of(conn: psycopg.Connection, album_id: int, tenant: str) -> N
         raise HTTPException(404, f"album {album_id} is not one of tenant {tenant}'s")
 
 
-def _produced_by(task_instances: list[dict]) -> str:
-    """Links into the grid: the album's task group in the runs that enriched it, newest first."""
-    links = [f'<a target="_top" href="../dags/telegram_albums/runs/{quote(ti["run_id"])}/tasks/album.enrich/'
-             f'mapped/{ti["map_index"]}">{e(ti["run_id"])}</a>' for ti in task_instances]
+def _produced_by(runs: list[dict]) -> str:
+    """Links into the grid: the album's enrich task in the runs that published it, newest first
+    (``album_runs``, written by the tasks as they ran)."""
+    links = [f'<a target="_top" href="../dags/{quote(r["dag_id"])}/runs/{quote(r["run_id"])}/tasks/'
+             f'{quote(r["task_id"])}/mapped/{r["map_index"]}">{e(r["run_id"])}</a>' for r in runs]
     return f'<p class="runs">enriched by {", ".join(links)}</p>' if links else '<p class="runs">not enriched yet</p>'
+
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+def albums(who: ViewerDep, tenant: str | None = None) -> str:
+    with _database() as conn:
+        tenant, visible = _tenant(who, tenant, conn)
+        rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "limit": ALBUMS_PER_PAGE})
+        body = _cards(conn, tenant, rows)
+    return page(f"Albums of {tenant}", f"<h1>Albums of {e(tenant)} ({len(rows)})</h1>"
+                                        f"{_nav(tenant, visible, './')}{body}")
+
+@router.get("/api/albums")
+def albums_json(who: ViewerDep, tenant: str | None = None) -> list[dict[str, Any]]:
+    with _database() as conn:
+        tenant, _ = _tenant(who, tenant, conn)
+        rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "limit": ALBUMS_PER_PAGE})
+    return [{"album_id": r["id"], "channel_id": r["channel_id"], "username": r["username"],
+             "status": r["status"], "caption": r["caption_text"], "items_count": r["items_count"],
+             "posted_at": r["posted_at"].isoformat(),
+             "labels": ((r["meta"] or {}).get("enrichment") or {}).get("vision_labels", [])} for r in rows]
+
+@router.get("/media/{album_id}/{position}")
+def thumbnail(who: ViewerDep, album_id: int, position: int, tenant: str) -> Response:
+    from PIL import Image
+
+    from include.album.orchestration.connections import load_settings, media_store
+
+    with _database() as conn:
+        _tenant(who, tenant, conn)
+        _require_album_of(conn, album_id, tenant)
+        items = {i["position"]: i for i in previews(conn, [album_id])[album_id]}
+    if position not in items or not items[position]["s3_key"]:
+        raise HTTPException(404, f"album {album_id} has no preview at position {position}")
+    from botocore.exceptions import ClientError
+    from PIL import UnidentifiedImageError
+
+    key = items[position]["s3_key"]
+    try:
+        image = Image.open(io.BytesIO(media_store(load_settings()).get(key)))
+        image.thumbnail(THUMBNAIL_SIZE)
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=80)
+    except ClientError as exc:  # NoSuchKey above all: reconcile (the refresh DAG) puts it back
+        raise HTTPException(404, f"{key} is not in S3 ({exc.response['Error'].get('Code')})") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise HTTPException(404, f"{key} is not an image the view can show ({exc})") from None
+    return Response(out.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
+
+@router.get("/search", response_class=HTMLResponse)
+def search(who: ViewerDep, tenant: str, q: Annotated[str, Query(min_length=1)]) -> str:
+    from include.album.orchestration.connections import load_settings, search_index
+
+    with _database() as conn:
+        tenant, visible = _tenant(who, tenant, conn)
+        with search_index(load_settings()) as index:
+            hits = index.search(tenant, q, limit=20)
+        ids = list(dict.fromkeys(h.album_id for h in hits if h.album_id is not None))
+        rows = {r["id"]: r for r in db.fetch_all(conn, "albums_by_ids", {"album_ids": ids})}
+        body = _cards(conn, tenant, [rows[i] for i in ids if i in rows])
+    found = f"{len(ids)} album(s)" if ids else "no results: nothing matches well enough"
+    return page(f"Search {q}", f"<h1>Search in {e(tenant)}: {e(q)}</h1>{_nav(tenant, visible, './')}"
+                               f"<p>{found}</p>{body}")
+
+@router.get("/quarantine", response_class=HTMLResponse)
+def quarantine(who: ViewerDep, tenant: str | None = None) -> str:
+    from include.album.steps.quarantine import quarantined
+
+    with _database() as conn:
+        tenant, visible = _tenant(who, tenant, conn)
+        rows = quarantined(conn)
+        owned = {(r["album_id"], r["tenant_id"]) for r in db.fetch_all(
+            conn, "tenants_of_albums", {"album_ids": [r["album_id"] for r in rows]})}
+        rows = [r for r in rows if (r["album_id"], tenant) in owned]
+    action = (lambda r: f'<form method="post" action="quarantine/{r["album_id"]}/requeue?tenant={e(tenant)}">'
+              f'<button>Requeue</button></form>') if who.may_edit else (lambda r: "")
+    table = "".join(f'<tr data-album="{r["album_id"]}"><td>{r["album_id"]}</td><td>@{e(r["username"] or "")}'
+                    f'</td><td>{e(r["step"])}</td><td>{r["attempts"]}</td><td>{e(r["error"])}</td>'
+                    f"<td>{action(r)}</td></tr>" for r in rows)
+    body = (f"<table><tr><th>album</th><th>channel</th><th>step</th><th>attempts</th><th>error</th><th></th>"
+            f"</tr>{table}</table>") if rows else "<p>no quarantined albums</p>"
+    return page("Quarantine", f"<h1>Quarantine of {e(tenant)}</h1>{_nav(tenant, visible, 'quarantine')}{body}")
+
+@router.post("/quarantine/{album_id}/requeue")
+def requeue(who: ViewerDep, album_id: int, tenant: str) -> RedirectResponse:
+    from include.album.steps.quarantine import requeue as release
+
+    if not who.may_edit:
+        raise HTTPException(403, f"user {who.name} may not edit DAG telegram_albums")
+    with _database() as conn:
+        _tenant(who, tenant, conn)
+        _require_album_of(conn, album_id, tenant)
+        released = release(conn, [album_id])
+    log.info("user %s re-queued album %s: %s", who.name, album_id, released)
+    return RedirectResponse(f"../../quarantine?{urlencode({'tenant': tenant})}", status_code=303)
+
+@router.get("/channels", response_class=HTMLResponse)
+def channels(who: ViewerDep, tenant: str | None = None) -> str:
+    from include.album.admin.channels import history_line, list_channels
+
+    with _database() as conn:
+        tenant, visible = _tenant(who, tenant, conn)
+        rows = [r for r in list_channels(conn) if tenant in r["tenants"]]
+    table = "".join(
+        f"<tr><td>{r['id']}</td><td>@{e(r['username'] or '-')}</td><td>{e(r['title'])}</td>"
+        f"<td>{e(r['state'])}{' (' + e(r['state_reason']) + ')' if r['state_reason'] else ''}</td>"
+        f"<td>{r['hwm']}</td><td>{r['last_pulled_at'].isoformat() if r['last_pulled_at'] else '—'}</td>"
+        f"<td>{e(r['last_error'] or '')}</td><td>{_media_state(r)}</td><td>{e(history_line(r) or '—')}</td>"
+        f"</tr>" for r in rows)
+    return page("Channels", f"<h1>Channels of {e(tenant)}</h1>{_nav(tenant, visible, 'channels')}<table><tr>"
+                            f"<th>id</th><th>username</th><th>title</th><th>state</th><th>mark</th>"
+                            f"<th>last pull</th><th>last error</th><th>media</th><th>history</th></tr>"
+                            f"{table}</table>")
 
 
 def create_app() -> FastAPI:
     app = FastAPI(title="Telegram albums", docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.get("/", response_class=HTMLResponse)
-    def albums(who: ViewerDep, tenant: str | None = None) -> str:
-        with _database() as conn:
-            tenant, visible = _tenant(who, tenant, conn)
-            rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "limit": ALBUMS_PER_PAGE})
-            body = _cards(conn, tenant, rows)
-        return page(f"Albums of {tenant}", f"<h1>Albums of {e(tenant)} ({len(rows)})</h1>"
-                                            f"{_nav(tenant, visible, './')}{body}")
-
-    @app.get("/api/albums")
-    def albums_json(who: ViewerDep, tenant: str | None = None) -> list[dict[str, Any]]:
-        with _database() as conn:
-            tenant, _ = _tenant(who, tenant, conn)
-            rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "limit": ALBUMS_PER_PAGE})
-        return [{"album_id": r["id"], "channel_id": r["channel_id"], "username": r["username"],
-                 "status": r["status"], "caption": r["caption_text"], "items_count": r["items_count"],
-                 "posted_at": r["posted_at"].isoformat(),
-                 "labels": ((r["meta"] or {}).get("enrichment") or {}).get("vision_labels", [])} for r in rows]
-
-    @app.get("/media/{album_id}/{position}")
-    def thumbnail(who: ViewerDep, album_id: int, position: int, tenant: str) -> Response:
-        from PIL import Image
-
-        from include.album.orchestration.connections import load_settings, media_store
-
-        with _database() as conn:
-            _tenant(who, tenant, conn)
-            _require_album_of(conn, album_id, tenant)
-            items = {i["position"]: i for i in previews(conn, [album_id])[album_id]}
-        if position not in items or not items[position]["s3_key"]:
-            raise HTTPException(404, f"album {album_id} has no preview at position {position}")
-        from botocore.exceptions import ClientError
-        from PIL import UnidentifiedImageError
-
-        key = items[position]["s3_key"]
-        try:
-            image = Image.open(io.BytesIO(media_store(load_settings()).get(key)))
-            image.thumbnail(THUMBNAIL_SIZE)
-            out = io.BytesIO()
-            image.convert("RGB").save(out, format="JPEG", quality=80)
-        except ClientError as exc:  # NoSuchKey above all: reconcile (the refresh DAG) puts it back
-            raise HTTPException(404, f"{key} is not in S3 ({exc.response['Error'].get('Code')})") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise HTTPException(404, f"{key} is not an image the view can show ({exc})") from None
-        return Response(out.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
-
-    @app.get("/search", response_class=HTMLResponse)
-    def search(who: ViewerDep, tenant: str, q: Annotated[str, Query(min_length=1)]) -> str:
-        from include.album.orchestration.connections import load_settings, search_index
-
-        with _database() as conn:
-            tenant, visible = _tenant(who, tenant, conn)
-            with search_index(load_settings()) as index:
-                hits = index.search(tenant, q, limit=20)
-            ids = list(dict.fromkeys(h.album_id for h in hits if h.album_id is not None))
-            rows = {r["id"]: r for r in db.fetch_all(conn, "albums_by_ids", {"album_ids": ids})}
-            body = _cards(conn, tenant, [rows[i] for i in ids if i in rows])
-        found = f"{len(ids)} album(s)" if ids else "no results: nothing matches well enough"
-        return page(f"Search {q}", f"<h1>Search in {e(tenant)}: {e(q)}</h1>{_nav(tenant, visible, './')}"
-                                   f"<p>{found}</p>{body}")
-
-    @app.get("/quarantine", response_class=HTMLResponse)
-    def quarantine(who: ViewerDep, tenant: str | None = None) -> str:
-        from include.album.steps.quarantine import quarantined
-
-        with _database() as conn:
-            tenant, visible = _tenant(who, tenant, conn)
-            rows = quarantined(conn)
-            owned = {(r["album_id"], r["tenant_id"]) for r in db.fetch_all(
-                conn, "albums_tenants", {"album_ids": [r["album_id"] for r in rows]})}
-            rows = [r for r in rows if (r["album_id"], tenant) in owned]
-        action = (lambda r: f'<form method="post" action="quarantine/{r["album_id"]}/requeue?tenant={e(tenant)}">'
-                  f'<button>Requeue</button></form>') if who.may_edit else (lambda r: "")
-        table = "".join(f'<tr data-album="{r["album_id"]}"><td>{r["album_id"]}</td><td>@{e(r["username"] or "")}'
-                        f'</td><td>{e(r["step"])}</td><td>{r["attempts"]}</td><td>{e(r["error"])}</td>'
-                        f"<td>{action(r)}</td></tr>" for r in rows)
-        body = (f"<table><tr><th>album</th><th>channel</th><th>step</th><th>attempts</th><th>error</th><th></th>"
-                f"</tr>{table}</table>") if rows else "<p>no quarantined albums</p>"
-        return page("Quarantine", f"<h1>Quarantine of {e(tenant)}</h1>{_nav(tenant, visible, 'quarantine')}{body}")
-
-    @app.post("/quarantine/{album_id}/requeue")
-    def requeue(who: ViewerDep, album_id: int, tenant: str) -> RedirectResponse:
-        from include.album.steps.quarantine import requeue as release
-
-        if not who.may_edit:
-            raise HTTPException(403, f"user {who.name} may not edit DAG telegram_albums")
-        with _database() as conn:
-            _tenant(who, tenant, conn)
-            _require_album_of(conn, album_id, tenant)
-            released = release(conn, [album_id])
-        log.info("user %s re-queued album %s: %s", who.name, album_id, released)
-        return RedirectResponse(f"../../quarantine?{urlencode({'tenant': tenant})}", status_code=303)
-
-    @app.get("/channels", response_class=HTMLResponse)
-    def channels(who: ViewerDep, tenant: str | None = None) -> str:
-        from include.album.admin.channels import history_line, list_channels
-
-        with _database() as conn:
-            tenant, visible = _tenant(who, tenant, conn)
-            rows = [r for r in list_channels(conn) if tenant in r["tenants"]]
-        table = "".join(
-            f"<tr><td>{r['id']}</td><td>@{e(r['username'] or '-')}</td><td>{e(r['title'])}</td>"
-            f"<td>{e(r['state'])}{' (' + e(r['state_reason']) + ')' if r['state_reason'] else ''}</td>"
-            f"<td>{r['hwm']}</td><td>{r['last_pulled_at'].isoformat() if r['last_pulled_at'] else '—'}</td>"
-            f"<td>{e(r['last_error'] or '')}</td><td>{_media_state(r)}</td><td>{e(history_line(r) or '—')}</td>"
-            f"</tr>" for r in rows)
-        return page("Channels", f"<h1>Channels of {e(tenant)}</h1>{_nav(tenant, visible, 'channels')}<table><tr>"
-                                f"<th>id</th><th>username</th><th>title</th><th>state</th><th>mark</th>"
-                                f"<th>last pull</th><th>last error</th><th>media</th><th>history</th></tr>"
-                                f"{table}</table>")
-
+    app.include_router(router)
     return app
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from include.album.domain.lifecycle import ChannelState
+
 TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 # Media kinds as stored in posts.media_kind / media_group_items.media_kind.
@@ -32,15 +34,6 @@ def validate_tenant_id(tenant_id: str) -> str:
     return tenant_id
 
 
-class AlbumStep(StrEnum):
-    """The steps of an album's mapped task group, in order (the task ids are ``album.<step>``)."""
-
-    VISION = "vision"
-    SUMMARY = "summary"
-    ENRICH = "enrich"
-    INDEX = "index"
-
-
 @dataclass(frozen=True)
 class Channel:
     id: int
@@ -53,7 +46,7 @@ class Channel:
     top_message: int | None = None  # the newest message id Telegram last reported (None: not asked yet)
     top_checked_at: datetime | None = None  # when it reported it
     in_dialogs: bool | None = None  # False: outside the account's dialogs, probed on its own
-    state: str = "active"  # unavailable: Telegram refuses it to this account (channels.state_reason says why)
+    state: ChannelState = ChannelState.ACTIVE  # UNAVAILABLE: Telegram refuses it (channels.state_reason says why)
     media_pending: bool = False  # media of earlier posts due to be fetched again (``MediaRetry``)
 
     @property

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from include.album.domain.lifecycle import ItemStatus
+
 SUMMARY_SCHEMA = "v1"
 POSITION_WEIGHTS = (3.0, 2.5, 2.0)  # the cover and the first items say most about an album
 OTHER_WEIGHT = 1.0
@@ -37,6 +39,12 @@ class ItemVision:
     @property
     def done(self) -> bool:
         return self.result is not None or self.skip_reason is not None
+
+    @property
+    def status(self) -> ItemStatus:
+        if self.result is not None:
+            return ItemStatus.ANALYZED
+        return ItemStatus.SKIPPED if self.skip_reason is not None else ItemStatus.PENDING
 
 
 def normalise(text: str) -> str:
@@ -112,7 +120,7 @@ def aggregate(items: Sequence[ItemVision], *, posted_at: datetime, assembled_at:
     kept = descriptions(items)
     labels = label_counts(items)
     ocr = ocr_texts(items)
-    analyzed = [i for i in items if i.result is not None]
+    analysed = [i for i in items if i.result is not None]
     return {
         "schema_version": SUMMARY_SCHEMA,
         "vision_summary": SEPARATOR.join(d["text"] for d in kept) or None,
@@ -120,11 +128,11 @@ def aggregate(items: Sequence[ItemVision], *, posted_at: datetime, assembled_at:
         "vision_labels": [label for label, _ in labels],
         "label_counts": dict(labels),
         "ocr_text": SEPARATOR.join(ocr) or None,
-        "has_meme": any(bool(i.result.get("is_meme")) for i in analyzed),
+        "has_meme": any(bool(i.result.get("is_meme")) for i in analysed),
         "has_text": bool(ocr),
         "near_duplicates": near_duplicates(items),
         "items_count": len(items),
-        "items_analyzed": len(analyzed),
+        "items_analyzed": len(analysed),
         "items_skipped": sum(1 for i in items if i.result is None and i.skip_reason is not None),
         "partial": partial,
         "assembled_at": assembled_at.isoformat(),

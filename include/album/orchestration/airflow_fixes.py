@@ -13,16 +13,24 @@ attribute 'hex'``; the command exits 1 after every task succeeded.
 The fix sits where the copy meets the DB: ``airflow.models.dagrun.get_or_create_dagrun``, which
 only ``DAG.test()`` calls. After it has created the run (and, from the stored alerts, the run's
 ``deadline`` rows, as for a scheduled run), the copy's ``deadline`` becomes the stored alerts'
-ids, the form the rest of Airflow expects. Scheduled runs never pass through it. When Airflow
-fixes the copy, ``deadline`` holds no dict and the wrapper changes nothing;
-``tests/dag/test_dags_test.py`` says when the bug is gone and when this fix stops working.
+ids, the form the rest of Airflow expects. The wrapper is in place only while the DAG's own
+``test()`` runs (``with_fixed_test``): the DAG file gives its DAG object a ``test`` that installs
+it, calls ``DAG.test`` and removes it, so the scheduler, the DAG processor and the workers,
+which never call ``test()``, run Airflow unpatched. ``airflow dags test`` calls ``test()`` on the
+DAG object the file made, and so do tests through a ``DagBag``. When Airflow fixes the copy,
+``deadline`` holds no dict and the wrapper changes nothing; ``tests/dag/test_dags_test.py``
+says when the bug is gone and when this fix stops working.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
 
 
 def _stored_alert_ids(dag_run: Any, session: Any) -> list[str]:
@@ -41,17 +49,12 @@ def encoded_deadline(dag: Any) -> bool:
     return any(isinstance(alert, dict) for alert in getattr(dag, "deadline", None) or ())
 
 
-def fix_dag_test_deadlines() -> None:
-    """Install the ``get_or_create_dagrun`` wrapper, once, in processes that run Airflow's core
-    (the CLI, the scheduler, the DAG processor, ``dag.test()`` callers): they have imported
-    ``airflow.models.dagrun`` before they parse a DAG file. A task process (Task SDK) has not,
-    and is left alone."""
-    dagrun = sys.modules.get("airflow.models.dagrun")
-    if dagrun is None:
-        return
+@contextmanager
+def fixed_get_or_create_dagrun() -> Iterator[None]:
+    """``airflow.models.dagrun.get_or_create_dagrun`` wrapped (see the module) for the block's duration."""
+    from airflow.models import dagrun
+
     original = dagrun.get_or_create_dagrun
-    if getattr(original, "telegram_albums_fix", False):
-        return
 
     @functools.wraps(original)
     def get_or_create_dagrun(*, dag: Any, session: Any, **kwargs: Any) -> Any:
@@ -60,5 +63,21 @@ def fix_dag_test_deadlines() -> None:
             dag.deadline = _stored_alert_ids(dag_run, session)
         return dag_run
 
-    get_or_create_dagrun.telegram_albums_fix = True
     dagrun.get_or_create_dagrun = get_or_create_dagrun
+    try:
+        yield
+    finally:
+        dagrun.get_or_create_dagrun = original
+
+
+def with_fixed_test(dag: DAG) -> DAG:
+    """``dag`` whose ``test()`` (``airflow dags test``, ``dag.test()``) runs with the fix in place."""
+    plain_test = type(dag).test
+
+    @functools.wraps(plain_test)
+    def test(*args: Any, **kwargs: Any) -> Any:
+        with fixed_get_or_create_dagrun():
+            return plain_test(dag, *args, **kwargs)
+
+    dag.test = test
+    return dag

@@ -96,14 +96,51 @@ def _s3_client(conn_id: str, uri: str) -> Any:
     return S3Hook(aws_conn_id=conn_id).get_conn()
 
 
+def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[str, Any],
+                as_of: datetime | None = None, flood_sleep_threshold: int = 60,
+                conn_id: str = "telegram_default") -> PipelineClient:
+    """Client for the ``telegram_default`` connection (login=api_id, password=api_hash).
+
+    Extra ``archive`` (a path) selects the archive transport (with extra ``faults``: Telegram's
+    errors to inject, see ``archive.Fault``); otherwise extra ``session`` must hold a
+    ``StringSession`` made once with ``python -m include.album login``.
+    """
+    from include.album.source.client import REQUEST_RETRIES, PipelineClient
+
+    if extra.get("archive"):
+        from include.album.source.archive import ArchiveTelegramClient, Fault
+
+        try:
+            faults = [Fault.from_mapping(f) for f in extra.get("faults") or ()]
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"connection {conn_id}: extra.faults: {exc}") from None
+        not_joined = {int(c) for c in extra.get("not_joined") or ()}
+        return ArchiveTelegramClient(Path(extra["archive"]), as_of=as_of, faults=faults, not_joined=not_joined,
+                                     flood_sleep_threshold=flood_sleep_threshold, conn_id=conn_id)
+    session = extra.get("session")
+    if not session or not api_id or not api_hash:
+        raise ConfigurationError(
+            f"connection {conn_id} needs login=api_id, password=api_hash and extra.session "
+            "(run `python -m include.album login` once to create the session string), "
+            "or extra.archive=<path> for the offline archive transport (README \"Configuration\")"
+        )
+    # Bounded: a request is retried REQUEST_RETRIES times (Telegram's 5xx and timeouts; then the
+    # last error is raised), a lost connection re-established 5 times, each attempt times out
+    # after 30 s; then the channel is left for the next run, or the task fails and retries.
+    from telethon.sessions import StringSession
+
+    return PipelineClient(StringSession(session), int(api_id), api_hash, conn_id=conn_id,
+                          flood_sleep_threshold=flood_sleep_threshold, receive_updates=False,
+                          request_retries=REQUEST_RETRIES, raise_last_call_error=True, connection_retries=5,
+                          retry_delay=2, timeout=30)
+
+
 def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> PipelineClient:
     """The Telethon client of the ``telegram_default`` connection.
 
     With the archive transport, extra ``replay: true`` shows each run the channel as it was
     at the end of the run's data interval (late album items appear in a later run).
     """
-    from include.album.source.client import make_client
-
     connection = get_connection(settings.telegram_conn_id)
     extra = connection.extra_dejson
     mask_secrets(extra.get("session"), connection.password)
@@ -159,7 +196,7 @@ def redis_client(settings: Settings) -> Redis | None:
                                    "without album_seen")
         return None
     # A hint cache must never stall a task: no retries (redis-py's default backs off for ~3.5 s
-    # per call), 2-s timeouts; on the first failure AlbumSeen stops asking and Postgres decides.
+    # per call), 2-s timeouts; on the first failure AlbumSeen stops writing hints (Postgres decides anyway).
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 

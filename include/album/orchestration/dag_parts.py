@@ -15,8 +15,8 @@ from typing import Any
 
 from airflow.sdk import Asset, get_current_context, task, task_group
 
-from include.album.domain.models import AlbumStep
-from include.album.orchestration import tasks
+from include.album.domain.lifecycle import AlbumStep
+from include.album.orchestration import album_tasks, tasks
 from include.album.orchestration.deployment import INDEX_POOL, INDEX_QUEUE, VISION_CONCURRENCY, VISION_QUEUE
 
 ALBUMS_PARSED = Asset("albums.parsed")
@@ -36,21 +36,22 @@ def process_albums(pulled: Any) -> None:
         @task(queue=VISION_QUEUE, map_index_template="{{ album_label }}",
               max_active_tis_per_dagrun=VISION_CONCURRENCY, execution_timeout=timedelta(minutes=30))
         def vision(album_ids: list[int]) -> list[int]:
-            return tasks.album_step(album_ids, get_current_context(), AlbumStep.VISION)
+            return album_tasks.album_step(album_ids, get_current_context(), AlbumStep.VISION)
 
         @task(map_index_template="{{ album_label }}", execution_timeout=timedelta(minutes=10))
         def summary(album_ids: list[int]) -> list[int]:
-            return tasks.album_step(album_ids, get_current_context(), AlbumStep.SUMMARY)
+            return album_tasks.album_step(album_ids, get_current_context(), AlbumStep.SUMMARY)
 
         @task(map_index_template="{{ album_label }}", outlets=[ALBUM_ASSEMBLED],
               execution_timeout=timedelta(minutes=10))
         def enrich(album_ids: list[int]) -> list[int]:
-            return tasks.album_step(album_ids, get_current_context(), AlbumStep.ENRICH, outlet=ALBUM_ASSEMBLED)
+            return album_tasks.album_step(album_ids, get_current_context(), AlbumStep.ENRICH,
+                                          outlet=ALBUM_ASSEMBLED)
 
         @task(map_index_template="{{ album_label }}", pool=INDEX_POOL, queue=INDEX_QUEUE,
               execution_timeout=timedelta(minutes=15))
         def index(album_ids: list[int]) -> list[int]:
-            return tasks.album_step(album_ids, get_current_context(), AlbumStep.INDEX)
+            return album_tasks.album_step(album_ids, get_current_context(), AlbumStep.INDEX)
 
         return index(enrich(summary(vision(album_ids))))
 

@@ -39,10 +39,12 @@ INDEX_QUEUE = os.environ.get("TELEGRAM_ALBUMS_INDEX_QUEUE", "index")
 # Deadline Alert: a run not finished this long after it was queued is reported as late.
 DEADLINE_SECONDS = _whole_number("TELEGRAM_ALBUMS_DEADLINE_SECONDS", 900)
 
-# The live DAG's tasks on the session pool go before history's (the scheduler fills a pool's
-# free slot by priority): a fresh post never waits long behind an import.
+# The live DAG's tasks go before history's wherever both wait (the scheduler fills a free pool
+# or executor slot by priority), and history runs one instance of each of its tasks at a time
+# over all its runs (a backfill starts up to 10 at once): a fresh post never waits long behind
+# an import.
 LIVE_PRIORITY = {"priority_weight": 100, "weight_rule": "absolute"}
-HISTORY_PRIORITY = {"priority_weight": 1, "weight_rule": "absolute"}
+HISTORY_PRIORITY = {"priority_weight": 1, "weight_rule": "absolute", "max_active_tis_per_dag": 1}
 
 # Every task of every DAG: bounded retries with exponential backoff (30 s, 60 s, 120 s).
 TASK_DEFAULTS = {

@@ -1,5 +1,5 @@
-"""What the albums view (``admin/ui.py``) asks of Airflow: who is asking, which tenants they may
-see, and which task instances worked on an album.
+"""What the albums view (``admin/ui.py``) asks of Airflow: who is asking, and which tenants they
+may see. (Which runs worked on an album, the view reads from ``album_runs``: the tasks record it.)
 
 A plugin's FastAPI endpoints are not protected by Airflow unless they ask; every endpoint of
 the view depends on ``viewer``, which uses Airflow's own ``get_user`` (the UI's session cookie or
@@ -76,33 +76,3 @@ async def viewer(user: Annotated[Any, Depends(get_user)]) -> Viewer:
         raise HTTPException(500, str(exc)) from None
     return Viewer(name=user.get_name(), tenants=tenants,
                   may_edit=manager.is_authorized_dag(method="PUT", details=details, user=user))
-
-
-def album_task_instances(labels: dict[int, str], per_album: int = 3) -> dict[int, list[dict]]:
-    """For each album (id -> its label), the newest successful ``album.enrich`` task instances
-    that worked on it: their rendered map index is its label, or a unit's list holding its id.
-    One query for a page of albums; links into the grid."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.execute(
-            select(TaskInstance.run_id, TaskInstance.map_index, TaskInstance.rendered_map_index)
-            .where(TaskInstance.dag_id == DAG_ID, TaskInstance.task_id == "album.enrich",
-                   TaskInstance.state == "success")
-            .order_by(TaskInstance.end_date.desc()).limit(2000)).all()
-    by_label = {label: album_id for album_id, label in labels.items()}
-    found: dict[int, list[dict]] = {album_id: [] for album_id in labels}
-    for run_id, map_index, rendered in rows:
-        words = (rendered or "").replace(",", " ").split()
-        if rendered in by_label:
-            albums = [by_label[rendered]]
-        elif words[1:2] == ["albums"]:  # a unit of several: "3 albums, 17, 18, 19" (units.unit_label)
-            albums = [int(word) for word in words[2:] if word.isdigit() and int(word) in found]
-        else:
-            continue
-        for album_id in albums:
-            if len(found[album_id]) < per_album:
-                found[album_id].append({"run_id": run_id, "map_index": map_index})
-    return found

@@ -1,156 +1,50 @@
 """The archive transport (format ``telegram-archive/1``, README "Sources of messages"): real Telethon code, offline.
 
-An archive (format ``telegram-archive/1``) is a directory::
-
-    manifest.json                          format, telethon version, TL layer, channels
-    channels/<channel_id>/messages.jsonl   {"tl": base64(bytes(telethon Message))} per line
-    media/<photo_or_document_id>           raw bytes served to upload.GetFile
-    media/<document_id>.thumb              optional thumbnail bytes (video preview)
-
-A channel's lines are its history as recorded, in order: a later line for the same message id
-is a later version of it (an edit; its ``edit_date`` says when), and a ``MessageEmpty`` line
-means the message was deleted from Telegram (``append_messages`` writes both). A refresh
-over the archive sees them as a live refresh sees Telegram's answers.
-
 ``ArchiveTelegramClient`` is a ``TelegramClient`` whose ``_call`` sends every request to
-an in-process sender that answers from the archive. Everything above the sender is
-Telethon's own code: ``iter_messages``, ``get_messages(ids=...)``, ``download_media``,
-entity handling, the FloodWait sleep/raise logic and the retries of Telegram's 5xx answers.
+an in-process sender, ``ArchiveSender``, that answers from an archive (its format:
+``archive_format.py``). Everything above the sender is Telethon's own code:
+``iter_messages``, ``get_messages(ids=...)``, ``download_media``, entity handling, the
+FloodWait sleep/raise logic and the retries of Telegram's 5xx answers. A refresh over the
+archive sees its edits and deletions as a live refresh sees Telegram's answers.
 
-Telegram's own failures are injected with ``Fault``: an RPC error string (``CHANNEL_PRIVATE``,
-``AUTH_KEY_DUPLICATED``, ``FILE_REFERENCE_EXPIRED``, ``FLOOD_WAIT_3``, ``FLOOD_PREMIUM_WAIT_90``,
-``RPC_CALL_FAIL``, ``TIMEOUT``, ...) answered for one channel's (or every) request of a kind,
-after letting the first N through or not, once, N times or always. Telethon's own
-``rpc_message_to_error`` turns it into the exception class the live client would raise.
-A channel renamed on Telegram is an edit of the archive's manifest (``rename_channel``).
+Telegram's own failures are injected with ``Fault`` (``archive_faults.py``). The archive's
+edits — later versions of messages, deletions, a renamed channel, channels added — are made
+by the development tools (``devtools/archive_edits.py``).
+
+Callers import the transport from here, the format's and the faults' names they use included
+(``__all__``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import bisect
-import json
 import logging
-import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import telethon
 from telethon import errors, functions, types
 from telethon.extensions import BinaryReader
 from telethon.sessions import StringSession
-from telethon.tl.alltlobjects import LAYER
 
 from include.album.domain.models import Skip
+from include.album.source.archive_faults import Fault
+from include.album.source.archive_format import ArchiveError, ArchiveWriter, decode_message, read_manifest
 from include.album.source.client import REQUEST_RETRIES, PipelineClient
-from include.album.source.failures import Meaning, meaning_of
+
+__all__ = ["ArchiveError", "ArchiveSender", "ArchiveTelegramClient", "ArchiveWriter", "Fault", "read_manifest"]
 
 log = logging.getLogger(__name__)
-
-ARCHIVE_FORMAT = "telegram-archive/1"
 
 
 def _message_empty(message_id: int) -> Any:
     # Telethon patches types.MessageEmpty with its custom Message; build it the way a server
-    # answer would arrive: from the TL bytes of the plain constructor.
-    return BinaryReader(bytes(deletion_marker(message_id))).tgread_object()
-
-
-def deletion_marker(message_id: int) -> Any:
-    """The archive line content that records ``message_id`` as deleted (a plain ``messageEmpty``)."""
-    return types.MessageEmpty.__bases__[1](id=message_id)
-
-
-class ArchiveError(Exception):
-    """The archive cannot be used at all (wrong format, wrong layer, missing manifest)."""
-
-
-def _is_preview(request: Any) -> bool:
-    location = getattr(request, "location", None)
-    return isinstance(location, types.InputDocumentFileLocation) and bool(location.thumb_size)
-
-
-# The RPCs a fault can name, by what they do.
-RPC_KINDS: dict[str, Callable[[Any], bool]] = {
-    "history": lambda r: isinstance(r, functions.messages.GetHistoryRequest),
-    "messages": lambda r: isinstance(r, functions.channels.GetMessagesRequest),  # get_messages(ids=...)
-    "download": lambda r: isinstance(r, functions.upload.GetFileRequest),  # files and previews
-    "preview": lambda r: isinstance(r, functions.upload.GetFileRequest) and _is_preview(r),  # a video's still
-    "dialogs": lambda r: isinstance(r, functions.messages.GetPeerDialogsRequest),
-    # The first request of a connection: what a session Telegram refuses fails on (tasks ask
-    # nothing only to check the session; Telethon's updates.getState was that request once).
-    "state": lambda r: isinstance(r, functions.updates.GetStateRequest),
-}
-# Telegram's error codes for the strings the pipeline meets (others default to 400; waits 420).
-# Telethon picks the class by the string; the code is what the live answer would carry.
-_ERROR_CODES = {"AUTH_KEY_UNREGISTERED": 401, "SESSION_REVOKED": 401, "SESSION_EXPIRED": 401,
-                "USER_DEACTIVATED": 401, "USER_DEACTIVATED_BAN": 401, "AUTH_KEY_DUPLICATED": 406,
-                "RPC_CALL_FAIL": 500, "RPC_MCGET_FAIL": 500, "TIMEOUT": -503}
-
-
-@dataclass
-class Fault:
-    """Telegram answering ``error`` (its RPC error string) instead of the answer.
-
-    ``channel`` None: requests of any channel, and those of none (the session's own); ``rpcs``
-    empty: every kind of request (else names of ``RPC_KINDS``); ``after``: that many matching
-    requests are answered first (a fault mid-album: the second download); ``times`` None:
-    always. Counted per client: each task builds its own from the connection, as each live task
-    connects anew.
-    """
-
-    error: str
-    channel: int | None = None
-    rpcs: frozenset[str] = frozenset()
-    times: int | None = 1
-    after: int = 0
-
-    @classmethod
-    def from_mapping(cls, value: dict) -> Fault:
-        """``{"error": "CHANNEL_PRIVATE", "channel": 1, "rpc": "history"|[...], "after": 0,
-        "times": 1|"once"|"always"}``."""
-        unknown = sorted(set(value) - {"error", "channel", "rpc", "times", "after"})
-        if unknown or not isinstance(value.get("error"), str):
-            raise ValueError(f"archive fault {value!r}: needs error (an RPC error string) and may have "
-                             f"channel, rpc, after, times; unknown keys {unknown}")
-        rpc = value.get("rpc") or []
-        rpcs = frozenset([rpc] if isinstance(rpc, str) else rpc) - {"any"}
-        if rpcs - set(RPC_KINDS):
-            raise ValueError(f"archive fault {value!r}: rpc must be any or one of {sorted(RPC_KINDS)}")
-        times = value.get("times", 1)
-        times = {"once": 1, "always": None}.get(times, times)
-        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
-            raise ValueError(f"archive fault {value!r}: times must be once, always or a positive integer")
-        after = value.get("after", 0)
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise ValueError(f"archive fault {value!r}: after must be a whole number of requests to let through")
-        channel = value.get("channel")
-        return cls(error=value["error"], channel=None if channel is None else int(channel), rpcs=rpcs, times=times,
-                   after=after)
-
-    def matches(self, request: Any, channel_ids: set[int], *, first: bool = False) -> bool:
-        if self.times == 0:
-            return False
-        kinds = {kind for kind in self.rpcs if RPC_KINDS[kind](request) or (kind == "state" and first)}
-        if self.rpcs and not kinds:
-            return False
-        if self.channel is not None and self.channel not in channel_ids:
-            return False
-        if self.after:  # let this one through
-            self.after -= 1
-            return False
-        return True
-
-    def raise_for(self, request: Any) -> None:
-        if self.times is not None:
-            self.times -= 1
-        default = 420 if meaning_of(self.error) is Meaning.WAIT else 400
-        code = _ERROR_CODES.get(self.error, default)
-        raise errors.rpc_message_to_error(types.RpcError(error_code=code, error_message=self.error), request)
+    # answer would arrive: from the TL bytes of the plain constructor (``__bases__[1]``).
+    plain = types.MessageEmpty.__bases__[1](id=message_id)
+    return BinaryReader(bytes(plain)).tgread_object()
 
 
 @dataclass
@@ -158,100 +52,6 @@ class _ChannelHistory:
     channel: types.Channel
     messages: list[Any]  # newest first, like Telegram's history
     problems: list[Skip] = field(default_factory=list)
-
-
-def read_manifest(path: Path) -> dict:
-    manifest_path = Path(path) / "manifest.json"
-    if not manifest_path.is_file():
-        raise ArchiveError(f"{path} is not a {ARCHIVE_FORMAT} archive: manifest.json is missing (give the "
-                           "directory `python -m include.album record` wrote)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArchiveError(f"{manifest_path} cannot be read ({exc}): re-record the archive or restore the file") \
-            from None
-    if not isinstance(manifest, dict):
-        raise ArchiveError(f"{manifest_path} is not a JSON object: re-record the archive or restore the file")
-    if manifest.get("format") != ARCHIVE_FORMAT:
-        raise ArchiveError(
-            f"{manifest_path}: format is {manifest.get('format')!r}, expected {ARCHIVE_FORMAT!r}"
-        )
-    if manifest.get("layer") != LAYER:
-        raise ArchiveError(
-            f"{manifest_path}: archive was recorded with Telegram layer {manifest.get('layer')} "
-            f"(telethon {manifest.get('telethon')}), but the installed telethon {telethon.__version__} "
-            f"speaks layer {LAYER}; re-record the archive or install the matching telethon"
-        )
-    return manifest
-
-
-def encode_message(message: Any) -> str:
-    return json.dumps({"tl": base64.b64encode(bytes(message)).decode("ascii")})
-
-
-def decode_message(line: str) -> Any:
-    data = base64.b64decode(json.loads(line)["tl"], validate=True)
-    obj = BinaryReader(data).tgread_object()
-    if not isinstance(obj, (types.Message, types.MessageService, types.MessageEmpty)):
-        raise ValueError(f"not a message but {type(obj).__name__}")
-    return obj
-
-
-class ArchiveWriter:
-    """Writes an archive; used by the sample builder, the tests and ``record``."""
-
-    def __init__(self, path: Path, channels: list[dict]):
-        self.path = Path(path)
-        self.channels = channels
-        (self.path / "media").mkdir(parents=True, exist_ok=True)
-        self._lines: dict[int, list[str]] = {int(c["id"]): [] for c in channels}
-
-    def add_message(self, channel_id: int, message: Any) -> None:
-        self._lines[channel_id].append(encode_message(message))
-
-    def add_media(self, file_id: int, data: bytes, *, thumb: bool = False) -> None:
-        name = f"{file_id}.thumb" if thumb else str(file_id)
-        (self.path / "media" / name).write_bytes(data)
-
-    def close(self) -> None:
-        manifest = {
-            "format": ARCHIVE_FORMAT,
-            "telethon": telethon.__version__,
-            "layer": LAYER,
-            "channels": self.channels,
-        }
-        (self.path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        for channel_id, lines in self._lines.items():
-            channel_dir = self.path / "channels" / str(channel_id)
-            channel_dir.mkdir(parents=True, exist_ok=True)
-            (channel_dir / "messages.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-
-
-def rename_channel(path: Path, channel_id: int, *, username: str | None, title: str) -> None:
-    """The channel as Telegram shows it after its owner renamed it (clients made afterwards see it)."""
-    manifest_path = Path(path) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    entry = next(c for c in manifest["channels"] if int(c["id"]) == channel_id)
-    entry.update(username=username, title=title)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def add_channels(path: Path, source: Path) -> None:
-    """Add the channels of the archive at ``source`` (their messages and media) to the one at ``path``."""
-    path, source = Path(path), Path(source)
-    manifest, extra = read_manifest(path), read_manifest(source)
-    known = {int(c["id"]) for c in manifest["channels"]}
-    manifest["channels"] += [c for c in extra["channels"] if int(c["id"]) not in known]
-    for folder in ("channels", "media"):
-        shutil.copytree(source / folder, path / folder, dirs_exist_ok=True)
-    (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def append_messages(path: Path, channel_id: int, messages: list[Any]) -> None:
-    """Append later versions to a channel's history: edited messages, or ``deletion_marker(id)``."""
-    file = Path(path) / "channels" / str(channel_id) / "messages.jsonl"
-    with file.open("a", encoding="utf-8") as handle:
-        handle.writelines(encode_message(m) + "\n" for m in messages)
 
 
 class ArchiveSender:

@@ -12,16 +12,13 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from telethon import TelegramClient, errors, functions, types, utils
 from telethon._updates import SessionState
-from telethon.sessions import StringSession
 from telethon.tl.alltlobjects import tlobjects
 
 from include.album.domain.models import Channel, Skip
-from include.album.domain.settings import ConfigurationError
 from include.album.source.failures import Meaning, Wait, meaning
 
 log = logging.getLogger(__name__)
@@ -186,41 +183,6 @@ class _Counted:
 def request_kind(type_name: str) -> str:
     """A request's type as a metric label: ``GetPeerDialogsRequest`` -> ``get_peer_dialogs``."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type_name.removesuffix("Request")).lower()
-
-
-def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[str, Any],
-                as_of: datetime | None = None, flood_sleep_threshold: int = 60,
-                conn_id: str = "telegram_default") -> PipelineClient:
-    """Client for the ``telegram_default`` connection (login=api_id, password=api_hash).
-
-    Extra ``archive`` (a path) selects the archive transport (with extra ``faults``: Telegram's
-    errors to inject, see ``archive.Fault``); otherwise extra ``session`` must hold a
-    ``StringSession`` made once with ``python -m include.album login``.
-    """
-    if extra.get("archive"):
-        from include.album.source.archive import ArchiveTelegramClient, Fault
-
-        try:
-            faults = [Fault.from_mapping(f) for f in extra.get("faults") or ()]
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"connection {conn_id}: extra.faults: {exc}") from None
-        not_joined = {int(c) for c in extra.get("not_joined") or ()}
-        return ArchiveTelegramClient(Path(extra["archive"]), as_of=as_of, faults=faults, not_joined=not_joined,
-                                     flood_sleep_threshold=flood_sleep_threshold, conn_id=conn_id)
-    session = extra.get("session")
-    if not session or not api_id or not api_hash:
-        raise ConfigurationError(
-            f"connection {conn_id} needs login=api_id, password=api_hash and extra.session "
-            "(run `python -m include.album login` once to create the session string), "
-            "or extra.archive=<path> for the offline archive transport (README \"Connections\")"
-        )
-    # Bounded: a request is retried REQUEST_RETRIES times (Telegram's 5xx and timeouts; then the
-    # last error is raised), a lost connection re-established 5 times, each attempt times out
-    # after 30 s; then the channel is left for the next run, or the task fails and retries.
-    return PipelineClient(StringSession(session), int(api_id), api_hash, conn_id=conn_id,
-                          flood_sleep_threshold=flood_sleep_threshold, receive_updates=False,
-                          request_retries=REQUEST_RETRIES, raise_last_call_error=True, connection_retries=5,
-                          retry_delay=2, timeout=30)
 
 
 def input_peer(channel: Channel) -> types.InputPeerChannel:

@@ -147,6 +147,6 @@ class SessionUnusable(ConfigurationError):
         super().__init__(
             f"the Telegram session in connection {conn_id} is no longer usable ({why}); create a new one "
             f"with `python -m include.album login` and store it as extra.session of connection {conn_id} "
-            "(README \"Connections\"). Every channel waits at its mark; the first run with the new session "
+            "(README \"Configuration\"). Every channel waits at its mark; the first run with the new session "
             "catches up")
         self.reason = error_name(cause) if not isinstance(cause, str) else "UNAUTHORIZED"

@@ -70,22 +70,7 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
     older_edge = window is not None or channel.hwm == 0  # else the mark says what lies before
     edges_confirmed = {"older": not older_edge, "newer": False}
     try:
-        if window is not None:
-            async for message in client.iter_messages(peer, offset_date=window.start, reverse=True):
-                if message.date >= window.end:
-                    break
-                pull.messages.append(message)
-        elif channel.hwm == 0:
-            newest = [m async for m in client.iter_messages(peer, limit=max_messages)]
-            pull.messages = newest[::-1]
-        elif channel.top_message is not None:
-            last = min(channel.top_message, channel.hwm + max_messages)
-            wanted = list(range(channel.hwm + 1, last + 1))
-            pull.messages = [m for m in await client.get_messages(peer, ids=wanted) if m is not None]
-            pull.covered_to = last
-        else:
-            async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages):
-                pull.messages.append(message)
+        await _read(client, peer, channel, window, max_messages, pull)
         if pull.messages:
             if older_edge:
                 pull.messages[:0] = await _album_edge(client, peer, pull.messages[0], newer=False)
@@ -105,6 +90,27 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
     if pull.wait is not None:
         pull.messages = _without_unconfirmed_albums(pull.messages, **edges_confirmed)
     return pull
+
+
+async def _read(client: TelegramClient, peer: Any, channel: Channel, window: PullWindow | None, max_messages: int,
+                pull: Pull) -> None:
+    """The pull's own messages into ``pull`` (its edges are confirmed by the caller)."""
+    if window is not None:
+        async for message in client.iter_messages(peer, offset_date=window.start, reverse=True):
+            if message.date >= window.end:
+                break
+            pull.messages.append(message)
+    elif channel.hwm == 0:
+        newest = [m async for m in client.iter_messages(peer, limit=max_messages)]
+        pull.messages = newest[::-1]
+    elif channel.top_message is not None:
+        last = min(channel.top_message, channel.hwm + max_messages)
+        wanted = list(range(channel.hwm + 1, last + 1))
+        pull.messages = [m for m in await client.get_messages(peer, ids=wanted) if m is not None]
+        pull.covered_to = last
+    else:
+        async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages):
+            pull.messages.append(message)
 
 
 def _without_unconfirmed_albums(messages: list[Any], *, older: bool, newer: bool) -> list[Any]:

@@ -1,4 +1,4 @@
-"""Per-album processing: vision → summary → enrichment.
+"""Per-album processing: vision → summary → enrichment (the album's life: ``domain/lifecycle.py``).
 
 Each step reads what it needs from Postgres and leaves its output there, so each is a
 separately retryable task and a rerun finds its work already done:
@@ -7,8 +7,8 @@ separately retryable task and a rerun finds its work already done:
 * ``summarize_album`` aggregates the items in position order once every vision-eligible item
   has a result or a terminal skip — or, after ``assembly_timeout_minutes`` since the
   composition last changed, as ``partial`` (completed by a later run);
-* ``enrich_album`` publishes: one S3 summary per subscribed tenant, then
-  ``media_groups.meta->'enrichment'`` and ``status``, then the Redis ``album_seen`` hint.
+* ``enrich_album`` publishes: one S3 summary per subscribed tenant, then the album's
+  enrichment and state in Postgres, then the Redis ``album_seen`` hint for downstream readers.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg.types.json import Jsonb
 
+from include.album.domain.lifecycle import Album, AlbumState, StepOutcome, transition
 from include.album.domain.summary import ItemVision, aggregate
 from include.album.providers.vision import UnusableImage, VisionProvider
 from include.album.steps import metrics
@@ -33,69 +34,17 @@ from include.album.stores.media import MediaStore, summary_key
 if TYPE_CHECKING:
     from redis import Redis
 
-    from include.album.steps.indexing import AlbumIndexer
-
 log = logging.getLogger(__name__)
 
 ALBUM_SEEN_TTL_SECONDS = 24 * 3600
 IMAGE_DOCUMENT_MIMES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff")
 
 
-@dataclass(frozen=True)
-class Album:
-    id: int
-    channel_id: int
-    username: str | None
-    grouped_id: int
-    album_kind: str
-    items_count: int
-    caption_text: str | None
-    posted_at: datetime
-    content_hash: str
-    status: str
-    meta: dict
-    composed_at: datetime
-    deleted_at: datetime | None
-    quarantined: bool
-    enriched_hash: str | None
-    enriched_at: str | None
-    indexed_for: str | None
-
-    @property
-    def label(self) -> str:
-        return f"@{self.username or self.channel_id} album {self.id}"
-
-    @property
-    def is_live(self) -> bool:
-        """Neither deleted nor quarantined: the steps work on it."""
-        return self.deleted_at is None and not self.quarantined
-
-    @property
-    def is_enriched(self) -> bool:
-        """Its enrichment is of its current composition."""
-        return self.enriched_hash == self.content_hash
-
-    @property
-    def is_assembled(self) -> bool:
-        """Assembled, and for this very composition."""
-        return self.status == "assembled" and self.is_enriched
-
-    @property
-    def is_indexed(self) -> bool:
-        """Its current enrichment is what the search index holds."""
-        return self.is_enriched and self.indexed_for == self.enriched_at
-
-    @property
-    def ready_to_index(self) -> bool:
-        """Enriched for its current composition, and the index does not hold that yet."""
-        return self.is_enriched and not self.is_indexed
-
-
 def load_album(conn: psycopg.Connection, album_id: int) -> Album:
     row = db.fetch_one(conn, "album_get", {"album_id": album_id})
     if row is None:
         raise LookupError(f"album {album_id} does not exist (deleted, or the id is wrong)")
-    return Album(**row)
+    return Album(**{**row, "state": AlbumState(row["state"])})
 
 
 @contextmanager
@@ -110,10 +59,11 @@ def albums_locked(conn: psycopg.Connection, album_ids: Sequence[int]) -> Iterato
 
 
 class AlbumSeen:
-    """Redis ``album_seen:{channel_id}:{grouped_id}`` = content hash of the last assembled composition.
-
-    A hint for consumers and a fast path; Postgres stays the source of truth, and a Redis
-    outage only costs one warning: after the first failure this object stops asking.
+    """Redis ``album_seen:{channel_id}:{grouped_id}`` = the content hash of the album's last assembled
+    composition, written when it is published: a hint for readers outside the pipeline (the
+    replaced system's consumers read it). The pipeline itself never reads it: Postgres decides
+    what is done (``Album.is_assembled``). A Redis outage costs one warning: after the first
+    failure this object stops writing.
     """
 
     def __init__(self, client: Redis | None):
@@ -123,35 +73,14 @@ class AlbumSeen:
     def key(album: Album) -> str:
         return f"album_seen:{album.channel_id}:{album.grouped_id}"
 
-    def get(self, album: Album) -> str | None:
-        if self.client is None:
-            return None
-        try:
-            value = self.client.get(self.key(album))
-        except Exception as exc:  # noqa: BLE001 - any Redis failure: bypass the cache
-            self._give_up(exc)
-            return None
-        return value.decode() if isinstance(value, bytes) else value
-
     def remember(self, album: Album) -> None:
         if self.client is None:
             return
         try:
             self.client.set(self.key(album), album.content_hash, ex=ALBUM_SEEN_TTL_SECONDS)
-        except Exception as exc:  # noqa: BLE001
-            self._give_up(exc)
-
-    def _give_up(self, exc: Exception) -> None:
-        log.warning("Redis unavailable (%s); album_seen bypassed for the rest of this task, Postgres decides", exc)
-        self.client = None
-
-
-def unchanged(album: Album, seen: AlbumSeen) -> bool:
-    """True when the album was already assembled for this composition: skip vision, summary, enrichment."""
-    hint = seen.get(album)
-    if hint == album.content_hash and not album.is_assembled:
-        log.info("%s: Redis says assembled but Postgres does not; processing it", album.label)
-    return album.is_assembled
+        except Exception as exc:  # noqa: BLE001 - any Redis failure: the hint is skipped
+            log.warning("Redis unavailable (%s); album_seen hints not written for the rest of this task", exc)
+            self.client = None
 
 
 @dataclass(frozen=True)
@@ -184,14 +113,15 @@ def vision_input(item: dict) -> VisionInput:
     return VisionInput(skip_reason=f"not_an_image:{mime or kind}")
 
 
-def analyse_album(conn: psycopg.Connection, store: MediaStore, provider: VisionProvider, album: Album) -> dict[str,
-                  int]:
-    """Vision for every item image of the album not analysed yet by this provider version."""
+def analyse_album(conn: psycopg.Connection, store: MediaStore, provider: VisionProvider,
+                  album: Album) -> StepOutcome:
+    """Vision for every item image of the album not analysed yet by this provider version:
+    ``DONE``, or ``PENDING`` while an item's media is still to come."""
     items = db.fetch_all(conn, "album_items_for_vision", {"album_id": album.id})
     counts = analyse_images(conn, store, provider,
                             [(f"{album.label} item {item['position']}", vision_input(item)) for item in items])
     log.info("%s vision: %s", album.label, counts)
-    return counts
+    return StepOutcome.PENDING if counts["pending"] else StepOutcome.DONE
 
 
 def analyse_images(conn: psycopg.Connection, store: MediaStore, provider: VisionProvider,
@@ -251,27 +181,26 @@ def item_outcomes(conn: psycopg.Connection, album: Album, provider_key: str) -> 
 
 
 def summarize_album(conn: psycopg.Connection, album: Album, provider_key: str, timeout: timedelta,
-                    now: datetime) -> str:
-    """Aggregate when complete (or timed out); returns assembled, partial or waiting."""
+                    now: datetime) -> StepOutcome:
+    """Aggregate when complete (or timed out): ``ASSEMBLED``, ``PARTIAL``, or ``WAITING`` before the timeout."""
     outcomes = item_outcomes(conn, album, provider_key)
     pending = [o.position for o in outcomes if not o.done]
     if pending and now - album.composed_at < timeout:
         log.info("%s: items %s have no vision result yet; waiting (partial after %s)", album.label, pending, timeout)
-        return "waiting"
-    status = "partial" if pending else "assembled"
+        return StepOutcome.WAITING
+    state = AlbumState.PARTIAL if pending else AlbumState.ASSEMBLED
     started = time.perf_counter()
     summary = aggregate(outcomes, posted_at=album.posted_at, assembled_at=now, partial=bool(pending))
     metrics.observe("album_aggregation_duration_ms", (time.perf_counter() - started) * 1000)
-    summary["items"] = [{"position": o.position, "message_id": o.message_id,
-                         "status": "analyzed" if o.result else "skipped" if o.skip_reason else "pending",
+    summary["items"] = [{"position": o.position, "message_id": o.message_id, "status": o.status,
                          "skip_reason": o.skip_reason if not o.result else None} for o in outcomes]
     with conn.transaction():
         db.execute(conn, "album_summary_upsert", {"album_id": album.id, "content_hash": album.content_hash,
-                                                  "provider_key": provider_key, "status": status,
+                                                  "provider_key": provider_key, "status": state,
                                                   "summary": Jsonb(summary)})
-    log.info("%s summary: %s, %d analysed, %d skipped, %d pending", album.label, status,
+    log.info("%s summary: %s, %d analysed, %d skipped, %d pending", album.label, state,
              summary["items_analyzed"], summary["items_skipped"], len(pending))
-    return status
+    return StepOutcome(state)
 
 
 def write_summaries(store: MediaStore, album: Album, summary: dict, tenants: Sequence[str]) -> dict[str, str]:
@@ -300,43 +229,21 @@ def enrich_album(conn: psycopg.Connection, store: MediaStore, seen: AlbumSeen, a
         if row is None or row["content_hash"] != album.content_hash:
             log.info("%s: no summary for the current composition yet; nothing published", album.label)
             return None
+        state = transition(album.id, current.state, AlbumState(row["status"]))
         summary = row["summary"]
         tenants = [r["tenant_id"] for r in db.fetch_all(conn, "album_tenants", {"album_id": album.id})]
         keys = write_summaries(store, album, summary, tenants)  # S3 first: Postgres never points at a missing object
         enrichment = {**summary, "content_hash": album.content_hash, "s3_keys": keys,
                       "provider_key": row["provider_key"]}
         updated = db.execute(conn, "album_enrich", {"album_id": album.id, "content_hash": album.content_hash,
-                                                    "status": row["status"], "enrichment": Jsonb(enrichment)})
+                                                    "state": state, "enrichment": Jsonb(enrichment),
+                                                    "enriched_at": summary["assembled_at"]})
     if not updated:  # recomposed by a pull meanwhile: its writer publishes the new composition
         log.info("%s changed while it was being enriched; the next run publishes the new composition", album.label)
         return None
-    metrics.incr("albums_assembled_total", label="ok" if row["status"] == "assembled" else "partial")
+    metrics.incr("albums_assembled_total", label="ok" if state is AlbumState.ASSEMBLED else "partial")
     metrics.observe("album_assembly_lag_seconds", summary["assembly_lag_seconds"])
-    if row["status"] == "assembled":
+    if state is AlbumState.ASSEMBLED:
         seen.remember(album)
-    log.info("%s enriched (%s) for tenants %s", album.label, row["status"], ", ".join(tenants) or "none")
+    log.info("%s enriched (%s) for tenants %s", album.label, state, ", ".join(tenants) or "none")
     return enrichment
-
-
-def process_album(conn: psycopg.Connection, store: MediaStore, seen: AlbumSeen, provider: VisionProvider, album_id: int,
-                  timeout: timedelta, now: datetime, indexer: AlbumIndexer | None = None) -> str:
-    """All steps for one album in a plain loop (what the mapped task group does, minus Airflow).
-
-    ``indexer`` (an ``indexing.AlbumIndexer``) adds the search-index step; without it the
-    album is assembled and enriched only.
-    """
-    album = load_album(conn, album_id)
-    if not album.is_live:
-        return "deleted" if album.deleted_at is not None else "quarantined"
-    outcome = "unchanged"
-    if not unchanged(album, seen):
-        analyse_album(conn, store, provider, album)
-        status = summarize_album(conn, album, provider.key, timeout, now)
-        if status == "waiting":
-            return status
-        outcome = "published" if enrich_album(conn, store, seen, load_album(conn, album_id)) else "waiting"
-        album = load_album(conn, album_id)
-    if indexer is not None and album.ready_to_index:
-        indexer.index([album])
-        outcome = "published" if outcome == "published" else "indexed"
-    return outcome

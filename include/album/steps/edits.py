@@ -26,8 +26,9 @@ from include.album.domain.settings import Settings
 from include.album.source.client import PipelineClient, input_peer
 from include.album.source.failures import Wait
 from include.album.steps import metrics
+from include.album.steps.channels import ChannelDeferred, ChannelUnavailable, for_each_channel
 from include.album.steps.downloads import Fetched, fetch_media
-from include.album.steps.ingest import ChannelDeferred, ChannelUnavailable, for_each_channel, write_fetched
+from include.album.steps.writes import write_fetched
 from include.album.stores import db
 from include.album.stores.media import MediaStore
 

@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 from telethon.extensions import BinaryReader
 
+from include.album.domain.lifecycle import ChannelState
 from include.album.domain.models import Channel
 from include.album.domain.settings import ConfigurationError, Settings
 from include.album.source.changes import newest_message_ids
@@ -41,16 +42,10 @@ from include.album.source.client import PipelineClient, input_peer
 from include.album.source.failures import Wait
 from include.album.source.pull import HISTORY_PAGE, Page, PullWindow, _album_edge, history_page
 from include.album.steps import metrics
+from include.album.steps.channels import ChannelUnavailable, channel_failed, channels_to_pull, load_channels
 from include.album.steps.downloads import Fetched, fetch_media
-from include.album.steps.ingest import (
-    ChannelUnavailable,
-    Cover,
-    channel_failed,
-    channels_to_pull,
-    load_channels,
-    write_fetched,
-)
 from include.album.steps.session import telegram_session
+from include.album.steps.writes import Cover, write_fetched
 from include.album.stores import db
 from include.album.stores.media import MediaStore
 
@@ -127,7 +122,7 @@ class _Budget:
 def channels_asked(conn: psycopg.Connection, settings: Settings, asked: Any) -> list[Channel]:
     """The channels a history run imports: those ``asked`` (ids or ``@usernames``, as
     ``--dag-run-conf '{"channels": [...]}'`` gives them), else every subscribed channel not set aside."""
-    subscribed = [c for c in channels_to_pull(conn, settings) if c.state == "active"]
+    subscribed = [c for c in channels_to_pull(conn, settings) if c.state == ChannelState.ACTIVE]
     if asked is None:
         return subscribed
     if not isinstance(asked, list) or not asked:

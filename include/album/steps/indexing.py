@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
+from include.album.domain.lifecycle import Album
 from include.album.providers.vision import VisionProvider
-from include.album.steps.assembly import Album, albums_locked, analyse_images, item_outcomes, vision_input
+from include.album.steps.assembly import albums_locked, analyse_images, item_outcomes, vision_input
 from include.album.stores import db, graph
 from include.album.stores.media import MediaStore
 from include.album.stores.qdrant import IndexDoc, QdrantIndex, album_point_id, post_point_id, timestamp_fields, utc_iso
@@ -101,7 +102,7 @@ class AlbumIndexer:
             out.has_text[album.id] = bool(text.strip())
             out.docs.append(IndexDoc(album_point_id(album.id), text, {
                 **base, "kind": "album", "grouped_id": album.grouped_id, "items_count": album.items_count,
-                "status": album.status, "labels": enrichment.get("vision_labels", []),
+                "status": album.state, "labels": enrichment.get("vision_labels", []),
                 **timestamp_fields(album.posted_at)}))
             outcomes = {o.position: o for o in item_outcomes(self.conn, album, self.provider_key)}
             out.post_points[album.id] = []
@@ -120,7 +121,7 @@ class AlbumIndexer:
             out.albums.append({"album_id": album.id, "channel_id": album.channel_id, "grouped_id": album.grouped_id,
                                "album_kind": album.album_kind, "items_count": album.items_count,
                                "caption_text": album.caption_text, "posted_at": utc_iso(album.posted_at),
-                               "status": album.status, "content_hash": album.content_hash})
+                               "status": album.state, "content_hash": album.content_hash})
             out.labels.extend({"album_id": album.id, "label": label, "count": count}
                               for label, count in (enrichment.get("label_counts") or {}).items())
         return out
@@ -145,9 +146,10 @@ class AlbumIndexer:
         with self.conn.transaction():
             for album in albums:
                 db.execute(self.conn, "album_mark_indexed", {
-                    "album_id": album.id, "content_hash": album.content_hash,
-                    "index": Jsonb({"enrichment_assembled_at": album.enriched_at, "indexed_at": now.isoformat(),
-                                    "embedding": self.qindex.embedder.key, "has_text": out.has_text[album.id],
+                    "album_id": album.id, "content_hash": album.content_hash, "indexed_version": album.enriched_at,
+                    "indexed_at": now,
+                    "index": Jsonb({"indexed_at": now.isoformat(), "embedding": self.qindex.embedder.key,
+                                    "has_text": out.has_text[album.id],
                                     "graph": self.graph.name if self.graph else None})})
                 db.execute(self.conn, "album_posts_mark_indexed", {"album_id": album.id, "indexed_at": now})
         log.info("indexed %d albums: %d points%s", len(albums), points,

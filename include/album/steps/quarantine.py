@@ -16,14 +16,16 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TypeVar
 
 import psycopg
 
+from include.album.domain.lifecycle import Album, AlbumStep
 from include.album.steps import metrics
 from include.album.stores import db
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class AlbumsFailed(Exception):
@@ -64,8 +66,8 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def run_guarded(albums: Sequence[Any], step: str,
-                action: Callable[[Any], Any]) -> tuple[dict[int, Any], list[tuple[Any, Exception]]]:
+def run_guarded(albums: Sequence[Album], step: AlbumStep,
+                action: Callable[[Album], T]) -> tuple[dict[int, T], list[tuple[Album, Exception]]]:
     """``action(album)`` for each album; returns (outcomes by album id, (album, error) failures).
 
     A transient error is raised at once (the task retries; nothing is the album's fault).
@@ -82,7 +84,8 @@ def run_guarded(albums: Sequence[Any], step: str,
     return outcomes, failures
 
 
-def settle(conn: psycopg.Connection, step: str, failures: Sequence[tuple[Any, Exception]], *, last_try: bool) -> None:
+def settle(conn: psycopg.Connection, step: AlbumStep, failures: Sequence[tuple[Album, Exception]], *,
+           last_try: bool) -> None:
     """Record the failures; quarantine them on the last try, else raise so the task retries."""
     if not failures:
         return

@@ -135,21 +135,3 @@ def albums_dated(graph: GraphBackend, since: str, until: str) -> dict[int, dict]
     """Album id -> {content_hash, items} of albums posted in [since, until) (ISO timestamps)."""
     rows = graph.run(cypher("albums_dated"), {"since": since, "until": until})
     return {row["album_id"]: row for row in rows}
-
-
-def albums_of_channel(graph: GraphBackend, channel_id: int, limit: int = 50) -> list[dict]:
-    return graph.run(cypher("albums_of_channel"), {"channel_id": channel_id, "limit": limit})
-
-
-def albums_by_labels(graph: GraphBackend, labels: Sequence[str], limit: int = 50) -> list[dict]:
-    wanted = sorted({label.strip().lower() for label in labels if label.strip()})
-    return graph.run(cypher("albums_by_labels"), {"labels": wanted, "limit": limit}) if wanted else []
-
-
-def album_posts(graph: GraphBackend, album_id: int) -> list[dict]:
-    return graph.run(cypher("album_posts"), {"album_id": album_id})
-
-
-def counts(graph: GraphBackend) -> dict[str, int]:
-    row = graph.run(cypher("graph_counts"))[0]
-    return {"nodes": row["nodes"], "relationships": row["relationships"]}

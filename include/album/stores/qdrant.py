@@ -158,9 +158,6 @@ class QdrantIndex:
             if offset is None:
                 return found
 
-    def count(self, flt: models.Filter | None = None) -> int:
-        return self.client.count(self.collection, count_filter=flt, exact=True).count
-
     def search(self, tenant_id: str, query: str, *, album_id: int | None = None, kind: str | None = None,
                outside_albums: bool = False, labels: Sequence[str] | None = None, channel_id: int | None = None,
                extra: models.Filter | None = None, limit: int = 10) -> list[Hit]:

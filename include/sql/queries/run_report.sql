@@ -8,8 +8,8 @@ SELECT
     (SELECT count(*) FROM media_groups WHERE status = 'open' AND deleted_at IS NULL) AS albums_open,
     (SELECT count(*) FROM vision_results
       WHERE %(since)s::timestamptz IS NULL OR analyzed_at >= %(since)s::timestamptz)   AS vision_calls,
-    (SELECT count(*) FROM media_groups WHERE meta -> 'index' IS NOT NULL AND (%(since)s::timestamptz IS NULL
-        OR (meta -> 'index' ->> 'indexed_at')::timestamptz >= %(since)s::timestamptz))   AS albums_indexed,
+    (SELECT count(*) FROM media_groups WHERE indexed_at IS NOT NULL AND (%(since)s::timestamptz IS NULL
+        OR indexed_at >= %(since)s::timestamptz))                                       AS albums_indexed,
     (SELECT count(*) FROM media_groups WHERE deleted_at IS NULL
         AND meta -> 'index' ->> 'has_text' = 'false')                                  AS albums_without_text,
     (SELECT count(*) FROM posts WHERE indexed_at IS NOT NULL AND (%(since)s::timestamptz IS NULL

@@ -9,7 +9,8 @@ import redis
 from devtools.sample import LAB, MIXED, SAMPLE_START, register_sample
 from include.album.providers.vision import LocalVision
 from include.album.source.archive import ArchiveTelegramClient
-from include.album.steps.assembly import AlbumSeen, process_album
+from include.album.steps.albums import process_album
+from include.album.steps.assembly import AlbumSeen
 from include.album.steps.ingest import ingest_channel
 from include.album.stores import db
 from tests.helpers import MemoVision, ingest_all, s3_keys

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from qdrant_client import QdrantClient
 
+from devtools.archive_edits import append_messages
 from devtools.sample import LAB, register_sample
 from include.album.providers.embeddings import default_embedder
 from include.album.providers.vision import LocalVision
-from include.album.source.archive import ArchiveSender, ArchiveTelegramClient, append_messages
+from include.album.source.archive import ArchiveSender, ArchiveTelegramClient
 from include.album.steps import indexing
-from include.album.steps.assembly import AlbumSeen, albums_locked, enrich_album, load_album, process_album
+from include.album.steps.albums import process_album
+from include.album.steps.assembly import AlbumSeen, albums_locked, enrich_album, load_album
 from include.album.steps.edits import refresh_channels
 from include.album.steps.indexing import AlbumIndexer, index_loose_posts
 from include.album.steps.ingest import ingest_channels
@@ -173,7 +175,7 @@ def test_an_older_version_of_a_message_never_replaces_a_newer_one(conn, store, s
     edit(path, 101, "Welcome, the newer edit")
     refresh(conn, store, settings, path)  # one DAG stored the newer edit
     from include.album.steps.downloads import Fetched, fetch_media
-    from include.album.steps.ingest import write_fetched
+    from include.album.steps.writes import write_fetched
     from tests.helpers import run
 
     fetched = Fetched()  # the other read the message before it was edited, and writes now
@@ -205,6 +207,6 @@ def test_album_writers_wait_for_each_other(conn, published):
 
 
 def load_channel(conn):
-    from include.album.steps.ingest import load_channel as load
+    from include.album.steps.channels import load_channel as load
 
     return load(conn, LAB)

@@ -12,8 +12,9 @@ from devtools.sample import HISTORY_START, build_history_archive, differences_fr
 from include.album.domain.settings import Settings
 from include.album.source.archive import ArchiveTelegramClient, Fault
 from include.album.source.pull import PullWindow
+from include.album.steps.change_check import find_changed_channels
 from include.album.steps.history import HistoryPaused, import_history
-from include.album.steps.ingest import find_changed_channels, ingest_channels
+from include.album.steps.ingest import ingest_channels
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,8 @@ import pytest
 from devtools.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation, register_sample
 from include.album.source.archive import ArchiveTelegramClient
 from include.album.source.pull import PullWindow
-from include.album.steps.ingest import ChannelDeferred, ingest_channel
+from include.album.steps.channels import ChannelDeferred
+from include.album.steps.ingest import ingest_channel
 from include.album.stores import db
 from tests.helpers import fail_storing, flood_wait, ingest_all, s3_keys, snapshot
 
@@ -194,7 +195,8 @@ def steady(conn, tmp_path):
 
 def pull_window_of(conn, store, settings, path, as_of) -> tuple[list[int], dict, list]:
     """What a scheduled run does: ask which channels changed, then pull them as one unit."""
-    from include.album.steps.ingest import find_changed_channels, ingest_channels
+    from include.album.steps.change_check import find_changed_channels
+    from include.album.steps.ingest import ingest_channels
 
     asking = ArchiveTelegramClient(path, as_of=as_of)
     changed = find_changed_channels(conn, asking, settings)
@@ -231,10 +233,11 @@ def test_a_channel_that_fails_is_recorded_the_others_are_stored_and_the_next_run
         conn, store, settings, steady, monkeypatch):
     from devtools.sample import STEADY_MARK, STEADY_WINDOW
     from include.album.steps import ingest
+    from include.album.steps.change_check import find_changed_channels
 
     path, expected = steady
     pull_window_of(conn, store, settings, path, STEADY_MARK)
-    changed = ingest.find_changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW),
+    changed = find_changed_channels(conn, ArchiveTelegramClient(path, as_of=STEADY_MARK + STEADY_WINDOW),
                                            settings)
     broken = changed[len(changed) // 2]
     repair = fail_storing(monkeypatch, broken, "cannot store message 3")
@@ -257,7 +260,8 @@ def test_a_channel_that_fails_is_recorded_the_others_are_stored_and_the_next_run
 def test_a_floodwait_defers_its_channel_and_a_second_one_in_a_row_defers_the_rest_of_the_unit_unasked(
         conn, store, settings, steady):
     from devtools.sample import STEADY_MARK, STEADY_WINDOW
-    from include.album.steps.ingest import find_changed_channels, ingest_channels
+    from include.album.steps.change_check import find_changed_channels
+    from include.album.steps.ingest import ingest_channels
 
     path, expected = steady
     pull_window_of(conn, store, settings, path, STEADY_MARK)
@@ -284,7 +288,7 @@ def test_a_floodwait_defers_its_channel_and_a_second_one_in_a_row_defers_the_res
 
 def test_a_failure_is_cleared_once_telegram_says_the_channel_has_nothing_new(conn, store, settings, steady):
     from devtools.sample import STEADY_MARK
-    from include.album.steps.ingest import find_changed_channels
+    from include.album.steps.change_check import find_changed_channels
 
     path, _ = steady
     pull_window_of(conn, store, settings, path, STEADY_MARK)

@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devtools.archive_edits import rename_channel
 from devtools.sample import LAB, MIXED, NEWS, SAMPLE_START, differences_from_expectation, register_sample
 from include.album.domain.settings import Settings
-from include.album.source.archive import ArchiveTelegramClient, Fault, rename_channel
+from include.album.source.archive import ArchiveTelegramClient, Fault
 from include.album.source.failures import SessionUnusable
-from include.album.steps.ingest import channels_to_pull, find_changed_channels, ingest_channels
+from include.album.steps.change_check import find_changed_channels
+from include.album.steps.channels import channels_to_pull
+from include.album.steps.ingest import ingest_channels
 from include.album.stores import db
 
 pytestmark = pytest.mark.integration
@@ -287,7 +290,7 @@ def test_the_later_channels_of_a_unit_keep_the_wait_telegram_gave(conn, store, s
 
 def test_an_album_a_wait_cut_is_left_out_whole_and_stored_complete_later(conn, store, settings, registered):
     from include.album.source.pull import PullWindow
-    from include.album.steps.ingest import ChannelDeferred
+    from include.album.steps.channels import ChannelDeferred
 
     path, _ = registered
     # The window 10:05-10:10 ends inside the Compass album (112 at 10:09:58, 113 and 114 after):

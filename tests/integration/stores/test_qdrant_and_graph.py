@@ -10,11 +10,14 @@ from devtools.sample import LAB, MIXED, NEWS, SAMPLE_START, register_sample
 from include.album.providers.embeddings import default_embedder
 from include.album.providers.vision import LocalVision
 from include.album.source.archive import ArchiveTelegramClient
-from include.album.steps.assembly import AlbumSeen, load_album, process_album
+from include.album.steps.albums import process_album
+from include.album.steps.assembly import AlbumSeen, load_album
 from include.album.steps.indexing import AlbumIndexer, index_loose_posts, remove_deleted
-from include.album.steps.ingest import ingest_channel, regroup_albums
+from include.album.steps.ingest import ingest_channel
+from include.album.steps.writes import regroup_albums
 from include.album.stores import db, graph
 from include.album.stores.qdrant import IndexMismatch, QdrantIndex, album_point_id, post_point_id
+from tests import graph_queries
 from tests.helpers import MemoVision, ingest_all
 
 pytestmark = pytest.mark.integration
@@ -80,7 +83,8 @@ def albums(conn) -> list[dict]:
 
 def point_count(qindex, **match) -> int:
     must = [models.FieldCondition(key=k, match=models.MatchValue(value=v)) for k, v in match.items()]
-    return qindex.count(models.Filter(must=must) if must else None)
+    flt = models.Filter(must=must) if must else None
+    return qindex.client.count(qindex.collection, count_filter=flt, exact=True).count
 
 
 def test_post_and_album_points_carry_the_payload(conn, qindex, indexed):
@@ -164,7 +168,7 @@ def test_late_item_updates_the_album_point_and_leaves_no_stale_points(conn, stor
     run_pipeline(conn, store, provider, indexer)
     assert point_count(qindex, album_id=compass, kind="post") == 2
     assert not qindex.client.retrieve("albums", [post_point_id(LAB, 113)])
-    assert [p["message_id"] for p in graph.album_posts(falkor_graph, compass)] == [112, 114]
+    assert [p["message_id"] for p in graph_queries.album_posts(falkor_graph, compass)] == [112, 114]
 
 
 def test_deleted_post_loses_its_point(conn, store, qindex, indexed, provider):
@@ -190,27 +194,27 @@ def test_graph_model_and_the_three_read_queries(conn, store, settings, sample_ar
     ingest_all(conn, store, path, expected, settings)
     indexer = AlbumIndexer(conn, qindex, graph_backend, provider.key)
     run_pipeline(conn, store, provider, indexer)
-    first = graph.counts(graph_backend)
+    first = graph_queries.counts(graph_backend)
     stored = {(a["channel_id"], a["grouped_id"]): a for a in albums(conn)}
 
-    lab = graph.albums_of_channel(graph_backend, LAB)
+    lab = graph_queries.albums_of_channel(graph_backend, LAB)
     assert [a["grouped_id"] for a in lab] == [7000000000000000003, 7000000000000000002, 7000000000000000001]
     assert all(a["expected_items"] == a["actual_items"] for a in lab)
     assert [a["actual_items"] for a in lab] == [3, 4, 3]
 
     mixed = stored[(LAB, 7000000000000000002)]
-    posts = graph.album_posts(graph_backend, mixed["id"])
+    posts = graph_queries.album_posts(graph_backend, mixed["id"])
     assert [(p["position"], p["message_id"]) for p in posts] == list(enumerate([106, 107, 108, 109]))
 
     wanted = ["Russian-Text", "Text"]
-    found = {a["album_id"] for a in graph.albums_by_labels(graph_backend, wanted)}
+    found = {a["album_id"] for a in graph_queries.albums_by_labels(graph_backend, wanted)}
     assert found == {a["id"] for a in albums(conn)
                      if {"russian-text", "text"} <= set(a["meta"]["enrichment"]["vision_labels"])}
     assert stored[(NEWS, 7000000000000000001)]["id"] in found
 
     conn.execute("UPDATE media_groups SET meta = meta - 'index'")
     run_pipeline(conn, store, provider, indexer)
-    assert graph.counts(graph_backend) == first  # MERGE only: a rerun adds nothing
+    assert graph_queries.counts(graph_backend) == first  # MERGE only: a rerun adds nothing
     album = load_album(conn, mixed["id"])
     assert album.is_indexed
 
@@ -292,7 +296,8 @@ def textless_album(conn, store, settings, archive_copy, provider, qindex, falkor
 
     from PIL import Image
 
-    from include.album.source.archive import ArchiveSender, append_messages
+    from devtools.archive_edits import append_messages
+    from include.album.source.archive import ArchiveSender
 
     path, expected = archive_copy
     history = {m.id: m for m in ArchiveSender(path).history(LAB).messages}

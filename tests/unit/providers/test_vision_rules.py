@@ -8,16 +8,9 @@ the benchmark's (``python -m devtools vision``); these tests pin each rule's beh
 import pytest
 
 from devtools import vision_set
-from include.album.providers.vision import (
-    OCR_LANGUAGE_ORDERS,
-    Reading,
-    Word,
-    _read,
-    decode_image,
-    keywords,
-    light_text_mask,
-    tesseract_available,
-)
+from include.album.providers.vision import decode_image, tesseract_available
+from include.album.providers.vision.local import keywords
+from include.album.providers.vision.tesseract import OCR_LANGUAGE_ORDERS, Reading, Word, _read, light_text_mask
 
 pytestmark = pytest.mark.skipif(not tesseract_available(), reason="tesseract-ocr is installed by .ci/run")
 

@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 from telethon import errors, types
 
+from devtools.archive_edits import append_messages, deletion_marker
 from devtools.sample import LAB, MIXED, NEWS, SAMPLE_START, build_sample_archive
-from include.album.source.archive import (
-    ArchiveError,
-    ArchiveTelegramClient,
-    append_messages,
-    deletion_marker,
-    read_manifest,
-)
+from include.album.source.archive import ArchiveError, ArchiveTelegramClient, read_manifest
 from include.album.source.record import record
 from tests.helpers import flood_wait, run
 

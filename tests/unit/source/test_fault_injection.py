@@ -5,12 +5,14 @@ live client raises, per channel and RPC, once, N times or always; renames are ma
 import pytest
 from telethon import errors, functions, types
 
+from devtools.archive_edits import rename_channel
 from devtools.sample import LAB, NEWS
 from include.album.domain.models import Channel
 from include.album.domain.settings import ConfigurationError
-from include.album.source.archive import ArchiveTelegramClient, Fault, rename_channel
+from include.album.orchestration.connections import make_client
+from include.album.source.archive import ArchiveTelegramClient, Fault
 from include.album.source.changes import newest_message_ids
-from include.album.source.client import REQUEST_RETRIES, make_client
+from include.album.source.client import REQUEST_RETRIES
 from include.album.source.failures import Meaning, SessionUnusable, error_name, is_server_error, meaning
 from tests.helpers import run
 
