@@ -6,8 +6,9 @@ Per kind: kind accuracy, OCR character error rate on images with text, OCR words
 images without text, label precision against the truth's tags, distinct descriptions and
 seconds per image. Then retrieval: the albums are summarised (``summary.aggregate``), turned
 into the pipeline's own Qdrant points (album text, post texts, descriptors of text-less
-points) and searched with the pipeline's search; recall@1/@5 and MRR (ties ranked
-pessimistically) over the queries, and over the queries whose album has no caption.
+points) and searched with the pipeline's search, dense only and hybrid side by side;
+recall@1/@5 and MRR (ties ranked pessimistically) over the queries, over the queries whose
+album has no caption, and over those whose words stand in the album's caption or OCR text.
 ``--baseline`` measures another checkout's local provider (its
 ``include/album/providers/vision.py``, or its ``vision/`` package) in the same run, side by
 side, through this checkout's summary, indexing and search.
@@ -134,7 +135,7 @@ def album_documents(truth: dict, by_name: dict[str, dict], key: str) -> list:
         items = [ItemVision(position=n, message_id=album["id"] * 100 + n, result=r) for n, r in enumerate(results)]
         summary = {**aggregate(items, posted_at=now, assembled_at=now, partial=False), "provider_key": key}
         base = {"album_id": album["id"], "channel_id": 1, "tenant_ids": [TENANT], **timestamp_fields(now)}
-        docs.append(IndexDoc(album_point_id(album["id"]), album_text(album["caption"], summary),
+        docs.append(IndexDoc(album_point_id(album["id"]), album_text([album["caption"]], summary),
                              {**base, "kind": "album", "labels": summary["vision_labels"]}))
         for n, result in enumerate(results):
             caption = album["caption"] if n == 0 else ""
@@ -154,22 +155,22 @@ def pessimistic_rank(hits: list, album_id: int) -> int | None:
     return sum(1 for score in scores.values() if score >= scores[album_id] - 1e-6)
 
 
-def retrieval(truth: dict, images: list[dict], results: list[dict], key: str, embedder) -> dict:
-    from qdrant_client import QdrantClient
-
-    from include.album.stores.qdrant import QdrantIndex
+def retrieval(truth: dict, images: list[dict], results: list[dict], key: str, embedder, mode: str) -> dict:
+    """Ranks of the queries' albums, searched as ``mode`` (``embedding_benchmark.MODES``)."""
+    from devtools.embedding_benchmark import DENSE_ONLY_FLOOR, Floor, open_index
 
     by_name = {image["name"]: result for image, result in zip(images, results, strict=True)}
-    index = QdrantIndex(QdrantClient(location=":memory:"), "vision_bench", embedder)
-    index.ensure_collection()
+    index = open_index(mode, Floor(embedder, DENSE_ONLY_FLOOR) if mode == "dense" else embedder, name="vision_bench")
     index.upsert(album_documents(truth, by_name, key))
     captionless = {album["id"] for album in truth["albums"] if not album["caption"]}
-    scores: dict[str, list[int | None]] = {"all": [], "caption-less albums": []}
+    scores: dict[str, list[int | None]] = {"all": [], "caption-less albums": [], "words in target": []}
     for query in truth["queries"]:
         rank = pessimistic_rank(index.search(TENANT, query["text"], limit=10), query["album"])
         scores["all"].append(rank)
         if query["album"] in captionless:
             scores["caption-less albums"].append(rank)
+        if query.get("words_in_target"):
+            scores["words in target"].append(rank)
     return {group: {"queries": len(ranks),
                     "recall@1": sum(r == 1 for r in ranks) / len(ranks),
                     "recall@5": sum(r is not None and r <= 5 for r in ranks) / len(ranks),
@@ -193,12 +194,13 @@ def print_tables(named: list[tuple[str, dict, dict]]) -> None:
                   f"| {_cell(row['labels_per_image'], 1)} | {_cell(row['distinct_descriptions'])} "
                   f"| {_cell(row['seconds_per_image'])} |")
     print()
-    print("| provider | queries | n | recall@1 | recall@5 | MRR |")
-    print("|---|---|---|---|---|---|")
-    for name, _, found in named:
-        for group, row in found.items():
-            print(f"| {name} | {group} | {row['queries']} | {_cell(row['recall@1'])} | {_cell(row['recall@5'])} "
-                  f"| {_cell(row['mrr'])} |")
+    print("| provider | search | queries | n | recall@1 | recall@5 | MRR |")
+    print("|---|---|---|---|---|---|---|")
+    for name, _, searches in named:
+        for mode, found in searches.items():
+            for group, row in found.items():
+                print(f"| {name} | {mode} | {group} | {row['queries']} | {_cell(row['recall@1'])} "
+                      f"| {_cell(row['recall@5'])} | {_cell(row['mrr'])} |")
 
 
 def main(baseline: Path | None = None, out_dir: Path | None = None) -> int:
@@ -216,7 +218,8 @@ def main(baseline: Path | None = None, out_dir: Path | None = None) -> int:
         provider = _provider_module(root).LocalVision()
         results = analyse_all(provider, images)
         named.append((f"{name} ({provider.key})", image_table(images, results),
-                      retrieval(truth, images, results, provider.key, embedder)))
+                      {mode: retrieval(truth, images, results, provider.key, embedder, mode)
+                       for mode in ("dense", "hybrid")}))
     print(f"{len(images)} images ({sum(1 for i in images if i['text'])} with text), "
           f"{len(truth['albums'])} albums, {len(truth['queries'])} queries")
     print_tables(named)

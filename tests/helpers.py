@@ -123,13 +123,13 @@ def store_state(conn: Any, s3_client: Any, bucket: str, qdrant: Any = None, coll
     return state
 
 
-def qdrant_points(qdrant: Any, collection: str, clean: Any = None) -> dict[str, tuple[str, Vector]]:
-    """Point id -> (payload, vector) of every point; ``clean`` maps each payload first."""
+def qdrant_points(qdrant: Any, collection: str, clean: Any = None) -> dict[str, tuple[str, tuple]]:
+    """Point id -> (payload, vectors) of every point; ``clean`` maps each payload first."""
     points, offset = {}, None
     while True:
         batch, offset = qdrant.scroll(collection, limit=1000, offset=offset, with_payload=True, with_vectors=True)
         points.update({str(p.id): (repr(sorted((clean(p.payload) if clean else p.payload).items())),
-                                   Vector(p.vector)) for p in batch})
+                                   vectors(p.vector)) for p in batch})
         if offset is None:
             return points
 
@@ -198,6 +198,15 @@ class Vector(tuple):
             abs(a - b) <= 1e-4 for a, b in zip(self, other, strict=True))
 
     __hash__ = tuple.__hash__
+
+
+def vectors(vector: Any) -> tuple:
+    """A point's vectors, comparable with a tolerance: an unnamed vector, or (name, vector) pairs
+    of named ones, a sparse one as (its indices, its values)."""
+    if not isinstance(vector, dict):
+        return Vector(vector)
+    return tuple(sorted((name, (tuple(v.indices), Vector(v.values)) if hasattr(v, "indices") else Vector(v))
+                        for name, v in vector.items()))
 
 
 def graph_state(graph: Any, clean: Any = None) -> dict[str, list[str]]:

@@ -117,6 +117,17 @@ def test_search_and_channels(view, auth):
     assert view.get("/search", params={"tenant": "acme", "q": ""}, headers=admin).status_code == 422
     channels = view.get("/channels?tenant=acme", headers=admin).text
     assert "@album_lab" in channels and "active" in channels
+    by_channel = view.get("/search", params={"tenant": "acme", "q": "Album Lab"}, headers=admin).text
+    assert by_channel.count('class="card"') >= 2  # the README's example: the channel's albums, by its title
+
+
+def test_an_unknown_tenant_is_404_as_a_page_and_as_json(view, auth):
+    admin = as_user(auth, "admin")
+    for path in ("/", "/search?q=boats", "/channels", "/quarantine"):
+        page = view.get(f"{path}{'&' if '?' in path else '?'}tenant=acmee", headers={**admin, "Accept": "text/html"})
+        assert page.status_code == 404 and "no such tenant &#x27;acmee&#x27;" in page.text and "<h1>404</h1>" in page.text
+    api = view.get("/api/albums?tenant=acmee", headers=admin)
+    assert api.status_code == 404 and api.json()["detail"].startswith("no such tenant 'acmee'")
 
 
 def test_every_album_of_a_run_with_more_albums_than_groups_links_to_the_task_that_enriched_it(
@@ -130,7 +141,7 @@ def test_every_album_of_a_run_with_more_albums_than_groups_links_to_the_task_tha
     from include.album.admin.ui import create_app
 
     monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({
-        **json.loads(pipeline.env["AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS"]), "albums_mapped_per_run": 2}))
+        **json.loads(pipeline.env.get("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")), "albums_mapped_per_run": 2}))
     state, dag_run = run_dag(dagbag)
     assert state == "success"
     view = TestClient(create_app())

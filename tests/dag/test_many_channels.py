@@ -48,7 +48,7 @@ def telegram(monkeypatch, setup, **faults) -> None:
 
 
 def settings(monkeypatch, setup, **values) -> None:
-    current = json.loads(setup.env["AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS"])
+    current = json.loads(setup.env.get("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}"))
     monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({**current, **values}))
 
 

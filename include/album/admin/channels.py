@@ -62,6 +62,26 @@ def session_waits(conn: psycopg.Connection) -> list[dict]:
     return db.fetch_all(conn, "telegram_waits_listed")
 
 
+def channel_id_of(conn: psycopg.Connection, channel: str | int) -> int:
+    """The id of a channel as a user names it: its id, or its ``@username`` (the ``@`` optional)."""
+    name = str(channel).strip()
+    if name.lstrip("-").isdigit():
+        return int(name)
+    row = db.fetch_one(conn, "channel_by_username", {"username": name.lstrip("@")})
+    if row is None:
+        raise LookupError(f"no registered channel @{name.lstrip('@')}: `python -m include.album channels list` "
+                          "shows them (by id and @username)")
+    return row["id"]
+
+
+def require_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
+    """``LookupError`` naming the tenants there are, when ``tenant_id`` is none of them."""
+    known = [row["id"] for row in db.fetch_all(conn, "tenants_all")]
+    if tenant_id not in known:
+        raise LookupError(f"no tenant {tenant_id!r} (tenants: {', '.join(known) or 'none yet'}; add one with "
+                          f"`python -m include.album tenants add {tenant_id}`)")
+
+
 def add_tenant(conn: psycopg.Connection, tenant_id: str, name: str | None = None) -> None:
     with conn.transaction():
         db.execute(conn, "tenant_upsert", {"id": validate_tenant_id(tenant_id), "name": name or tenant_id})

@@ -22,6 +22,7 @@ from include.album.admin.commands import (
     cmd_quarantine_list,
     cmd_quarantine_requeue,
     cmd_record,
+    cmd_reindex,
     cmd_search,
     cmd_subscribe,
     cmd_tenants_add,
@@ -82,10 +83,10 @@ def _add_channel_commands(sub: _Commands) -> None:
     add.set_defaults(func=cmd_channels_add)
     channels.add_parser("list", help="list channels").set_defaults(func=cmd_channels_list)
     remove = channels.add_parser("remove", help="deactivate a channel (its history is kept)")
-    remove.add_argument("channel_id", type=int)
+    remove.add_argument("channel", help=CHANNEL_HELP)
     remove.set_defaults(func=cmd_channels_remove)
     enable = channels.add_parser("enable", help="take back a channel set aside because Telegram refused it")
-    enable.add_argument("channel_id", type=int)
+    enable.add_argument("channel", help=CHANNEL_HELP)
     enable.set_defaults(func=cmd_channels_enable)
 
 
@@ -101,7 +102,7 @@ def _add_tenant_commands(sub: _Commands) -> None:
                                   ("unsubscribe", cmd_unsubscribe, "remove a subscription")):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("tenant_id")
-        command.add_argument("channel_id", type=int)
+        command.add_argument("channel", help=CHANNEL_HELP)
         command.set_defaults(func=func)
 
 
@@ -121,26 +122,40 @@ def _add_telegram_commands(sub: _Commands) -> None:
 
 
 def _add_search_commands(sub: _Commands) -> None:
-    search = sub.add_parser("search", help="semantic search in Qdrant, always within one tenant")
-    search.add_argument("query")
-    search.add_argument("--tenant", required=True)
+    search = sub.add_parser("search", help="search albums and posts by their words and meaning, always within "
+                                            "one tenant")
+    search.add_argument("query", help="words to find (any language, any inflection), or what you mean")
+    search.add_argument("--tenant", required=True, help="the tenant whose channels are searched")
     search.add_argument("--album", type=int, help="only within this album")
+    search.add_argument("--channel", help=f"only this channel: {CHANNEL_HELP}")
     scope = search.add_mutually_exclusive_group()
     scope.add_argument("--albums-only", action="store_true", help="album points only")
     scope.add_argument("--outside-albums", action="store_true", help="posts that belong to no album")
     search.add_argument("--labels", nargs="+", help="every one of these vision labels")
-    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--limit", type=int, default=10, help="at most this many hits (default 10)")
     _add_qdrant_options(search)
     search.set_defaults(func=cmd_search)
     browse = sub.add_parser("browse", help="a tenant's albums and posts by filters, no query (text-less ones too)")
-    browse.add_argument("--tenant", required=True)
+    browse.add_argument("--tenant", required=True, help="the tenant whose channels are browsed")
     browse.add_argument("--album", type=int, help="this album's point and its posts'")
     browse.add_argument("--kind", choices=["album", "post"])
     browse.add_argument("--labels", nargs="+", help="every one of these vision labels")
-    browse.add_argument("--channel", type=int, help="Telegram channel id")
+    browse.add_argument("--channel", help=CHANNEL_HELP)
     browse.add_argument("--limit", type=int, default=50)
     _add_qdrant_options(browse)
     browse.set_defaults(func=cmd_browse)
+    reindex = sub.add_parser("reindex", help="rebuild the Qdrant points (and graph albums) from Postgres and S3, "
+                                             "without Telegram")
+    reindex.add_argument("--tenant", help="only the channels this tenant reads (default: every channel)")
+    reindex.add_argument("--collection", help="the collection to write (default: setting qdrant_collection); a new "
+                                              "one is created with the current schema")
+    reindex.add_argument("--full", action="store_true", help="rewrite everything, even after a finished pass "
+                                                             "(default: resume an interrupted pass, or catch up)")
+    reindex.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
+    reindex.set_defaults(func=cmd_reindex)
+
+
+CHANNEL_HELP = "a channel's @username or its Telegram id"
 
 
 def _add_qdrant_options(command: argparse.ArgumentParser) -> None:

@@ -143,17 +143,18 @@ def cmd_channels_list(args: argparse.Namespace) -> int:
 
 def cmd_channels_remove(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
-        if not channel_admin.deactivate_channel(conn, args.channel_id):
-            raise LookupError(f"channel {args.channel_id} is not registered: `channels list` shows the channels")
-    print(f"channel {args.channel_id} deactivated (history kept)")
+        channel_id = channel_admin.channel_id_of(conn, args.channel)
+        if not channel_admin.deactivate_channel(conn, channel_id):
+            raise LookupError(f"channel {args.channel} is not registered: `channels list` shows the channels")
+    print(f"channel {args.channel} deactivated (history kept)")
     return 0
 
 
 def cmd_channels_enable(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
-        found = channel_admin.enable_channel(conn, args.channel_id)
-    print(f"channel {args.channel_id} " + ("enabled: the next run asks Telegram for it" if found else
-                                           "not found, or not set aside"))
+        found = channel_admin.enable_channel(conn, channel_admin.channel_id_of(conn, args.channel))
+    print(f"channel {args.channel} " + ("enabled: the next run asks Telegram for it" if found else
+                                        "not found, or not set aside"))
     return 0 if found else 1
 
 
@@ -166,16 +167,16 @@ def cmd_tenants_add(args: argparse.Namespace) -> int:
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
-        channel_admin.subscribe(conn, args.tenant_id, args.channel_id)
-    print(f"tenant {args.tenant_id} subscribes to channel {args.channel_id}")
+        channel_admin.subscribe(conn, args.tenant_id, channel_admin.channel_id_of(conn, args.channel))
+    print(f"tenant {args.tenant_id} subscribes to channel {args.channel}")
     return 0
 
 
 def cmd_unsubscribe(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
-        found = channel_admin.unsubscribe(conn, args.tenant_id, args.channel_id)
+        found = channel_admin.unsubscribe(conn, args.tenant_id, channel_admin.channel_id_of(conn, args.channel))
     print(f"tenant {args.tenant_id} {'unsubscribed from' if found else 'was not subscribed to'} "
-          f"channel {args.channel_id}")
+          f"channel {args.channel}")
     return 0 if found else 1
 
 
@@ -222,26 +223,36 @@ def _print_hits(hits: list[Hit]) -> None:
         print(f"{score}  {album:<10} {where:<24} {hit.posted_at[:16]}  {text}")
 
 
+def _scope(args: argparse.Namespace) -> int | None:
+    """Check ``--tenant`` (and resolve ``--channel``) against the application database."""
+    with application_db(args.dsn) as conn:
+        channel_admin.require_tenant(conn, args.tenant)
+        return channel_admin.channel_id_of(conn, args.channel) if getattr(args, "channel", None) else None
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    """Semantic search within a tenant; prints score, album id, channel, date and text."""
+    """Hybrid search within a tenant; prints score, album id, channel, date and text."""
     if not args.query.strip():
         raise ValueError("empty query: give the words to search for")
+    channel_id = _scope(args)
     with _search_index(args) as index:
         hits = index.search(args.tenant, args.query, album_id=args.album, kind="album" if args.albums_only else None,
-                            outside_albums=args.outside_albums, labels=args.labels, limit=args.limit)
+                            outside_albums=args.outside_albums, labels=args.labels, channel_id=channel_id,
+                            limit=args.limit)
     _print_hits(hits)
     if not hits:
-        print(f"no results: nothing in tenant {args.tenant} matches well enough (score floor "
-              f"{index.embedder.score_floor})")
+        print(f"no results: nothing in tenant {args.tenant} holds these words or means this closely enough "
+              f"(score floor {index.embedder.score_floor})")
     return 0
 
 
 def cmd_browse(args: argparse.Namespace) -> int:
     """Points of a tenant by album, labels, channel or kind, newest first, without a query:
     albums and posts with no text are found too."""
+    channel_id = _scope(args)
     with _search_index(args) as index:
         hits = index.browse(args.tenant, album_id=args.album, kind=args.kind, labels=args.labels,
-                            channel_id=args.channel, limit=args.limit)
+                            channel_id=channel_id, limit=args.limit)
     _print_hits(hits)
     if not hits:
         print(f"nothing in tenant {args.tenant} matches these filters")
@@ -272,4 +283,25 @@ def cmd_quarantine_requeue(args: argparse.Namespace) -> int:
         released = requeue(conn, None if args.all else args.album_ids)
     print(f"re-queued {len(released)} album(s): {', '.join(map(str, released)) or 'none were quarantined'}; "
           "the next run of telegram_albums processes them")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild a collection's points (and the graph's albums) from Postgres and S3."""
+    from include.album.orchestration.connections import load_settings, media_store, open_indexer, vision_provider
+    from include.album.steps.reindex import reindex
+
+    settings = load_settings()
+    collection = args.collection or settings.qdrant_collection
+    with application_db(args.dsn) as conn:
+        if args.tenant:
+            channel_admin.require_tenant(conn, args.tenant)
+        provider = vision_provider(settings)
+        with open_indexer(conn, settings, provider.key, collection=collection, qdrant_path=args.qdrant_path) \
+                as indexer:
+            reindex(conn, media_store(settings), provider, indexer, tenant=args.tenant, full=args.full,
+                    progress=print)
+    if collection != settings.qdrant_collection:
+        print(f"the DAG writes {settings.qdrant_collection}: to switch it, set qdrant_collection to {collection} in "
+              "Variable telegram_albums_settings, then run this command once more to catch up (docs/search.md)")
     return 0

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import psycopg
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from include.album.admin.pages import album_card, e, page, previews
@@ -42,11 +43,14 @@ def _database() -> Iterator[psycopg.Connection]:
 
 def _tenant(who: Viewer, tenant: str | None, conn: psycopg.Connection) -> tuple[str, list[str]]:
     """The tenant asked for (default: the first the viewer sees) and every tenant the viewer sees."""
-    visible = [t["id"] for t in db.fetch_all(conn, "tenants_all") if who.sees(t["id"])]
+    known = [t["id"] for t in db.fetch_all(conn, "tenants_all")]
+    visible = [t for t in known if who.sees(t)]
     if tenant is None:
         if not visible:
             raise HTTPException(403, f"user {who.name} sees no tenant (Variable telegram_albums_ui_tenants)")
         return visible[0], visible
+    if tenant not in known:
+        raise HTTPException(404, f"no such tenant {tenant!r}" + (f"; yours: {', '.join(visible)}" if visible else ""))
     if tenant not in visible:
         raise HTTPException(403, f"user {who.name} may not see tenant {tenant}")
     return tenant, visible
@@ -207,7 +211,16 @@ def channels(who: ViewerDep, tenant: str | None = None) -> str:
 def create_app() -> FastAPI:
     app = FastAPI(title="Telegram albums", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(router)
+    app.add_exception_handler(HTTPException, _error_page)
     return app
+
+
+async def _error_page(request: Request, exc: HTTPException) -> Response:
+    """An error as a page for the pages, as ``{"detail": ...}`` JSON for the JSON endpoints."""
+    if "/api/" in request.url.path or "text/html" not in request.headers.get("accept", ""):
+        return await http_exception_handler(request, exc)
+    return HTMLResponse(page(f"{exc.status_code}", f"<h1>{exc.status_code}</h1><p>{e(str(exc.detail))}</p>"),
+                        status_code=exc.status_code, headers=exc.headers)
 
 
 def _media_state(row: dict) -> str:

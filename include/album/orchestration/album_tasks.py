@@ -19,10 +19,11 @@ from include.album.orchestration.connections import (
     albums_db,
     load_settings,
     media_store,
+    open_indexer,
     redis_client,
     vision_provider,
 )
-from include.album.orchestration.runtime import last_try, open_indexer, task_body
+from include.album.orchestration.runtime import last_try, task_body
 from include.album.providers.vision import VisionProvider
 from include.album.steps import metrics
 from include.album.steps.assembly import AlbumSeen, analyse_album, enrich_album, load_album, summarize_album

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from include.album.providers.embeddings import Embedder
     from include.album.providers.vision import VisionProvider
     from include.album.source.client import PipelineClient
+    from include.album.steps.indexing import AlbumIndexer
     from include.album.stores.graph import GraphBackend
     from include.album.stores.qdrant import QdrantIndex
 
@@ -161,21 +162,46 @@ def search_index(settings: Settings, *, path: str | None = None, collection: str
     ``albums_qdrant``; one that does not exist is a ``LookupError``, never created empty by a reader."""
     from include.album.stores.qdrant import QdrantIndex
 
-    if path:
-        from qdrant_client import QdrantClient
-
-        if not Path(path).is_dir():  # (QdrantClient would create it, empty)
-            raise LookupError(f"--qdrant-path {path} does not exist: give the Qdrant local-mode directory the DAG "
-                              "writes (connection albums_qdrant, extra path)")
-        client = QdrantClient(path=path)
-    else:
-        client = qdrant_client(settings)
+    if path and not Path(path).is_dir():  # (QdrantClient would create it, empty)
+        raise LookupError(f"--qdrant-path {path} does not exist: give the Qdrant local-mode directory the DAG "
+                          "writes (connection albums_qdrant, extra path)")
+    client = _qdrant_at(settings, path)
     try:
         index = QdrantIndex(client, collection or settings.qdrant_collection, embedder(settings))
         index.require_collection()
         yield index
     finally:
         client.close()
+
+
+@contextmanager
+def open_indexer(conn: psycopg.Connection, settings: Settings, provider_key: str, *, collection: str | None = None,
+                 qdrant_path: str | None = None) -> Iterator[AlbumIndexer]:
+    """Qdrant (the settings' collection, or ``collection``; connection ``albums_qdrant``, or the
+    local-mode ``qdrant_path``) and the graph, for one task or command; closed at the end
+    (Qdrant local mode holds a file lock)."""
+    from include.album.steps.indexing import AlbumIndexer
+    from include.album.stores.qdrant import QdrantIndex
+
+    client, graph = _qdrant_at(settings, qdrant_path), graph_backend(settings)
+    try:
+        qindex = QdrantIndex(client, collection or settings.qdrant_collection, embedder(settings))
+        qindex.ensure_collection()
+        if graph is not None:
+            graph.ensure_schema()
+        yield AlbumIndexer(conn, qindex, graph, provider_key)
+    finally:
+        client.close()
+        if graph is not None:
+            graph.close()
+
+
+def _qdrant_at(settings: Settings, path: str | None) -> QdrantClient:
+    if path:
+        from qdrant_client import QdrantClient
+
+        return QdrantClient(path=path)
+    return qdrant_client(settings)
 
 
 def redis_client(settings: Settings) -> Redis | None:

@@ -15,11 +15,12 @@ from include.album.orchestration.connections import (
     albums_db,
     load_settings,
     media_store,
+    open_indexer,
     redis_client,
     telegram_client,
     vision_provider,
 )
-from include.album.orchestration.runtime import last_try, open_indexer, report_requests, returned_ids, task_body
+from include.album.orchestration.runtime import last_try, report_requests, returned_ids, task_body
 from include.album.steps.assembly import AlbumSeen, load_album
 from include.album.steps.quarantine import run_guarded, settle
 

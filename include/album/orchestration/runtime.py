@@ -1,5 +1,5 @@
 """What every task body shares: configuration errors fail once, the last try, the run's ids,
-Telegram's request counts, and Qdrant and the graph opened for one task.
+and Telegram's request counts.
 
 Every body is ``@task_body``: a configuration error (a settings Variable of the wrong type, a
 connection not defined, a Telegram session Telegram refuses) fails the task at once, without
@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.observability import stats
 
-from include.album.domain.settings import ConfigurationError, Settings
-from include.album.orchestration.connections import embedder, graph_backend, qdrant_client
+from include.album.domain.settings import ConfigurationError
 from include.album.steps import metrics
 
 # Every task process parses a DAG file, which imports this module: what only some tasks need
 # (qdrant_client ~0.8 s, telethon ~0.4 s to import) is imported inside those tasks.
 if TYPE_CHECKING:
-    import psycopg
 
     from include.album.source.client import PipelineClient
-    from include.album.steps.indexing import AlbumIndexer
 
 log = logging.getLogger(__name__)
 metrics.send_to(stats)  # what the steps count goes out through Airflow's StatsD client
@@ -75,22 +71,3 @@ def report_requests(client: PipelineClient) -> None:
         metrics.incr("telegram_requests_total", count, label=request_kind(name))
     log.info("Telegram requests: %s", ", ".join(f"{request_kind(n)} {c}" for n, c in sorted(client.requests.items()))
              or "none")
-
-
-@contextmanager
-def open_indexer(conn: psycopg.Connection, settings: Settings, provider_key: str) -> Iterator[AlbumIndexer]:
-    """Qdrant + graph for one task; closed at the end (Qdrant local mode holds a file lock)."""
-    from include.album.steps.indexing import AlbumIndexer
-    from include.album.stores.qdrant import QdrantIndex
-
-    client, graph = qdrant_client(settings), graph_backend(settings)
-    try:
-        qindex = QdrantIndex(client, settings.qdrant_collection, embedder(settings))
-        qindex.ensure_collection()
-        if graph is not None:
-            graph.ensure_schema()
-        yield AlbumIndexer(conn, qindex, graph, provider_key)
-    finally:
-        client.close()
-        if graph is not None:
-            graph.close()

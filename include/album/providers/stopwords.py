@@ -1,7 +1,8 @@
-"""Russian and English function words: never a label, however often an image's text repeats them.
+"""Russian and English function words: never a label, however often an image's text repeats
+them, and never a search term (a query's "the" or "на" matches every post).
 
-Only words of four letters or more matter (shorter ones are never labels); inflected forms are
-listed because labels are not lemmatised.
+Labels take words of four letters or more; search terms of two or more (``_SHORT``); inflected
+forms are listed because labels are not lemmatised.
 """
 
 _RUSSIAN = """
@@ -32,4 +33,11 @@ upon very want was were what whatever when where whether which while whom whose 
 within without would yeah yes you your yours yourself yourselves also anyway back well
 """
 
-STOP_WORDS: frozenset[str] = frozenset((_RUSSIAN + _ENGLISH).split())
+_SHORT = """
+без бы был в во вы да до его ее её ей же за и из или им их к как ко ли мы на над не нет ни но
+ну о об он от по под при с со та те то ту ты у уж чем что эти я
+a am an and are as at be by do for he her him his how i if in is it its me my no not of on or
+our so than that the to up us we who why
+"""
+
+STOP_WORDS: frozenset[str] = frozenset((_RUSSIAN + _ENGLISH + _SHORT).split())

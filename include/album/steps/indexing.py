@@ -1,8 +1,9 @@
 """Search indexing: albums and posts into Qdrant, albums into the graph.
 
-* An album (after enrichment) becomes one album point (caption + summary + OCR) and one point
-  per item post (its text + its own vision text); its post points that are no longer items
-  are deleted, and the graph gets the album, its posts in position order and its labels.
+* An album (after enrichment) becomes one album point (every item's text, a model's summary,
+  the items' OCR) and one point per item post (its text + its own vision text); its post points
+  that are no longer items are deleted, and the graph gets the album, its posts in position
+  order and its labels. Every point carries its channel's @username and title (searchable).
 * A post outside albums becomes one point (text + the vision text of its image, analysed
   through the same cache).
 * What was deleted on Telegram leaves every store (``remove_deleted``): a deleted post its
@@ -46,10 +47,12 @@ def post_text(text: str | None, result: dict | None) -> str:
     return _join(text, description, readable((result.get("ocr") or {}).get("text")))
 
 
-def album_text(caption: str | None, enrichment: dict) -> str:
-    """An album point's searchable text: its caption, a model's summary, its items' OCR text."""
+def album_text(item_texts: Sequence[str | None], enrichment: dict) -> str:
+    """An album point's searchable text: its items' texts in position order (the caption and any
+    other item's own text, each once), a model's summary, its items' OCR text."""
     from_model = not str(enrichment.get("provider_key", "")).startswith("local:")
-    return _join(caption, enrichment.get("vision_summary") if from_model else None,
+    texts = list(dict.fromkeys(t.strip() for t in item_texts if t and t.strip()))
+    return _join(*texts, enrichment.get("vision_summary") if from_model else None,
                  readable(enrichment.get("ocr_text")))
 
 
@@ -57,12 +60,24 @@ def _join(*parts: str | None) -> str:
     return "\n".join(p.strip() for p in parts if p and p.strip())
 
 
-def _tenants(conn: psycopg.Connection, channel_ids: Sequence[int]) -> tuple[dict[int, list[str]], list[dict]]:
-    rows = db.fetch_all(conn, "channel_subscribers", {"channel_ids": sorted(set(channel_ids))})
-    tenants: dict[int, list[str]] = {}
-    for row in rows:
-        tenants.setdefault(row["channel_id"], []).append(row["tenant_id"])
-    return tenants, rows
+class Subscribers:
+    """Who reads the channels of some points, and the channels' names: every point's payload
+    carries its tenants (the search filter) and its channel's @username and title."""
+
+    def __init__(self, conn: psycopg.Connection, channel_ids: Sequence[int]):
+        self.rows = db.fetch_all(conn, "channel_subscribers", {"channel_ids": sorted(set(channel_ids))})
+        self._payloads: dict[int, dict] = {}
+        for row in self.rows:
+            payload = self._payloads.setdefault(row["channel_id"], {
+                "channel_id": row["channel_id"], "tenant_ids": [], "channel_username": row["username"],
+                "channel_title": row["title"]})
+            payload["tenant_ids"].append(row["tenant_id"])
+
+    def payload(self, channel_id: int) -> dict:
+        """The channel's part of a point's payload (a channel nobody reads: no tenant, no names)."""
+        found = self._payloads.get(channel_id)
+        return {**found, "tenant_ids": list(found["tenant_ids"])} if found else {
+            "channel_id": channel_id, "tenant_ids": [], "channel_username": None, "channel_title": None}
 
 
 @dataclass
@@ -93,20 +108,21 @@ class AlbumIndexer:
         out = AlbumDocs()
         if not albums:
             return out
-        tenants, out.subscriptions = _tenants(self.conn, [a.channel_id for a in albums])
+        subscribers = Subscribers(self.conn, [a.channel_id for a in albums])
+        out.subscriptions = subscribers.rows
         for album in albums:
             enrichment = album.meta.get("enrichment") or {}
-            tenant_ids = tenants.get(album.channel_id, [])
-            base = {"album_id": album.id, "channel_id": album.channel_id, "tenant_ids": tenant_ids}
-            text = album_text(album.caption_text, enrichment)
+            base = {"album_id": album.id, **subscribers.payload(album.channel_id)}
+            outcomes = {o.position: o for o in item_outcomes(self.conn, album, self.provider_key)}
+            posts = db.fetch_all(self.conn, "album_index_posts", {"album_id": album.id})
+            text = album_text([post["text"] for post in posts], enrichment)
             out.has_text[album.id] = bool(text.strip())
             out.docs.append(IndexDoc(album_point_id(album.id), text, {
                 **base, "kind": "album", "grouped_id": album.grouped_id, "items_count": album.items_count,
                 "status": album.state, "labels": enrichment.get("vision_labels", []),
                 **timestamp_fields(album.posted_at)}))
-            outcomes = {o.position: o for o in item_outcomes(self.conn, album, self.provider_key)}
             out.post_points[album.id] = []
-            for post in db.fetch_all(self.conn, "album_index_posts", {"album_id": album.id}):
+            for post in posts:
                 result = outcomes[post["position"]].result if post["position"] in outcomes else None
                 point = post_point_id(post["channel_id"], post["message_id"])
                 out.post_points[album.id].append(point)
@@ -132,9 +148,9 @@ class AlbumIndexer:
         with albums_locked(self.conn, [a.id for a in albums]) as current:
             return self._index([a for a in current if a.is_enriched and a.deleted_at is None])
 
-    def _index(self, albums: Sequence[Album]) -> dict[str, int]:
-        if not albums:
-            return {"albums": 0, "points": 0}
+    def write(self, albums: Sequence[Album]) -> tuple[AlbumDocs, int]:
+        """Write the albums' points (pruning post points that are no longer items) and graph
+        nodes, marking nothing (``reindex`` writes a collection the marks are not about)."""
         out = self.documents(albums)
         points = self.qindex.upsert(out.docs)
         for album_id, point_ids in out.post_points.items():
@@ -142,6 +158,12 @@ class AlbumIndexer:
         if self.graph is not None:
             graph.write_subscriptions(self.graph, out.subscriptions)
             graph.write_albums(self.graph, out.albums, out.items, out.labels)
+        return out, points
+
+    def _index(self, albums: Sequence[Album]) -> dict[str, int]:
+        if not albums:
+            return {"albums": 0, "points": 0}
+        out, points = self.write(albums)
         now = datetime.now(UTC)
         with self.conn.transaction():
             for album in albums:
@@ -165,15 +187,14 @@ def loose_post_documents(conn: psycopg.Connection, store: MediaStore, provider: 
     shas = sorted({t.sha256 for _, t in targets if t.sha256})
     results = {r["sha256"]: r["result"] for r in db.fetch_all(conn, "vision_cached",
                                                               {"provider_key": provider.key, "shas": shas})}
-    tenants, _ = _tenants(conn, [r["channel_id"] for r in rows])
+    subscribers = Subscribers(conn, [r["channel_id"] for r in rows])
     docs = []
     for row, (_, target) in zip(rows, targets, strict=True):
         result = results.get(target.sha256) if target.sha256 else None
         docs.append(IndexDoc(post_point_id(row["channel_id"], row["message_id"]),
                              post_text(row["text"], result), {
-            "kind": "post", "channel_id": row["channel_id"], "message_id": row["message_id"],
-            "tenant_ids": tenants.get(row["channel_id"], []), "labels": (result or {}).get("labels", []),
-            **timestamp_fields(row["posted_at"])}))
+            "kind": "post", **subscribers.payload(row["channel_id"]), "message_id": row["message_id"],
+            "labels": (result or {}).get("labels", []), **timestamp_fields(row["posted_at"])}))
     return docs
 
 
@@ -195,27 +216,30 @@ def index_loose_posts(conn: psycopg.Connection, store: MediaStore, provider: Vis
     return {"posts": len(rows), "points": points}
 
 
-def sync_renamed_channels(conn: psycopg.Connection, graph_backend: graph.GraphBackend | None) -> int:
-    """Write the new username and title of channels renamed on Telegram to their graph nodes
-    (the table has them already, from ``ingest.follow_renames``); returns how many."""
+def sync_renamed_channels(conn: psycopg.Connection, qindex: QdrantIndex,
+                          graph_backend: graph.GraphBackend | None) -> int:
+    """Give channels renamed on Telegram their new @username and title in Qdrant (payload and
+    lexical vector of their points) and in the graph (the table has them already, from
+    ``ingest.follow_renames``); returns how many channels."""
     renamed = db.fetch_all(conn, "channels_renamed", {"limit": 1000})
     if not renamed:
         return 0
+    points = sum(qindex.rename_channel(r["id"], r["username"], r["title"]) for r in renamed)
     if graph_backend is not None:
-        _, rows = _tenants(conn, [r["id"] for r in renamed])
-        graph.write_subscriptions(graph_backend, rows)
+        graph.write_subscriptions(graph_backend, Subscribers(conn, [r["id"] for r in renamed]).rows)
     with conn.transaction():
         db.execute(conn, "channels_rename_synced", {"channel_ids": [r["id"] for r in renamed],
                                                     "renamed_at": [r["renamed_at"] for r in renamed]})
-    log.info("graph: %d renamed channels now carry their new username and title", len(renamed))
+    log.info("%d renamed channels now carry their new username and title in %d points%s", len(renamed), points,
+             " and the graph" if graph_backend else "")
     return len(renamed)
 
 
 def loose_work_pending(conn: psycopg.Connection) -> bool:
-    """Whether ``index_loose_posts`` or ``remove_deleted`` has anything to do: three one-row
-    queries, so that a quiet window opens neither Qdrant nor the embedding model."""
+    """Whether ``sync_renamed_channels``, ``index_loose_posts`` or ``remove_deleted`` has anything
+    to do: four one-row queries, so that a quiet window opens neither Qdrant nor the embedding model."""
     return any(db.fetch_all(conn, name, {"limit": 1})
-               for name in ("posts_to_index", "posts_to_unindex", "albums_to_unpublish"))
+               for name in ("channels_renamed", "posts_to_index", "posts_to_unindex", "albums_to_unpublish"))
 
 
 def remove_deleted(conn: psycopg.Connection, store: MediaStore, qindex: QdrantIndex,

@@ -31,8 +31,12 @@ def test_channel_tenant_and_subscription_lifecycle(pg, conn, sample_archive, cap
 
     assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 0
     assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 1
-    assert cli(pg, "channels", "remove", str(LAB)) == 0
+    assert cli(pg, "subscribe", "acme", "@Novosti_Test") == 0  # a channel by its @username, any case
+    assert cli(pg, "unsubscribe", "acme", "novosti_test") == 0
+    assert cli(pg, "channels", "remove", "@album_lab") == 0
     assert conn.execute("SELECT is_active FROM channels WHERE id = %s", (LAB,)).fetchone()["is_active"] is False
+    assert cli(pg, "channels", "enable", "@album_lab") == 1  # (not set aside)
+    assert cli(pg, "channels", "remove", str(LAB)) == 0
 
 
 def test_invalid_tenant_ids_are_refused_before_use(pg, capsys):
@@ -112,6 +116,7 @@ def test_media_to_fetch_again_media_given_up_and_the_sessions_waits_are_listed(p
 
 def test_search_refuses_an_empty_query_and_a_qdrant_path_that_does_not_exist(pg, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")
+    assert cli(pg, "tenants", "add", "acme") == 0
     assert cli(pg, "search", "   ", "--tenant", "acme") == 2
     assert capsys.readouterr().err.strip() == "error: empty query: give the words to search for"
 
@@ -144,6 +149,8 @@ def test_browse_lists_a_tenants_points_by_filters_text_less_ones_too(pg, tmp_pat
                                                                      "posted_at": "2026-01-05T10:01:00+00:00"}),
     ])
     client.close()
+    for tenant in ("acme", "globex"):
+        assert cli(pg, "tenants", "add", tenant) == 0
     capsys.readouterr()
     where = ["--tenant", "acme", "--qdrant-path", str(tmp_path / "qdrant")]
     assert cli(pg, "browse", *where, "--album", "7") == 0
@@ -151,6 +158,12 @@ def test_browse_lists_a_tenants_points_by_filters_text_less_ones_too(pg, tmp_pat
     assert "album 7" in line and "(no text)" in line
     assert cli(pg, "browse", *where, "--labels", "person") == 0
     assert "album 7" in capsys.readouterr().out
+    assert cli(pg, "channels", "add", "@album_lab", "--id", str(LAB), "--access-hash", "1", "--title", "Lab") == 0
+    capsys.readouterr()
+    assert cli(pg, "browse", *where, "--channel", "@album_lab") == 0  # a channel by @username or id
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert cli(pg, "browse", *where, "--channel", str(NEWS)) == 0
+    assert "nothing in tenant acme matches these filters" in capsys.readouterr().out
     assert cli(pg, "browse", *where) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and "album 7" in lines[0] and "Welcome to Album Lab" in lines[1]  # newest first
@@ -174,6 +187,15 @@ def test_unknown_tenant_and_channel_are_one_line_errors(pg, capsys):
     assert one_error_line(capsys) == "error: channel 999 is not registered: add it first with `channels add`"
     assert cli(pg, "channels", "remove", "999") == 2
     assert one_error_line(capsys) == "error: channel 999 is not registered: `channels list` shows the channels"
+    assert cli(pg, "subscribe", "acme", "@no_such_channel") == 2
+    assert one_error_line(capsys) == ("error: no registered channel @no_such_channel: `python -m include.album "
+                                      "channels list` shows them (by id and @username)")
+    for command in (["search", "boats"], ["browse"]):
+        assert cli(pg, *command, "--tenant", "acmee") == 2
+        assert one_error_line(capsys) == ("error: no tenant 'acmee' (tenants: acme; add one with "
+                                          "`python -m include.album tenants add acmee`)")
+    assert cli(pg, "browse", "--tenant", "acme", "--channel", "@nowhere") == 2
+    assert "no registered channel @nowhere" in one_error_line(capsys)
 
 
 def test_an_unreachable_database_is_a_one_line_error_without_its_password(capsys):

@@ -81,7 +81,7 @@ def test_albums_in_every_state_keep_their_place_and_the_next_run_has_the_same_wo
     ids = {r["grouped_id"]: r["id"] for r in conn.execute("SELECT id, grouped_id FROM media_groups")}
     work_before = [r["id"] for r in conn.execute(BEFORE)]
 
-    assert db.apply_migrations(conn) == ["0010_album_lifecycle"]
+    assert db.apply_migrations(conn)[0] == "0010_album_lifecycle"
     work_after = [r["id"] for r in db.fetch_all(conn, "albums_needing_work")]
     assert work_after == work_before == [ids[g] for g in (1, 3, 4, 5, 6)]
     rows = {r["grouped_id"]: r for r in conn.execute(

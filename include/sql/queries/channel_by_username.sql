@@ -1,0 +1,1 @@
+SELECT id, username, title FROM channels WHERE lower(username) = lower(%(username)s);
