@@ -1,5 +1,6 @@
 """The DagBag, and the pipeline's connections pointed at this test's own stores."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ class Pipeline:
     collection: str
     graph_name: str
     env: dict
+
+    def with_settings(self, monkeypatch, **values) -> None:
+        """The settings Variable with ``values`` changed, for this test."""
+        settings = json.loads(self.env["AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS"])
+        monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({**settings, **values}))
 
 
 def use_archive(monkeypatch, *, archive: Path, expected: dict, pg, conn, s3_endpoint: str, bucket: str,

@@ -269,9 +269,7 @@ def test_redis_down_the_run_completes_without_the_cache_and_warns(dagbag, pipeli
 def test_a_long_floodwait_defers_one_channel_and_the_next_run_catches_up(dagbag, pipeline, conn, monkeypatch, bucket):
     import time
 
-    settings = json.loads(pipeline.env.get("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}"))
-    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({**settings,
-                                                                          "flood_sleep_threshold_seconds": 1}))
+    pipeline.with_settings(monkeypatch, flood_sleep_threshold_seconds=1)
     # Injected: Telegram answers @novosti_test's history with FLOOD_WAIT_3 (above the 1-s threshold).
     monkeypatch.setenv("AIRFLOW_CONN_TELEGRAM_DEFAULT", json.dumps(
         {"conn_type": "generic", "extra": {"archive": str(pipeline.archive), "faults": [

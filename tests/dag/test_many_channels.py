@@ -47,11 +47,6 @@ def telegram(monkeypatch, setup, **faults) -> None:
         {"conn_type": "generic", "extra": {"archive": str(setup.archive), "replay": True, **faults}}))
 
 
-def settings(monkeypatch, setup, **values) -> None:
-    current = json.loads(setup.env.get("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}"))
-    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({**current, **values}))
-
-
 def requests_logged(caplog) -> Counter:
     """The Telegram requests the run's tasks reported in their logs, summed by type."""
     total = Counter()
@@ -112,7 +107,7 @@ def test_a_channel_whose_pull_raises_is_recorded_the_run_succeeds_for_the_others
 def test_a_floodwait_on_one_channel_of_a_unit_defers_only_that_channel(dagbag, steady, conn, monkeypatch):
     first_run(dagbag)
     waiting, same_unit = changed_channel_ids(steady.expected)[:2]  # the first unit holds both
-    settings(monkeypatch, steady, flood_sleep_threshold_seconds=1)
+    steady.with_settings(monkeypatch, flood_sleep_threshold_seconds=1)
     # FLOOD_WAIT_3: above the 1-s threshold
     telegram(monkeypatch, steady,
              faults=[{"channel": waiting, "rpc": ["history", "messages"], "error": "FLOOD_WAIT_3"}])

@@ -2,7 +2,6 @@
 Postgres and S3 equals the DAG's point for point, and switching the DAG to a new collection
 (reindex, switch the setting, reindex again to catch up) loses no point written meanwhile."""
 
-import json
 from datetime import timedelta
 
 import numpy as np
@@ -52,8 +51,7 @@ def reindex(pipeline, capsys, *args: str) -> str:
 
 
 def set_collection(monkeypatch, pipeline, collection: str) -> None:
-    settings = json.loads(pipeline.env.get("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}"))
-    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({**settings, "qdrant_collection": collection}))
+    pipeline.with_settings(monkeypatch, qdrant_collection=collection)
 
 
 def post_new_messages(archive, first_id: int, minutes: int) -> None:

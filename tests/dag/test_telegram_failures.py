@@ -176,8 +176,7 @@ def test_a_premium_wait_mid_album_defers_its_downloads_and_the_album_is_publishe
 
     # Album Lab's second download (message 103, item 2 of the harbour album) meets
     # FLOOD_PREMIUM_WAIT_5, above the 1-s sleep threshold: Telegram paces the account's downloads.
-    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({
-        **json.loads(pipeline.env.get("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")), "flood_sleep_threshold_seconds": 1}))
+    pipeline.with_settings(monkeypatch, flood_sleep_threshold_seconds=1)
     telegram(monkeypatch, pipeline, {"error": "FLOOD_PREMIUM_WAIT_5", "channel": LAB, "rpc": "download", "after": 1})
     state, first = run_dag(dagbag)
     assert state == "success" and marks(conn) == MARKS  # every post stored, the marks moved on
@@ -209,8 +208,7 @@ def test_a_premium_wait_mid_album_defers_its_downloads_and_the_album_is_publishe
 
 def test_a_wait_on_the_change_check_is_obeyed_by_the_next_run_without_a_request(
         dagbag, pipeline, conn, monkeypatch, sent):
-    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", json.dumps({
-        **json.loads(pipeline.env.get("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")), "flood_sleep_threshold_seconds": 1}))
+    pipeline.with_settings(monkeypatch, flood_sleep_threshold_seconds=1)
     telegram(monkeypatch, pipeline, {"error": "FLOOD_WAIT_300", "rpc": "dialogs"})
     assert run_dag(dagbag)[0] == "success"
     assert posts_by_channel(conn) == {} and sent.counters["telegram_albums.telegram_requests.get_peer_dialogs"] == 1
