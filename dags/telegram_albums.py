@@ -73,7 +73,6 @@ from airflow.sdk import (
 )
 
 from include.album.orchestration import tasks
-from include.album.orchestration.airflow_fixes import with_fixed_test
 from include.album.orchestration.dag_parts import ALBUMS_PARSED, process_albums
 from include.album.orchestration.deployment import (
     DEADLINE_SECONDS,
@@ -82,6 +81,7 @@ from include.album.orchestration.deployment import (
     TELEGRAM_POOL,
     TELEGRAM_QUEUE,
 )
+from include.album.orchestration.dev_loop import dev_loop
 
 
 @dag(
@@ -121,4 +121,4 @@ def telegram_albums():
 
 # Airflow 3.3: `airflow dags test` / dag.test() of a DAG with a Deadline Alert crash at the end
 # of a successful run; the fix (active only inside test()) and its root cause: airflow_fixes.py.
-with_fixed_test(telegram_albums())
+dev_loop(telegram_albums())

@@ -48,6 +48,7 @@ from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 from include.album.orchestration import tasks
 from include.album.orchestration.dag_parts import ALBUMS_PARSED, process_albums
 from include.album.orchestration.deployment import HISTORY_PRIORITY, TASK_DEFAULTS, TELEGRAM_POOL, TELEGRAM_QUEUE
+from include.album.orchestration.dev_loop import dev_loop
 
 
 @dag(
@@ -80,4 +81,4 @@ def telegram_albums_history():
     process_albums(history.expand(channel_ids=units))
 
 
-telegram_albums_history()
+dev_loop(telegram_albums_history())

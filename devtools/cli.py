@@ -23,6 +23,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     return demo.up(Path(args.state_dir) if args.state_dir else None)
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from devtools import demo_ui
+
+    return demo_ui.ui(Path(args.state_dir) if args.state_dir else None, args.port)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from devtools.sample import build_sample_archive, register_sample
 
@@ -83,8 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     up = sub.add_parser("up", help="the demo's services again, over its data, until Ctrl-C; prints the exports "
                                    "for python -m include.album and airflow dags test")
-    up.add_argument("--state-dir")
+    up.add_argument("--state-dir", help="the demo's --state-dir (default .demo)")
     up.set_defaults(func=cmd_up)
+    ui = sub.add_parser("ui", help="the albums view over the demo's data, in an Airflow api-server, until Ctrl-C; "
+                                   "prints where to open it and how to sign in")
+    ui.add_argument("--state-dir", help="the demo's --state-dir (default .demo)")
+    ui.add_argument("--port", type=int, help="the api-server's port on 127.0.0.1 (default: a free one)")
+    ui.set_defaults(func=cmd_ui)
 
     sample = sub.add_parser("sample", help="build the deterministic sample archive")
     sample.add_argument("path")

@@ -73,7 +73,59 @@ def services(state: Path, archive: Path, *, fresh_database: bool) -> Iterator[Se
             **pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(archive)},
                            qdrant_path=state / "qdrant", falkordb_port=graph_port),
         }
+        if not fresh_database:
+            restore_bucket(_media_store(env), state / S3_SNAPSHOT)
         yield Services(pg=pg, env=env)
+
+
+# moto keeps nothing: the demo copies its bucket here when it ends, and ``up`` puts it back.
+S3_SNAPSHOT = "s3"
+
+
+def _media_store(env: dict[str, str]):
+    """The pipeline's S3 store, as the connections in ``env`` define it."""
+    from include.album.orchestration.connections import load_settings, media_store
+
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        return media_store(load_settings())
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def save_bucket(store, directory: Path) -> int:
+    """Every object of ``store``'s bucket as a file under ``directory`` (its content type in
+    ``directory/content-types.json``); returns how many."""
+    shutil.rmtree(directory, ignore_errors=True)
+    types = {}
+    for page in store.s3.get_paginator("list_objects_v2").paginate(Bucket=store.bucket):
+        for item in page.get("Contents", []):
+            found = store.s3.get_object(Bucket=store.bucket, Key=item["Key"])
+            target = directory / "objects" / item["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(found["Body"].read())
+            types[item["Key"]] = found.get("ContentType") or "application/octet-stream"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "content-types.json").write_text(json.dumps(types, indent=0, sort_keys=True), encoding="utf-8")
+    return len(types)
+
+
+def restore_bucket(store, directory: Path) -> int:
+    """Put back what ``save_bucket`` saved (nothing if it saved nothing); returns how many."""
+    index = directory / "content-types.json"
+    if not index.is_file():
+        return 0
+    store.ensure_bucket()
+    types = json.loads(index.read_text(encoding="utf-8"))
+    for key, content_type in types.items():
+        store.s3.put_object(Bucket=store.bucket, Key=key, Body=(directory / "objects" / key).read_bytes(),
+                            ContentType=content_type)
+    return len(types)
 
 
 def _stop(process) -> None:
@@ -107,7 +159,7 @@ def run(state_dir: Path | None = None, archive: Path | None = None) -> int:
     """Run the DAG on the sample archive (default) or on ``archive``, from a clean state."""
     started = time.monotonic()
     state = Path(state_dir or REPO / ".demo")
-    for stale in ("archive", "airflow", "qdrant", "falkordb"):
+    for stale in ("archive", "airflow", "qdrant", "falkordb", S3_SNAPSHOT):
         shutil.rmtree(state / stale, ignore_errors=True)
     state.mkdir(parents=True, exist_ok=True)
     from include.album.providers.vision import tesseract_available
@@ -201,21 +253,30 @@ def _results(pg: PgTarget, expected: dict | None, state: Path) -> tuple[dict, li
         counts = db.fetch_one(conn, "run_report", {"since": None})
         problems = differences_from_expectation(conn, expected) if expected else []
         albums = db.fetch_all(conn, "albums_with_items")
-        report = write_album_report(conn, media_store(load_settings()), state / "report.html")
+        store = media_store(load_settings())
+        report = write_album_report(conn, store, state / "report.html")
+    save_bucket(store, state / S3_SNAPSHOT)
     return counts, problems, albums, report
+
+
+def demo_state(state_dir: Path | None, command: str) -> Path:
+    """The demo's state directory, which a finished demo must have filled."""
+    state = Path(state_dir or REPO / ".demo")
+    if not (state / "pg").is_dir() or not (state / "archive").is_dir():
+        raise DemoError(f"{state} holds no demo data for `{command}`: run `{_command('demo', state)}` first")
+    return state
 
 
 def up(state_dir: Path | None = None) -> int:
     """The demo's services over its data, until Ctrl-C (or SIGTERM): prints the exports that
     ``python -m include.album`` and ``airflow dags test`` need, and commands that work with them."""
-    state = Path(state_dir or REPO / ".demo")
-    if not (state / "pg").is_dir() or not (state / "archive").is_dir():
-        raise DemoError(f"{state} holds no demo data: run `{_command('demo', state)}` first")
+    state = demo_state(state_dir, "up")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with services(state, state / "archive", fresh_database=False) as running:
-        print("# the demo's Postgres, an S3 API (empty: media are not kept) and FalkorDB are up; in another shell:")
+        print("# the demo's Postgres, an S3 API (with the media the demo stored) and FalkorDB are up; in another "
+              "shell:")
         for name, value in sorted(running.env.items()):
             print(f"export {name}={shlex.quote(value)}")
         print("# then, for example:")

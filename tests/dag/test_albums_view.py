@@ -57,7 +57,7 @@ def test_albums_newest_first_with_thumbnails_in_position_order_and_their_runs(vi
         "SELECT g.id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
         "WHERE s.tenant_id = 'acme' ORDER BY g.posted_at DESC, g.id DESC")]
     listed = view.get("/api/albums?tenant=acme", headers=as_user(auth, "admin")).json()
-    assert [a["album_id"] for a in listed] == expected and len(expected) >= 5
+    assert [a["album_id"] for a in listed["albums"]] == expected and len(expected) >= 5 and listed["next"] is None
 
     html = view.get("/?tenant=acme", headers=as_user(auth, "admin")).text
     assert [int(i) for i in re.findall(r'<section class="card" data-album="(\d+)"', html)] == expected
@@ -87,7 +87,7 @@ def test_tenants_follow_the_variable_and_requeue_needs_edit_rights(view, auth, c
     monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_UI_TENANTS", '{"viewer": ["globex"], "*": ["*"]}')
     viewer = as_user(auth, "viewer")
     assert view.get("/api/albums?tenant=acme", headers=viewer).status_code == 403
-    globex = {a["album_id"] for a in view.get("/api/albums", headers=viewer).json()}  # default: its first tenant
+    globex = {a["album_id"] for a in view.get("/api/albums", headers=viewer).json()["albums"]}  # its first tenant
     acme_only = conn.execute(
         "SELECT g.id FROM media_groups g WHERE NOT EXISTS (SELECT 1 FROM subscriptions s WHERE "
         "s.channel_id = g.channel_id AND s.tenant_id = 'globex') LIMIT 1").fetchone()["id"]
@@ -152,3 +152,82 @@ def test_every_album_of_a_run_with_more_albums_than_groups_links_to_the_task_tha
     assert len(links) >= 3 and all(links.values()), links  # every album, none past a cut
     assert {index for found in links.values() for _, index in found} <= {"0", "1"}  # the two groups
     assert {unquote(run) for found in links.values() for run, _ in found} == {dag_run.run_id}
+
+
+def test_an_album_page_shows_every_item_and_where_the_album_comes_from(view, auth, conn):
+    """Items full size in position order with what vision read; a video served in ranges; a PDF's
+    first page and its download under its file name; the post on Telegram; the runs."""
+    admin = as_user(auth, "admin")
+    albums = {r["album_kind"]: r["id"] for r in conn.execute(
+        "SELECT DISTINCT ON (album_kind) g.id, g.album_kind FROM media_groups g JOIN subscriptions s ON "
+        "s.channel_id = g.channel_id AND s.tenant_id = 'acme' ORDER BY g.album_kind, g.id")}
+    page = view.get(f"/album/{albums['mixed']}?tenant=acme", headers=admin).text
+    items = re.findall(r'<article class="item" data-position="(\d+)"><h3>#\d+ · (\w+)</h3>', page)
+    kinds = [kind for _, kind in items]
+    assert [int(p) for p, _ in items] == list(range(len(items))) and "video" in kinds and "photo" in kinds
+    assert "Text on it" in page and 'target="_top"' not in page  # (Airflow's frame may not follow _top)
+    assert re.search(r'<a data-top href="\.\./\.\./dags/telegram_albums/runs/[^"]+/tasks/album\.enrich/mapped/\d+"',
+                     page)
+    first = conn.execute("SELECT min(message_id) AS m FROM media_group_items WHERE group_id = %s",
+                         (albums["mixed"],)).fetchone()["m"]
+    username = conn.execute("SELECT c.username FROM media_groups g JOIN channels c ON c.id = g.channel_id "
+                            "WHERE g.id = %s", (albums["mixed"],)).fetchone()["username"]
+    assert f'href="https://t.me/{username}/{first}"' in page
+
+    video = kinds.index("video")
+    part = view.get(f"/file/{albums['mixed']}/{video}?tenant=acme", headers={**admin, "Range": "bytes=0-99"})
+    assert part.status_code == 206 and len(part.content) == 100 and part.headers["content-type"] == "video/mp4"
+    assert part.headers["content-range"].startswith("bytes 0-99/")
+    whole = view.get(f"/file/{albums['mixed']}/{video}?tenant=acme", headers=admin)
+    assert whole.status_code == 200 and whole.content[:100] == part.content
+
+    documents = view.get(f"/album/{albums['document']}?tenant=acme", headers=admin).text
+    assert "agenda.pdf" in documents and "application/pdf" in documents and "not an image" in documents
+    preview = view.get(f"/preview/{albums['document']}/0?tenant=acme", headers=admin)
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+    download = view.get(f"/file/{albums['document']}/0?tenant=acme&download=1", headers=admin)
+    assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''agenda.pdf"
+    assert download.content.startswith(b"%PDF-")
+    not_globex = conn.execute("SELECT g.id FROM media_groups g WHERE NOT EXISTS (SELECT 1 FROM subscriptions s "
+                              "WHERE s.channel_id = g.channel_id AND s.tenant_id = 'globex') LIMIT 1").fetchone()["id"]
+    assert view.get(f"/album/{not_globex}?tenant=globex", headers=admin).status_code == 404
+
+
+def test_telegram_links_of_public_and_private_channels():
+    from include.album.admin.album_page import telegram_link
+
+    assert telegram_link("album_lab", 1111111111, 102) == "https://t.me/album_lab/102"
+    assert telegram_link(None, 1111111111, 102) == "https://t.me/c/1111111111/102"
+
+
+def test_pages_of_albums_show_each_album_once_and_a_channel_its_own(view, auth, conn, monkeypatch):
+    from include.album.admin import ui
+
+    monkeypatch.setattr(ui, "ALBUMS_PER_PAGE", 2)
+    admin = as_user(auth, "admin")
+    expected = [r["id"] for r in conn.execute(
+        "SELECT g.id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
+        "WHERE s.tenant_id = 'acme' ORDER BY g.posted_at DESC, g.id DESC")]
+    seen, after = [], None
+    while True:
+        found = view.get("/api/albums", params={"tenant": "acme", **({"after": after} if after else {})},
+                         headers=admin).json()
+        seen += [a["album_id"] for a in found["albums"]]
+        after = found["next"]
+        if after is None:
+            break
+    assert seen == expected and len(expected) > 2
+    html, pages = view.get("/?tenant=acme", headers=admin).text, 1
+    shown = re.findall(r'<section class="card" data-album="(\d+)"', html)
+    while 'rel="next"' in html:
+        html, pages = view.get("/" + re.search(r'rel="next" href="\./([^"]+)"', html).group(1).replace("&amp;", "&"),
+                               headers=admin).text, pages + 1
+        shown += re.findall(r'<section class="card" data-album="(\d+)"', html)
+    assert [int(i) for i in shown] == expected and pages == -(-len(expected) // 2)
+    assert view.get("/api/albums?tenant=acme&after=yesterday", headers=admin).status_code == 400
+
+    lab = conn.execute("SELECT id FROM channels WHERE username = 'album_lab'").fetchone()["id"]
+    channel = view.get(f"/channel/{lab}?tenant=acme", headers=admin).text
+    own = [r["id"] for r in conn.execute("SELECT id FROM media_groups WHERE channel_id = %s ORDER BY posted_at DESC, "
+                                         "id DESC LIMIT 2", (lab,))]
+    assert "@album_lab" in channel and [int(i) for i in re.findall(r'data-album="(\d+)"', channel)] == own

@@ -4,6 +4,7 @@ Airflow 3.3's ``dag.test()`` crashes at the end of a successful run of a DAG wit
 Alert; ``include/album/orchestration/airflow_fixes.py`` has the root cause and the fix.
 """
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,26 @@ def test_airflow_dags_test_runs_the_sample_and_exits_0_with_the_deadline_alert_r
     assert "'dict' object has no attribute 'hex'" not in done.stdout + done.stderr
     assert differences_from_expectation(conn, pipeline.expected) == []
     assert stored_deadline_alerts("telegram_albums") == 1  # scheduled runs still get their deadline
+    summary = done.stdout.strip().splitlines()[-1]  # what the run did, last
+    posts = conn.execute("SELECT count(*) AS n FROM posts").fetchone()["n"]
+    assert summary.startswith(f"telegram_albums: {posts} new posts from 3 of 3 channels; "), summary
 
     refresh = airflow_dags_test("telegram_albums_refresh", pipeline.env)
     assert refresh.returncode == 0, (refresh.stdout + refresh.stderr)[-3000:]
+
+
+def test_airflow_dags_test_on_an_empty_database_says_no_channel_is_registered(airflow_db, pg, s3_endpoint, bucket,
+                                                                                 sample_archive, tmp_path):
+    from devtools.services import ensure_pools, pipeline_env
+
+    ensure_pools()
+    env = pipeline_env(pg=pg, s3_endpoint=s3_endpoint, telegram_extra={"archive": str(sample_archive[0])},
+                       qdrant_path=tmp_path / "qdrant", settings={"s3_bucket": bucket})
+    done = airflow_dags_test("telegram_albums", env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == (
+        "telegram_albums: no channels registered: add one with `python -m include.album channels add @USERNAME "
+        "--tenant TENANT` (README, \"CLI\")")
 
 
 def test_the_airflow_bug_is_still_there_and_the_fix_handles_it(dagbag):
@@ -53,7 +71,7 @@ def test_the_airflow_bug_is_still_there_and_the_fix_handles_it(dagbag):
     dag = dagbag.get_dag("telegram_albums")
     copy = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     assert encoded_deadline(copy), "Airflow's dag.test() copy has stored alert ids now: remove airflow_fixes"
-    assert dag.test.__wrapped__ is type(dag).test  # the DAG's own test() carries the fix
+    assert inspect.unwrap(dag.test) is type(dag).test  # the DAG's own test() carries the fix
     assert dagrun.get_or_create_dagrun.__module__ == "airflow.models.dagrun"  # nothing else is patched
 
 

@@ -534,6 +534,8 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
             assert loaded > 0, image.get_attribute("src")
     assert any(card.find_elements(By.TAG_NAME, "img") for card in cards)
 
+    album_page_in_the_frame(stack, browser, shots)
+    browser.get(f"{view}?tenant=acme")
     browser.find_element(By.NAME, "q").send_keys("Evening at the harbour")
     browser.find_element(By.CSS_SELECTOR, "form.search button").click()
     found = stack.wait_for("search results", lambda: on_page(browser, "Search in", "section.card"), timeout=60)
@@ -553,6 +555,41 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
                                               for element in on_page(browser, "Quarantine of", "body")), timeout=30)
     with app_conn(stack) as conn:
         assert conn.execute("SELECT 1 FROM album_failures WHERE album_id = %s", (album,)).fetchone() is None
+
+
+def album_page_in_the_frame(stack, browser, shots: Path) -> None:
+    """Inside Airflow's frame: a card opens its album's page; every image loaded, in position
+    order; the post's link on Telegram; a run link navigates Airflow's UI to that task."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{stack.api}/plugin/albums")
+    frame = browser.find_element(By.TAG_NAME, "iframe")
+    links = stack.wait_for("the cards in the frame", lambda: browser.switch_to.frame(frame) or
+                           browser.find_elements(By.CSS_SELECTOR, "section.card h2 a"), timeout=30)
+    with app_conn(stack) as conn:
+        photos = conn.execute("SELECT g.id, c.username, min(i.message_id) AS first FROM media_groups g "
+                              "JOIN channels c ON c.id = g.channel_id JOIN media_group_items i ON i.group_id = g.id "
+                              "WHERE g.album_kind = 'photo' AND c.username = 'album_lab' GROUP BY g.id, c.username "
+                              "ORDER BY g.id LIMIT 1").fetchone()
+    next(link for link in links if link.get_attribute("href").split("?")[0].endswith(f"/album/{photos['id']}")).click()
+    items = stack.wait_for("the album's page", lambda: on_page(browser, f"Album {photos['id']}", "article.item"),
+                           timeout=30)
+    assert [int(item.get_attribute("data-position")) for item in items] == list(range(len(items)))
+    for image in browser.find_elements(By.CSS_SELECTOR, "article.item img"):
+        stack.wait_for("an image", lambda i=image: browser.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", i), timeout=30)
+    telegram = browser.find_element(By.PARTIAL_LINK_TEXT, "the post on Telegram")
+    assert telegram.get_attribute("href") == f"https://t.me/album_lab/{photos['first']}"
+    browser.switch_to.default_content()
+    browser.save_screenshot(str(shots / "albums-album.png"))
+    browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
+    run = browser.find_element(By.CSS_SELECTOR, "p.runs a[data-top]")
+    target = run.get_attribute("href")
+    run.click()
+    browser.switch_to.default_content()
+    task = target.split("/dags/", 1)[1].split("/runs/")[1].split("/", 1)[1]  # tasks/album.enrich/mapped/N
+    stack.wait_for("Airflow's page of the run's task", lambda: browser.current_url.startswith(
+        f"{stack.api}/dags/telegram_albums/runs/") and browser.current_url.endswith(task), timeout=30)
 
 
 def test_no_secret_reaches_a_task_log_an_xcom_or_a_rendered_field(stack):

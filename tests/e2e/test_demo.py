@@ -79,6 +79,41 @@ def test_the_demo_runs_and_its_follow_up_commands_work_as_printed(tmp_path):
     assert up.returncode == 0
     assert processes_naming(state) == []
 
+    albums_view_over_the_demo_data(state, shell_env)
+
+
+def albums_view_over_the_demo_data(state: Path, shell_env: dict) -> None:
+    """``python -m devtools ui``: one line says where and how to sign in; every thumbnail of the
+    albums page loads (the media the demo stored came back with it)."""
+    import re
+
+    import httpx
+
+    ui = subprocess.Popen(f"exec python -m devtools ui --state-dir {shlex.quote(str(state))}", shell=True, cwd=REPO,
+                          env=shell_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True)
+    try:
+        line = ui.stdout.readline()
+        found = re.fullmatch(r"Albums view: (http://127\.0\.0\.1:\d+)/telegram-albums/ \(or Airflow's UI at \S+, "
+                             r"menu Browse → Albums\); sign in as admin with password (\S+)\. Ctrl-C stops it\.\n",
+                             line)
+        assert found, line + ui.stdout.read() if ui.poll() is not None else line
+        base, password = found.groups()
+        token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": password}).json()
+        client = httpx.Client(base_url=f"{base}/telegram-albums/", timeout=30,
+                              headers={"Authorization": f"Bearer {token['access_token']}"})
+        page = client.get("", params={"tenant": "acme"})
+        thumbnails = re.findall(r'<img[^>]* src="(media/[^"]+)"', page.text)
+        assert page.status_code == 200 and len(thumbnails) >= 8
+        for src in thumbnails:
+            image = client.get(src.replace("&amp;", "&"))
+            assert (image.status_code, image.headers["content-type"]) == (200, "image/jpeg"), src
+    finally:
+        os.killpg(ui.pid, signal.SIGINT)
+        ui.wait(timeout=60)
+    assert ui.returncode == 0
+    assert processes_naming(state) == []
+
 
 def test_a_demo_that_fails_stops_every_service_it_started(tmp_path):
     state = tmp_path / "demo"

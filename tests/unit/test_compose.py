@@ -65,6 +65,20 @@ def test_every_airflow_container_starts_with_the_entrypoint_that_builds_its_conn
     assert SERVICES["airflow-init"]["command"][0] == "bash"  # the image's entrypoint runs it as it is
 
 
+def test_the_readme_login_runs_in_an_airflow_container_that_has_the_telegram_keys():
+    readme = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    [command] = [line.split() for line in readme.splitlines()
+                 if line.startswith("docker compose") and "include.album login" in line]
+    run = command.index("run")
+    assert command[:run] == ["docker", "compose", "-f", "docker-compose.airflow.yml", "--env-file", ".env"]
+    service = command[command.index("python") - 1]
+    assert command[command.index("python"):] == ["python", "-m", "include.album", "login"]
+    assert "CONNECTION_CHECK_MAX_COUNT=0" in command  # the image's entrypoint: no wait for the metadata DB
+    assert service in AIRFLOW and "profiles" not in SERVICES[service]
+    assert SERVICES[service]["entrypoint"] == ENTRYPOINT  # which ends in the image's, and that runs `python`
+    assert {"TELEGRAM_API_ID", "TELEGRAM_API_HASH"} <= env(service).keys()
+
+
 def test_every_connection_the_dag_uses_is_defined():
     wanted = {getattr(Settings(), f.name) for f in fields(Settings) if f.name.endswith("_conn_id")}
     wanted -= {"vision_openai", "embeddings_openai"}  # only with the openai providers (README)

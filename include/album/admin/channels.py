@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
 from telethon import TelegramClient, types
 
@@ -25,13 +27,14 @@ async def resolve_channel(client: TelegramClient, name: str) -> dict:
             "username": entity.username}
 
 
-def deactivate_channel(conn: psycopg.Connection, channel_id: int) -> bool:
+def deactivate_channel(conn: psycopg.Connection, channel_id: int) -> None:
     with conn.transaction():
-        return db.execute(conn, "channel_deactivate", {"channel_id": channel_id}) > 0
+        db.execute(conn, "channel_deactivate", {"channel_id": channel_id})
 
 
 def enable_channel(conn: psycopg.Connection, channel_id: int) -> bool:
-    """Take back a channel set aside as unavailable: the next run asks Telegram for it."""
+    """Take back a channel set aside as unavailable: the next run asks Telegram for it. False
+    when the channel was not set aside (nothing changes)."""
     with conn.transaction():
         return db.execute(conn, "channels_available", {"channel_ids": [channel_id]}) > 0
 
@@ -63,14 +66,18 @@ def session_waits(conn: psycopg.Connection) -> list[dict]:
 
 
 def channel_id_of(conn: psycopg.Connection, channel: str | int) -> int:
-    """The id of a channel as a user names it: its id, or its ``@username`` (the ``@`` optional)."""
+    """The id of a registered channel as a user names it: its id, or its ``@username`` (the ``@``
+    optional); ``LookupError`` when no channel is registered under that name."""
     name = str(channel).strip()
     if name.lstrip("-").isdigit():
-        return int(name)
-    row = db.fetch_one(conn, "channel_by_username", {"username": name.lstrip("@")})
+        shown = name
+        row = db.fetch_one(conn, "channel_by_id", {"channel_id": int(name), "now": datetime.now(UTC)})
+    else:
+        shown = f"@{name.lstrip('@')}"
+        row = db.fetch_one(conn, "channel_by_username", {"username": name.lstrip("@")})
     if row is None:
-        raise LookupError(f"no registered channel @{name.lstrip('@')}: `python -m include.album channels list` "
-                          "shows them (by id and @username)")
+        raise LookupError(f"channel {shown} is not registered: `python -m include.album channels list` shows "
+                          "the channels")
     return row["id"]
 
 
@@ -88,19 +95,14 @@ def add_tenant(conn: psycopg.Connection, tenant_id: str, name: str | None = None
 
 
 def subscribe(conn: psycopg.Connection, tenant_id: str, channel_id: int) -> None:
-    """Subscribe a tenant to a channel; both must exist (``LookupError`` naming which does not)."""
-    try:
-        with conn.transaction():
-            db.execute(conn, "subscription_add",
-                       {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id})
-    except psycopg.errors.ForeignKeyViolation as exc:
-        if "tenant" in (exc.diag.constraint_name or ""):
-            raise LookupError(f"tenant {tenant_id} does not exist: add it first with `tenants add {tenant_id}`") \
-                from None
-        raise LookupError(f"channel {channel_id} is not registered: add it first with `channels add`") from None
+    """Subscribe a tenant to a channel; both exist (``require_tenant`` and ``channel_id_of`` check
+    what a user names)."""
+    with conn.transaction():
+        db.execute(conn, "subscription_add", {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id})
 
 
 def unsubscribe(conn: psycopg.Connection, tenant_id: str, channel_id: int) -> bool:
+    """Remove a subscription; False when there was none (nothing changes)."""
     with conn.transaction():
         return db.execute(conn, "subscription_remove",
                           {"tenant_id": validate_tenant_id(tenant_id), "channel_id": channel_id}) > 0

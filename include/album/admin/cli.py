@@ -8,8 +8,11 @@ parser and the handling of errors; what each command does is in ``commands.py``.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
+import re
 import sys
+from typing import NoReturn
 
 from include.album.admin.commands import (
     cmd_browse,
@@ -40,6 +43,29 @@ def _common_options(parser: argparse.ArgumentParser, *, after_command: bool = Fa
                         **default)
 
 
+# argparse's message for a value outside an argument's choices (a command is one).
+_INVALID_CHOICE = re.compile(r"argument (?P<argument>\S+): invalid choice: '(?P<word>.*)' "
+                             r"\(choose from (?P<choices>.*)\)")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that answers a mistyped command or option value with one line, naming
+    the nearest choice if one is close; its other errors are argparse's own (usage and message).
+    Exit code 2 either way."""
+
+    def error(self, message: str) -> NoReturn:
+        mistyped = _INVALID_CHOICE.fullmatch(message)
+        if mistyped is None:
+            super().error(message)
+        word, argument = mistyped["word"], mistyped["argument"]
+        choices = [choice.strip(" '") for choice in mistyped["choices"].split(",")]
+        nearest = difflib.get_close_matches(word, choices, n=1)
+        suggestion = f": did you mean {nearest[0]!r}?" if nearest else ""
+        if argument.startswith("-"):
+            self.exit(2, f"error: {argument} {word!r} is not one of {', '.join(choices)}{suggestion}\n")
+        self.exit(2, f"error: unknown command {word!r}{suggestion} ({self.prog} --help lists the commands)\n")
+
+
 class _Commands:
     """Subcommands that also take the common options (``--dsn``, ``-v``) after their name."""
 
@@ -55,7 +81,7 @@ class _Commands:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m include.album", description=__doc__.splitlines()[0])
+    parser = CommandParser(prog="python -m include.album", description=__doc__.splitlines()[0])
     _common_options(parser)
     common = argparse.ArgumentParser(add_help=False)
     _common_options(common, after_command=True)
@@ -74,10 +100,13 @@ def _add_channel_commands(sub: _Commands) -> None:
     channels = sub.group("channels", help="manage channels")
     add = channels.add_parser("add", help="add (or re-activate) a channel")
     add.add_argument("username", nargs="?", help="@username (resolved once through Telegram unless --id is given)")
-    add.add_argument("--id", type=int, help="Telegram channel id (skip resolving)")
-    add.add_argument("--access-hash", type=int)
-    add.add_argument("--title")
-    add.add_argument("--tenant", action="append", help="subscribe this tenant (repeatable)")
+    add.add_argument("--id", type=int, help="the channel's Telegram id, to add it without asking Telegram (needs "
+                                            "--access-hash and --title)")
+    add.add_argument("--access-hash", type=int, help="the channel's access_hash, as Telegram gave it to this "
+                                                     "account (with --id)")
+    add.add_argument("--title", help="the channel's title (with --id)")
+    add.add_argument("--tenant", action="append", help="a tenant to subscribe to the channel, added if new "
+                                                       "(repeatable; default: none)")
     add.add_argument("--archive", help="resolve against an archive instead of Telegram; without a username, "
                                        "add every channel of the archive")
     add.set_defaults(func=cmd_channels_add)
@@ -94,14 +123,14 @@ def _add_tenant_commands(sub: _Commands) -> None:
     """``tenants add``, and the subscriptions of tenants to channels."""
     tenants = sub.group("tenants", help="manage tenants")
     tadd = tenants.add_parser("add", help="add a tenant")
-    tadd.add_argument("tenant_id")
-    tadd.add_argument("--name")
+    tadd.add_argument("tenant_id", help="the new tenant's id: 1-63 of a-z, 0-9, '_' and '-'")
+    tadd.add_argument("--name", help="its display name (default: the id)")
     tadd.set_defaults(func=cmd_tenants_add)
 
     for name, func, help_text in (("subscribe", cmd_subscribe, "subscribe a tenant to a channel"),
                                   ("unsubscribe", cmd_unsubscribe, "remove a subscription")):
         command = sub.add_parser(name, help=help_text)
-        command.add_argument("tenant_id")
+        command.add_argument("tenant_id", help="the tenant's id (`tenants add` adds one)")
         command.add_argument("channel", help=CHANNEL_HELP)
         command.set_defaults(func=func)
 
@@ -109,39 +138,45 @@ def _add_tenant_commands(sub: _Commands) -> None:
 def _add_telegram_commands(sub: _Commands) -> None:
     """``record`` and ``login``: the commands that talk to Telegram itself."""
     rec = sub.add_parser("record", help="record live channels into a telegram-archive/1 archive")
-    rec.add_argument("channels", nargs="+", help="@usernames or ids")
-    rec.add_argument("--out", required=True)
+    rec.add_argument("channels", nargs="+", help="the channels to record: @usernames or Telegram ids")
+    rec.add_argument("--out", required=True, help="the archive directory to write (created if missing)")
     rec.add_argument("--limit", type=int, default=200, help="newest messages per channel (default 200)")
     rec.add_argument("--archive", help=argparse.SUPPRESS)
     rec.set_defaults(func=cmd_record)
 
-    login = sub.add_parser("login", help="log in once and print a StringSession for telegram_default")
-    login.add_argument("--api-id", type=int)
-    login.add_argument("--api-hash")
+    login = sub.add_parser("login", help="log in once and print a StringSession for telegram_default",
+                           description="Log in to Telegram once (phone, code, 2FA) and print a StringSession for "
+                                       "the connection telegram_default. api_id and api_hash (my.telegram.org) "
+                                       "come from $TELEGRAM_API_ID and $TELEGRAM_API_HASH, else they are asked "
+                                       "for; never arguments (a shell's history would keep them).")
     login.set_defaults(func=cmd_login)
 
 
 def _add_search_commands(sub: _Commands) -> None:
     search = sub.add_parser("search", help="search albums and posts by their words and meaning, always within "
                                             "one tenant")
-    search.add_argument("query", help="words to find (any language, any inflection), or what you mean")
-    search.add_argument("--tenant", required=True, help="the tenant whose channels are searched")
-    search.add_argument("--album", type=int, help="only within this album")
+    search.add_argument("query", help="what to find: words (any language, any inflection), @names, #tags, or a "
+                                      "description of what you mean; quote it when it has spaces")
+    search.add_argument("--tenant", required=True, help="the tenant whose channels are searched (required: "
+                                                        "nothing is searched across tenants)")
+    search.add_argument("--album", type=int, help="only this album's point and posts (the album's id)")
     search.add_argument("--channel", help=f"only this channel: {CHANNEL_HELP}")
     scope = search.add_mutually_exclusive_group()
     scope.add_argument("--albums-only", action="store_true", help="album points only")
     scope.add_argument("--outside-albums", action="store_true", help="posts that belong to no album")
-    search.add_argument("--labels", nargs="+", help="every one of these vision labels")
-    search.add_argument("--limit", type=int, default=10, help="at most this many hits (default 10)")
+    search.add_argument("--labels", nargs="+", help="only points with every one of these vision labels")
+    search.add_argument("--limit", type=int, default=10, help="at most this many hits, best first; an album is "
+                                                              "one hit (default 10)")
     _add_qdrant_options(search)
     search.set_defaults(func=cmd_search)
     browse = sub.add_parser("browse", help="a tenant's albums and posts by filters, no query (text-less ones too)")
     browse.add_argument("--tenant", required=True, help="the tenant whose channels are browsed")
-    browse.add_argument("--album", type=int, help="this album's point and its posts'")
-    browse.add_argument("--kind", choices=["album", "post"])
-    browse.add_argument("--labels", nargs="+", help="every one of these vision labels")
-    browse.add_argument("--channel", help=CHANNEL_HELP)
-    browse.add_argument("--limit", type=int, default=50)
+    browse.add_argument("--album", type=int, help="this album's point, then its posts in order (the album's id)")
+    browse.add_argument("--kind", choices=["album", "post"], help="only album points or only post points "
+                                                                  "(default: both)")
+    browse.add_argument("--labels", nargs="+", help="only points with every one of these vision labels")
+    browse.add_argument("--channel", help=f"only this channel: {CHANNEL_HELP}")
+    browse.add_argument("--limit", type=int, default=50, help="at most this many points (default 50)")
     _add_qdrant_options(browse)
     browse.set_defaults(func=cmd_browse)
     reindex = sub.add_parser("reindex", help="rebuild the Qdrant points (and graph albums) from Postgres and S3, "
@@ -159,7 +194,7 @@ CHANNEL_HELP = "a channel's @username or its Telegram id"
 
 
 def _add_qdrant_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--collection", help="default: setting qdrant_collection")
+    command.add_argument("--collection", help="the Qdrant collection to read (default: setting qdrant_collection)")
     command.add_argument("--qdrant-path", help="Qdrant local-mode directory (default: connection albums_qdrant)")
 
 
@@ -168,8 +203,9 @@ def _add_quarantine_commands(sub: _Commands) -> None:
     quarantine.add_parser("list", help="list quarantined albums with their error").set_defaults(
         func=cmd_quarantine_list)
     requeue = quarantine.add_parser("requeue", help="release quarantined albums to the next run")
-    requeue.add_argument("album_ids", nargs="*", type=int)
-    requeue.add_argument("--all", action="store_true", help="every quarantined album")
+    requeue.add_argument("album_ids", nargs="*", type=int, help="the ids of the albums to release "
+                                                                "(`quarantine list` shows them)")
+    requeue.add_argument("--all", action="store_true", help="every quarantined album, instead of ids")
     requeue.set_defaults(func=cmd_quarantine_requeue)
 
 

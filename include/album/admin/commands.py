@@ -73,7 +73,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_channels_add(args: argparse.Namespace) -> int:
     if args.id is not None:
         if args.access_hash is None or not args.title:
-            raise SystemExit("--id needs --access-hash and --title (or give a username to resolve once)")
+            raise ValueError("--id needs --access-hash and --title (or give a username to resolve once)")
         found = {"channel_id": args.id, "access_hash": args.access_hash, "title": args.title,
                  "username": args.username.lstrip("@") if args.username else None}
     elif args.username:
@@ -96,7 +96,7 @@ def cmd_channels_add(args: argparse.Namespace) -> int:
         print(f"{len(added)} channel(s) of {args.archive} added, subscribed by {', '.join(args.tenant or ['default'])}")
         return 0
     else:
-        raise SystemExit("give a username to resolve, --id/--access-hash/--title, or --archive alone for all "
+        raise ValueError("give a username to resolve, --id/--access-hash/--title, or --archive alone for all "
                          "channels of an archive")
     with application_db(args.dsn) as conn:
         channel_admin.add_channel(conn, **found)
@@ -143,19 +143,19 @@ def cmd_channels_list(args: argparse.Namespace) -> int:
 
 def cmd_channels_remove(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
-        channel_id = channel_admin.channel_id_of(conn, args.channel)
-        if not channel_admin.deactivate_channel(conn, channel_id):
-            raise LookupError(f"channel {args.channel} is not registered: `channels list` shows the channels")
+        channel_admin.deactivate_channel(conn, channel_admin.channel_id_of(conn, args.channel))
     print(f"channel {args.channel} deactivated (history kept)")
     return 0
 
 
 def cmd_channels_enable(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
-        found = channel_admin.enable_channel(conn, channel_admin.channel_id_of(conn, args.channel))
-    print(f"channel {args.channel} " + ("enabled: the next run asks Telegram for it" if found else
-                                        "not found, or not set aside"))
-    return 0 if found else 1
+        enabled = channel_admin.enable_channel(conn, channel_admin.channel_id_of(conn, args.channel))
+    if enabled:
+        print(f"channel {args.channel} enabled: the next run asks Telegram for it")
+    else:
+        print(f"channel {args.channel} was not set aside: nothing changed")
+    return 0
 
 
 def cmd_tenants_add(args: argparse.Namespace) -> int:
@@ -167,6 +167,7 @@ def cmd_tenants_add(args: argparse.Namespace) -> int:
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
+        channel_admin.require_tenant(conn, args.tenant_id)
         channel_admin.subscribe(conn, args.tenant_id, channel_admin.channel_id_of(conn, args.channel))
     print(f"tenant {args.tenant_id} subscribes to channel {args.channel}")
     return 0
@@ -174,10 +175,13 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
 def cmd_unsubscribe(args: argparse.Namespace) -> int:
     with application_db(args.dsn) as conn:
-        found = channel_admin.unsubscribe(conn, args.tenant_id, channel_admin.channel_id_of(conn, args.channel))
-    print(f"tenant {args.tenant_id} {'unsubscribed from' if found else 'was not subscribed to'} "
-          f"channel {args.channel}")
-    return 0 if found else 1
+        channel_admin.require_tenant(conn, args.tenant_id)
+        removed = channel_admin.unsubscribe(conn, args.tenant_id, channel_admin.channel_id_of(conn, args.channel))
+    if removed:
+        print(f"tenant {args.tenant_id} unsubscribed from channel {args.channel}")
+    else:
+        print(f"tenant {args.tenant_id} was not subscribed to channel {args.channel}: nothing changed")
+    return 0
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -197,15 +201,25 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from include.album.source.record import login
+    """Log in to Telegram with ``$TELEGRAM_API_ID`` / ``$TELEGRAM_API_HASH``, each asked for when
+    unset (the hash without echo), and print the session string."""
+    from include.album.source import record
 
-    api_id = args.api_id or int(input("api_id: "))
-    api_hash = args.api_hash or getpass.getpass("api_hash: ")
-    session = login(api_id, api_hash)
+    api_id = _api_id(os.environ.get("TELEGRAM_API_ID") or input("api_id: "))
+    api_hash = (os.environ.get("TELEGRAM_API_HASH") or getpass.getpass("api_hash: ")).strip()
+    if not api_hash:
+        raise ValueError("api_hash is empty: set $TELEGRAM_API_HASH or type the one my.telegram.org shows")
+    session = record.login(api_id, api_hash)
     print("\nSession string (a credential: store it only in the telegram_default connection, extra "
           '"session"; never in the repo, a log or a ticket):\n')
     print(session)
     return 0
+
+
+def _api_id(given: str) -> int:
+    if not given.strip().isdecimal():
+        raise ValueError(f"api_id must be the number my.telegram.org shows (got {given!r})")
+    return int(given)
 
 
 def _search_index(args: argparse.Namespace) -> AbstractContextManager[QdrantIndex]:
@@ -215,9 +229,14 @@ def _search_index(args: argparse.Namespace) -> AbstractContextManager[QdrantInde
 
 
 def _print_hits(hits: list[Hit]) -> None:
+    """One line a hit: score, album, where it is (``post @channel/message #position``), date, text."""
     for hit in hits:
         album = f"album {hit.album_id}" if hit.album_id is not None else "no album"
-        where = f"{hit.kind} {hit.channel_id}" + (f"/{hit.message_id}" if hit.message_id else "")
+        where = f"{hit.kind} " + (f"@{hit.channel_username}" if hit.channel_username else str(hit.channel_id))
+        if hit.message_id:
+            where += f"/{hit.message_id}"
+        if hit.position is not None:
+            where += f" #{hit.position}"
         text = " ".join(hit.text.split())[:100] or "(no text)"
         score = "     -" if hit.score is None else f"{hit.score:6.3f}"
         print(f"{score}  {album:<10} {where:<24} {hit.posted_at[:16]}  {text}")
@@ -247,8 +266,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_browse(args: argparse.Namespace) -> int:
-    """Points of a tenant by album, labels, channel or kind, newest first, without a query:
-    albums and posts with no text are found too."""
+    """Points of a tenant by album, labels, channel or kind, without a query: albums and posts
+    with no text are found too. Newest first; an album's own: its point, then its posts in order."""
     channel_id = _scope(args)
     with _search_index(args) as index:
         hits = index.browse(args.tenant, album_id=args.album, kind=args.kind, labels=args.labels,
@@ -278,12 +297,28 @@ def cmd_quarantine_requeue(args: argparse.Namespace) -> int:
     from include.album.steps.quarantine import requeue
 
     if not args.all and not args.album_ids:
-        raise SystemExit("give album ids, or --all")
+        raise ValueError("give the album ids to re-queue, or --all")
+    if args.all and args.album_ids:
+        raise ValueError("give album ids or --all, not both")
     with application_db(args.dsn) as conn:
         released = requeue(conn, None if args.all else args.album_ids)
-    print(f"re-queued {len(released)} album(s): {', '.join(map(str, released)) or 'none were quarantined'}; "
+    if args.all and not released:
+        print("no quarantined albums")
+        return 0
+    missing = [album_id for album_id in dict.fromkeys(args.album_ids) if album_id not in released]
+    if missing and not released:
+        raise LookupError(_not_quarantined(missing))
+    print(f"re-queued {len(released)} album(s): {', '.join(map(str, released))}; "
           "the next run of telegram_albums processes them")
+    if missing:
+        print(_not_quarantined(missing))
     return 0
+
+
+def _not_quarantined(album_ids: list[int]) -> str:
+    which = (f"album {album_ids[0]} is not quarantined" if len(album_ids) == 1 else
+             f"albums {', '.join(map(str, album_ids))} are not quarantined")
+    return f"{which}: `python -m include.album quarantine list` shows the quarantined albums"
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:

@@ -13,15 +13,18 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from include.album.admin.pages import album_card, e, page, previews
+from include.album.admin.pages import album_card, e, page, previews, produced_by
 from include.album.orchestration.ui_airflow import Viewer, viewer
 from include.album.stores import db
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = (240, 240)
 ALBUMS_PER_PAGE = 50
+PDF_PREVIEW_WIDTH = 640
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 
@@ -56,18 +60,22 @@ def _tenant(who: Viewer, tenant: str | None, conn: psycopg.Connection) -> tuple[
     return tenant, visible
 
 
-def _nav(tenant: str, visible: list[str], here: str) -> str:
+def _nav(tenant: str, visible: list[str], here: str, root: str = "") -> str:
+    """The view's links and search box; ``here``: this page, for the tenant links (a page within
+    one tenant's data sends them to that tenant's albums); ``root``: the way up to the view's root."""
     links = " ".join(f'<a href="{here}?{urlencode({"tenant": t})}"{" aria-current=page" if t == tenant else ""}>'
                      f"{e(t)}</a>" for t in visible)
-    return (f'<nav><a href="./?tenant={e(tenant)}">Albums</a><a href="quarantine?tenant={e(tenant)}">Quarantine</a>'
-            f'<a href="channels?tenant={e(tenant)}">Channels</a> · tenants: {links}</nav>'
-            f'<form class="search" action="search"><input type="hidden" name="tenant" value="{e(tenant)}">'
+    query = urlencode({"tenant": tenant})
+    return (f'<nav><a href="{root}./?{query}">Albums</a><a href="{root}quarantine?{query}">Quarantine</a>'
+            f'<a href="{root}channels?{query}">Channels</a> · tenants: {links}</nav>'
+            f'<form class="search" action="{root}search"><input type="hidden" name="tenant" value="{e(tenant)}">'
             f'<input name="q" placeholder="search this tenant" size="40"> <button>Search</button></form>')
 
 
-def _cards(conn: psycopg.Connection, tenant: str, albums: list[dict]) -> str:
+def _cards(conn: psycopg.Connection, tenant: str, albums: list[dict], root: str = "") -> list[str]:
+    """The albums' cards, each linking to its page; ``root``: the page's way up to the view's root."""
     def src(item: dict) -> str | None:
-        return f"media/{item['album_id']}/{item['position']}?{urlencode({'tenant': tenant})}" \
+        return f"{root}media/{item['album_id']}/{item['position']}?{urlencode({'tenant': tenant})}" \
             if item["s3_key"] else None
 
     ids = [a["id"] for a in albums]
@@ -75,8 +83,8 @@ def _cards(conn: psycopg.Connection, tenant: str, albums: list[dict]) -> str:
     for row in db.fetch_all(conn, "album_runs_of", {"album_ids": ids, "per_album": 3}):
         runs[row["album_id"]].append(row)
     items = previews(conn, ids)
-    cards = [album_card(a, items[a["id"]], src, extra=_produced_by(runs[a["id"]])) for a in albums]
-    return f'<div class="cards">{"".join(cards)}</div>'
+    return [album_card(a, items[a["id"]], src, extra=produced_by(runs[a["id"]], root=f"{root}../"),
+                       href=f"{root}album/{a['id']}?{urlencode({'tenant': tenant})}") for a in albums]
 
 
 def _require_album_of(conn: psycopg.Connection, album_id: int, tenant: str) -> None:
@@ -85,35 +93,174 @@ def _require_album_of(conn: psycopg.Connection, album_id: int, tenant: str) -> N
         raise HTTPException(404, f"album {album_id} is not one of tenant {tenant}'s")
 
 
-def _produced_by(runs: list[dict]) -> str:
-    """Links into the grid: the album's enrich task in the runs that published it, newest first
-    (``album_runs``, written by the tasks as they ran)."""
-    links = [f'<a target="_top" href="../dags/{quote(r["dag_id"])}/runs/{quote(r["run_id"])}/tasks/'
-             f'{quote(r["task_id"])}/mapped/{r["map_index"]}">{e(r["run_id"])}</a>' for r in runs]
-    return f'<p class="runs">enriched by {", ".join(links)}</p>' if links else '<p class="runs">not enriched yet</p>'
-
-
 router = APIRouter()
 
 
+@dataclass(frozen=True)
+class AlbumPage:
+    """A page of a tenant's albums, newest first, and the cursor of the next page (None: last)."""
+    rows: list[dict]
+    next: str | None
+
+
+def _album_page(conn: psycopg.Connection, tenant: str, after: str | None, channel_id: int | None = None) -> AlbumPage:
+    """The albums after the cursor ``after`` (``id@posted_at`` of the previous page's last album:
+    stable while albums are added)."""
+    after_id, after_posted_at = None, None
+    if after:
+        try:
+            album_id, _, posted = after.partition("@")
+            after_id, after_posted_at = int(album_id), datetime.fromisoformat(posted)
+        except ValueError:
+            raise HTTPException(400, f"invalid page cursor {after!r}: follow the page's own \"next\" link") from None
+    rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "channel_id": channel_id, "limit": ALBUMS_PER_PAGE,
+                                                "after_id": after_id, "after_posted_at": after_posted_at})
+    more = len(rows) > ALBUMS_PER_PAGE
+    rows = rows[:ALBUMS_PER_PAGE]
+    return AlbumPage(rows, f"{rows[-1]['id']}@{rows[-1]['posted_at'].isoformat()}" if more else None)
+
+
+def _timeline(conn: psycopg.Connection, tenant: str, found: AlbumPage, root: str, here: str, query: dict) -> str:
+    """A page of albums as a timeline: a heading per day, the cards, and the next page's link."""
+    parts, day, cards = [], None, _cards(conn, tenant, found.rows, root)
+    for row, card in zip(found.rows, cards, strict=True):
+        if row["posted_at"].date() != day:
+            if day is not None:
+                parts.append("</div>")
+            day = row["posted_at"].date()
+            parts.append(f'<h2 class="day">{day:%A %d %B %Y}</h2><div class="cards">')
+        parts.append(card)
+    parts.append("</div>" if found.rows else "<p>no albums yet</p>")
+    if found.next:
+        parts.append(f'<p class="pages"><a rel="next" href="{here}?{urlencode({**query, "after": found.next})}">'
+                     f"older albums →</a></p>")
+    return "".join(parts)
+
+
 @router.get("/", response_class=HTMLResponse)
-def albums(who: ViewerDep, tenant: str | None = None) -> str:
+def albums(who: ViewerDep, tenant: str | None = None, after: str | None = None) -> str:
     with _database() as conn:
         tenant, visible = _tenant(who, tenant, conn)
-        rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "limit": ALBUMS_PER_PAGE})
-        body = _cards(conn, tenant, rows)
-    return page(f"Albums of {tenant}", f"<h1>Albums of {e(tenant)} ({len(rows)})</h1>"
-                                        f"{_nav(tenant, visible, './')}{body}")
+        found = _album_page(conn, tenant, after)
+        body = _timeline(conn, tenant, found, "", "./", {"tenant": tenant})
+    return page(f"Albums of {tenant}", f"<h1>Albums of {e(tenant)}</h1>{_nav(tenant, visible, './')}{body}")
+
 
 @router.get("/api/albums")
-def albums_json(who: ViewerDep, tenant: str | None = None) -> list[dict[str, Any]]:
+def albums_json(who: ViewerDep, tenant: str | None = None, after: str | None = None,
+                channel: int | None = None) -> dict[str, Any]:
+    """A page of albums, newest first; ``next`` is the ``after`` of the next page (null: none)."""
     with _database() as conn:
         tenant, _ = _tenant(who, tenant, conn)
-        rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "limit": ALBUMS_PER_PAGE})
-    return [{"album_id": r["id"], "channel_id": r["channel_id"], "username": r["username"],
-             "status": r["status"], "caption": r["caption_text"], "items_count": r["items_count"],
-             "posted_at": r["posted_at"].isoformat(),
-             "labels": ((r["meta"] or {}).get("enrichment") or {}).get("vision_labels", [])} for r in rows]
+        found = _album_page(conn, tenant, after, channel)
+    return {"albums": [{"album_id": r["id"], "channel_id": r["channel_id"], "username": r["username"],
+                        "status": r["status"], "caption": r["caption_text"], "items_count": r["items_count"],
+                        "posted_at": r["posted_at"].isoformat(),
+                        "labels": ((r["meta"] or {}).get("enrichment") or {}).get("vision_labels", [])}
+                       for r in found.rows],
+            "next": found.next}
+
+
+@router.get("/channel/{channel_id}", response_class=HTMLResponse)
+def channel_albums(who: ViewerDep, channel_id: int, tenant: str, after: str | None = None) -> str:
+    """One channel: its state, mark, history import, and its albums newest first."""
+    from include.album.admin.channels import history_line, list_channels
+
+    with _database() as conn:
+        tenant, visible = _tenant(who, tenant, conn)
+        channel = next((r for r in list_channels(conn) if r["id"] == channel_id and tenant in r["tenants"]), None)
+        if channel is None:
+            raise HTTPException(404, f"channel {channel_id} is not one of tenant {tenant}'s")
+        found = _album_page(conn, tenant, after, channel_id)
+        body = _timeline(conn, tenant, found, "../", str(channel_id), {"tenant": tenant})
+    name = f"@{channel['username']}" if channel["username"] else str(channel_id)
+    facts = [("Title", channel["title"]), ("State", channel["state"] + (f" ({channel['state_reason']})"
+                                                                        if channel["state_reason"] else "")),
+             ("Mark", channel["hwm"]), ("Last pull", channel["last_pulled_at"] or "—"),
+             ("Media", _media_state(channel)), ("History", history_line(channel) or "not imported")]
+    details = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in facts)
+    nav = _nav(tenant, visible, "../", "../")
+    return page(name, f'<h1>{e(name)}</h1>{nav}<dl class="facts">{details}</dl>{body}')
+
+
+@router.get("/album/{album_id}", response_class=HTMLResponse)
+def album(who: ViewerDep, album_id: int, tenant: str) -> str:
+    from include.album.admin.album_page import album_page
+
+    with _database() as conn:
+        tenant, visible = _tenant(who, tenant, conn)
+        _require_album_of(conn, album_id, tenant)
+        found = db.fetch_all(conn, "albums_by_ids", {"album_ids": [album_id]})
+        if not found:
+            raise HTTPException(404, f"album {album_id} was deleted")
+        items = db.fetch_all(conn, "album_page_items", {"album_id": album_id})
+        runs = db.fetch_all(conn, "album_runs_of", {"album_ids": [album_id], "per_album": 10})
+    return page(f"Album {album_id}", _nav(tenant, visible, "../", "../") + album_page(found[0], items, runs, tenant))
+
+
+def _item(conn: psycopg.Connection, who: Viewer, album_id: int, position: int, tenant: str) -> dict:
+    _tenant(who, tenant, conn)
+    _require_album_of(conn, album_id, tenant)
+    item = next((i for i in db.fetch_all(conn, "album_page_items", {"album_id": album_id})
+                 if i["position"] == position), None)
+    if item is None or not item["s3_key"]:
+        raise HTTPException(404, f"album {album_id} has no stored file at position {position}")
+    return item
+
+
+@router.get("/file/{album_id}/{position}")
+def item_file(who: ViewerDep, request: Request, album_id: int, position: int, tenant: str,
+              download: bool = False) -> Response:
+    """An item's file as stored, with HTTP range requests (a video seeks and plays); with
+    ``download`` as an attachment under its file name."""
+    from botocore.exceptions import ClientError
+
+    from include.album.orchestration.connections import load_settings, media_store
+
+    with _database() as conn:
+        item = _item(conn, who, album_id, position, tenant)
+    store = media_store(load_settings())
+    asked = request.headers.get("range")
+    try:
+        found = store.s3.get_object(Bucket=store.bucket, Key=item["s3_key"], **({"Range": asked} if asked else {}))
+    except ClientError as exc:
+        code = exc.response["Error"].get("Code")
+        if code == "InvalidRange":
+            raise HTTPException(416, f"range {asked} is outside the file") from None
+        raise HTTPException(404, f"{item['s3_key']} is not in S3 ({code})") from None
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(found["ContentLength"]),
+               "Cache-Control": "private, max-age=300"}
+    if found.get("ContentRange"):
+        headers["Content-Range"] = found["ContentRange"]
+    if download:
+        name = item["file_name"] or f"{item['message_id']}{Path(item['s3_key']).suffix}"
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    return StreamingResponse(found["Body"].iter_chunks(64 * 1024), status_code=206 if asked else 200,
+                             media_type=item["mime"] or found.get("ContentType"), headers=headers)
+
+
+@router.get("/preview/{album_id}/{position}")
+def pdf_preview(who: ViewerDep, album_id: int, position: int, tenant: str) -> Response:
+    """A PDF item's first page as an image."""
+    import pypdfium2
+
+    from include.album.orchestration.connections import load_settings, media_store
+
+    with _database() as conn:
+        item = _item(conn, who, album_id, position, tenant)
+    if item["mime"] != "application/pdf":
+        raise HTTPException(404, f"album {album_id}'s item {position} is not a PDF")
+    try:
+        document = pypdfium2.PdfDocument(media_store(load_settings()).get(item["s3_key"]))
+        if len(document) == 0:
+            raise HTTPException(404, f"{item['file_name'] or 'the PDF'} has no page to show")
+        image = document[0].render(scale=PDF_PREVIEW_WIDTH / document[0].get_width()).to_pil()
+    except pypdfium2.PdfiumError as exc:
+        raise HTTPException(404, f"{item['file_name'] or 'the PDF'} cannot be read ({exc})") from None
+    out = io.BytesIO()
+    image.convert("RGB").save(out, format="PNG")
+    return Response(out.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
 
 @router.get("/media/{album_id}/{position}")
 def thumbnail(who: ViewerDep, album_id: int, position: int, tenant: str) -> Response:
@@ -152,7 +299,7 @@ def search(who: ViewerDep, tenant: str, q: Annotated[str, Query(min_length=1)]) 
             hits = index.search(tenant, q, limit=20)
         ids = list(dict.fromkeys(h.album_id for h in hits if h.album_id is not None))
         rows = {r["id"]: r for r in db.fetch_all(conn, "albums_by_ids", {"album_ids": ids})}
-        body = _cards(conn, tenant, [rows[i] for i in ids if i in rows])
+        body = f'<div class="cards">{"".join(_cards(conn, tenant, [rows[i] for i in ids if i in rows]))}</div>'
     found = f"{len(ids)} album(s)" if ids else "no results: nothing matches well enough"
     return page(f"Search {q}", f"<h1>Search in {e(tenant)}: {e(q)}</h1>{_nav(tenant, visible, './')}"
                                f"<p>{found}</p>{body}")
@@ -197,7 +344,8 @@ def channels(who: ViewerDep, tenant: str | None = None) -> str:
         tenant, visible = _tenant(who, tenant, conn)
         rows = [r for r in list_channels(conn) if tenant in r["tenants"]]
     table = "".join(
-        f"<tr><td>{r['id']}</td><td>@{e(r['username'] or '-')}</td><td>{e(r['title'])}</td>"
+        f"<tr><td>{r['id']}</td><td><a href=\"channel/{r['id']}?{urlencode({'tenant': tenant})}\">"
+        f"@{e(r['username'] or '-')}</a></td><td>{e(r['title'])}</td>"
         f"<td>{e(r['state'])}{' (' + e(r['state_reason']) + ')' if r['state_reason'] else ''}</td>"
         f"<td>{r['hwm']}</td><td>{r['last_pulled_at'].isoformat() if r['last_pulled_at'] else '—'}</td>"
         f"<td>{e(r['last_error'] or '')}</td><td>{_media_state(r)}</td><td>{e(history_line(r) or '—')}</td>"

@@ -47,6 +47,14 @@ class ItemVision:
         return ItemStatus.SKIPPED if self.skip_reason is not None else ItemStatus.PENDING
 
 
+def model_summary(enrichment: dict) -> str | None:
+    """The album's summary when a model wrote it; None for the local provider's templated
+    descriptions (kind, size, colours), which tell a reader or a search nothing."""
+    if str(enrichment.get("provider_key", "")).startswith("local:"):
+        return None
+    return enrichment.get("vision_summary")
+
+
 def normalise(text: str) -> str:
     """Case, whitespace and punctuation folded: 'Sunset, over the bay!' == 'sunset over  the bay'."""
     text = unicodedata.normalize("NFKC", text).casefold()

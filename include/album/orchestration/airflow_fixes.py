@@ -14,8 +14,8 @@ The fix sits where the copy meets the DB: ``airflow.models.dagrun.get_or_create_
 only ``DAG.test()`` calls. After it has created the run (and, from the stored alerts, the run's
 ``deadline`` rows, as for a scheduled run), the copy's ``deadline`` becomes the stored alerts'
 ids, the form the rest of Airflow expects. The wrapper is in place only while the DAG's own
-``test()`` runs (``with_fixed_test``): the DAG file gives its DAG object a ``test`` that installs
-it, calls ``DAG.test`` and removes it, so the scheduler, the DAG processor and the workers,
+``test()`` runs (``with_fixed_test``, through ``dev_loop``): the DAG file gives its DAG object a
+``test`` that installs it, calls ``DAG.test`` and removes it, so the scheduler, the DAG processor and the workers,
 which never call ``test()``, run Airflow unpatched. ``airflow dags test`` calls ``test()`` on the
 DAG object the file made, and so do tests through a ``DagBag``. When Airflow fixes the copy,
 ``deadline`` holds no dict and the wrapper changes nothing; ``tests/dag/test_dags_test.py``

@@ -224,8 +224,34 @@ def history(channel_ids: list[int], context: dict[str, Any], outlet: Asset | Non
 
 
 
+NO_CHANNELS = ("no channels registered: add one with `python -m include.album channels add @USERNAME --tenant "
+               "TENANT` (README, \"CLI\")")
+
+
+def summary_line(counts: Mapping[str, Any]) -> str:
+    """What a run did, in one line (the ``report`` task's last log line; ``airflow dags test``
+    prints it): new posts, albums processed and where the stores stand."""
+    if not counts["channels_active"]:
+        return NO_CHANNELS
+    waiting = f", {counts['albums_open']} waiting for items" if counts["albums_open"] else ""
+    attention = [_count(counts[key], noun) + what for key, noun, what in (
+        ("albums_quarantined", "album", " quarantined (`quarantine list`)"),
+        ("channels_failing", "channel", " failing (`channels list`)"),
+        ("channels_unavailable", "channel", " set aside (`channels list`)")) if counts[key]]
+    return (f"{_count(counts['posts_new'], 'new post')} from {counts['channels_with_new_posts']} of "
+            f"{_count(counts['channels_active'], 'channel')}; {_count(counts['albums_indexed'], 'album')} and "
+            f"{_count(counts['posts_indexed'], 'post')} indexed; {_count(counts['albums'], 'album')} stored "
+            f"({counts['albums_assembled']} assembled, {counts['albums_partial']} partial{waiting})"
+            + (f"; {', '.join(attention)}" if attention else ""))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 @task_body
-def report(run_started: datetime | None) -> dict[str, int]:
+def report(run_started: datetime | None) -> dict[str, Any]:
+    """The run's totals (``run_report``), the gauges set from them, and ``summary_line``."""
     with albums_db(load_settings()) as conn:
         counts = db.fetch_one(conn, "run_report", {"since": run_started})
     # The old per-album gauge had unbounded series; this one is three numbers from Postgres.
@@ -238,4 +264,6 @@ def report(run_started: datetime | None) -> dict[str, int]:
     metrics.gauge("telegram_channels_unavailable", counts["channels_unavailable"])
     metrics.gauge("telegram_media_to_refetch", counts["media_to_refetch"])
     log.info("run report: %s", counts)
-    return counts
+    summary = summary_line(counts)
+    log.info("%s", summary)
+    return {**counts, "summary": summary}

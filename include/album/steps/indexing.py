@@ -21,6 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from include.album.domain.lifecycle import Album
+from include.album.domain.summary import model_summary
 from include.album.providers.vision import VisionProvider
 from include.album.steps.assembly import albums_locked, analyse_images, item_outcomes, vision_input
 from include.album.stores import db, graph
@@ -50,10 +51,8 @@ def post_text(text: str | None, result: dict | None) -> str:
 def album_text(item_texts: Sequence[str | None], enrichment: dict) -> str:
     """An album point's searchable text: its items' texts in position order (the caption and any
     other item's own text, each once), a model's summary, its items' OCR text."""
-    from_model = not str(enrichment.get("provider_key", "")).startswith("local:")
     texts = list(dict.fromkeys(t.strip() for t in item_texts if t and t.strip()))
-    return _join(*texts, enrichment.get("vision_summary") if from_model else None,
-                 readable(enrichment.get("ocr_text")))
+    return _join(*texts, model_summary(enrichment), readable(enrichment.get("ocr_text")))
 
 
 def _join(*parts: str | None) -> str:

@@ -140,6 +140,7 @@ def _post_row(post: Post, media: PostMedia) -> dict:
         "text": post.text, "posted_at": post.posted_at, "edited_at": post.edited_at,
         "media_kind": ref.kind if ref else None, "media_file_id": ref.file_id if ref else None,
         "media_mime": ref.mime if ref else None, "media_size": ref.size if ref else None,
+        "media_file_name": ref.file_name if ref else None,
         "media_sha256": media.media.sha256 if media.media else None,
         "thumb_sha256": media.thumb.sha256 if media.thumb else None,
         "media_skip_reason": media.skip_reason,

@@ -2,9 +2,9 @@
 
 Point ids are deterministic (UUIDv5 of ``post:<channel>:<message>`` / ``album:<id>``), so a
 rerun overwrites instead of duplicating. Payload: ``kind`` (post|album), ``album_id`` (int,
-absent for posts outside albums), ``channel_id``, ``channel_username``, ``channel_title``,
-``tenant_ids``, ``posted_at`` (ISO) and ``posted_ts`` (epoch seconds, for ranges), ``labels``,
-``text``, ``has_text``.
+absent for posts outside albums), ``position`` (a post's place in its album), ``channel_id``,
+``channel_username``, ``channel_title``, ``tenant_ids``, ``posted_at`` (ISO) and ``posted_ts``
+(epoch seconds, for ranges), ``labels``, ``text``, ``has_text``.
 
 Each point has two vectors (hybrid search): ``dense``, the embedding of its text, and
 ``lexical``, the terms of its searchable words (``searchable_words``: the text, the channel's
@@ -72,7 +72,9 @@ class Hit:
     kind: str
     album_id: int | None
     channel_id: int
+    channel_username: str | None
     message_id: int | None
+    position: int | None  # a post's place in its album
     posted_at: str
     text: str
     labels: list[str]
@@ -317,8 +319,9 @@ class QdrantIndex:
 
     def browse(self, tenant_id: str, *, album_id: int | None = None, kind: str | None = None,
                labels: Sequence[str] | None = None, channel_id: int | None = None, limit: int = 50) -> list[Hit]:
-        """The points the filters select, newest first, no query: how a text-less album is found
-        (by its ``album_id``, labels, channel). Always within ``tenant_id``."""
+        """The points the filters select, no query: how a text-less album is found (by its
+        ``album_id``, labels, channel). Newest first; one album's: its point, then its posts in
+        order. Always within ``tenant_id``."""
         where = _tenant_filter(tenant_id, album_id=album_id, kind=kind, labels=labels, channel_id=channel_id)
         points, offset = [], None
         while True:
@@ -327,7 +330,10 @@ class QdrantIndex:
             points.extend(page)
             if offset is None:
                 break
-        points.sort(key=lambda p: p.payload.get("posted_at", ""), reverse=True)
+        if album_id is None:
+            points.sort(key=lambda p: p.payload.get("posted_at", ""), reverse=True)
+        else:
+            points.sort(key=lambda p: (p.payload["kind"] != "album", p.payload.get("position", 0)))
         return [_hit(p, None) for p in points[:limit]]
 
 
@@ -390,7 +396,8 @@ def _tenant_filter(tenant_id: str, *, album_id: int | None = None, kind: str | N
 
 def _hit(point: Any, score: float | None) -> Hit:
     return Hit(score=score, kind=point.payload["kind"], album_id=point.payload.get("album_id"),
-               channel_id=point.payload["channel_id"], message_id=point.payload.get("message_id"),
+               channel_id=point.payload["channel_id"], channel_username=point.payload.get("channel_username"),
+               message_id=point.payload.get("message_id"), position=point.payload.get("position"),
                posted_at=point.payload["posted_at"], text=point.payload.get("text", ""),
                labels=point.payload.get("labels", []))
 

@@ -1,5 +1,5 @@
 SELECT g.id, g.channel_id, c.username, g.grouped_id, g.album_kind, g.items_count, g.caption_text,
-       g.status, g.content_hash, g.meta,
+       g.status, g.content_hash, g.meta, g.posted_at,
        array_agg(i.message_id ORDER BY i.position) AS message_ids,
        array_agg(i.media_kind ORDER BY i.position) AS media_kinds,
        array_agg(i.position ORDER BY i.position) AS positions

@@ -2,9 +2,10 @@
 -- because a later download failed; a version older than the stored one (read by one DAG before
 -- the other stored a later edit) never replaces it.
 INSERT INTO posts AS p (channel_id, message_id, grouped_id, text, posted_at, edited_at, media_kind,
-                        media_file_id, media_mime, media_size, media_sha256, thumb_sha256, media_skip_reason)
+                        media_file_id, media_mime, media_size, media_file_name, media_sha256, thumb_sha256,
+                        media_skip_reason)
 VALUES (%(channel_id)s, %(message_id)s, %(grouped_id)s, %(text)s, %(posted_at)s, %(edited_at)s, %(media_kind)s,
-        %(media_file_id)s, %(media_mime)s, %(media_size)s, %(media_sha256)s, %(thumb_sha256)s,
+        %(media_file_id)s, %(media_mime)s, %(media_size)s, %(media_file_name)s, %(media_sha256)s, %(thumb_sha256)s,
         %(media_skip_reason)s)
 ON CONFLICT (channel_id, message_id) DO UPDATE
 SET grouped_id = EXCLUDED.grouped_id,
@@ -15,6 +16,7 @@ SET grouped_id = EXCLUDED.grouped_id,
     media_file_id = EXCLUDED.media_file_id,
     media_mime = EXCLUDED.media_mime,
     media_size = EXCLUDED.media_size,
+    media_file_name = EXCLUDED.media_file_name,
     media_sha256 = coalesce(EXCLUDED.media_sha256, p.media_sha256),
     thumb_sha256 = coalesce(EXCLUDED.thumb_sha256, p.thumb_sha256),
     media_skip_reason = CASE WHEN coalesce(EXCLUDED.media_sha256, p.media_sha256) IS NOT NULL THEN NULL

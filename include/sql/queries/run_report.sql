@@ -1,6 +1,11 @@
 -- Totals for the run log (counts only).
 SELECT
+    (SELECT count(*) FROM channels WHERE is_active)                                     AS channels_active,
+    (SELECT count(DISTINCT channel_id) FROM posts WHERE deleted_at IS NULL AND (%(since)s::timestamptz IS NULL
+        OR ingested_at >= %(since)s::timestamptz))                                      AS channels_with_new_posts,
     (SELECT count(*) FROM posts WHERE deleted_at IS NULL)                               AS posts,
+    (SELECT count(*) FROM posts WHERE deleted_at IS NULL AND (%(since)s::timestamptz IS NULL
+        OR ingested_at >= %(since)s::timestamptz))                                      AS posts_new,
     (SELECT count(*) FROM media_objects)                                                AS media_objects,
     (SELECT count(*) FROM media_groups WHERE deleted_at IS NULL)                        AS albums,
     (SELECT count(*) FROM media_groups WHERE status = 'assembled' AND deleted_at IS NULL) AS albums_assembled,

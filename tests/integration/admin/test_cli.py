@@ -29,13 +29,18 @@ def test_channel_tenant_and_subscription_lifecycle(pg, conn, sample_archive, cap
     listing = capsys.readouterr().out
     assert "@album_lab" in listing and "tenants=acme" in listing
 
+    capsys.readouterr()
     assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 0
-    assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 1
+    assert capsys.readouterr().out == f"tenant acme unsubscribed from channel {NEWS}\n"
+    assert cli(pg, "unsubscribe", "acme", str(NEWS)) == 0  # already done: nothing to do, not a mistake
+    assert capsys.readouterr().out == f"tenant acme was not subscribed to channel {NEWS}: nothing changed\n"
     assert cli(pg, "subscribe", "acme", "@Novosti_Test") == 0  # a channel by its @username, any case
     assert cli(pg, "unsubscribe", "acme", "novosti_test") == 0
     assert cli(pg, "channels", "remove", "@album_lab") == 0
     assert conn.execute("SELECT is_active FROM channels WHERE id = %s", (LAB,)).fetchone()["is_active"] is False
-    assert cli(pg, "channels", "enable", "@album_lab") == 1  # (not set aside)
+    capsys.readouterr()
+    assert cli(pg, "channels", "enable", "@album_lab") == 0
+    assert capsys.readouterr().out == "channel @album_lab was not set aside: nothing changed\n"
     assert cli(pg, "channels", "remove", str(LAB)) == 0
 
 
@@ -87,8 +92,8 @@ def test_a_channel_set_aside_is_listed_with_its_reason_and_enable_takes_it_back(
     assert "enabled: the next run asks Telegram for it" in capsys.readouterr().out
     row = conn.execute("SELECT state, state_reason, state_since FROM channels WHERE id = %s", (NEWS,)).fetchone()
     assert row == {"state": "active", "state_reason": None, "state_since": None}
-    assert cli(pg, "channels", "enable", str(NEWS)) == 1  # nothing set aside any more
-    assert "not found, or not set aside" in capsys.readouterr().out
+    assert cli(pg, "channels", "enable", str(NEWS)) == 0  # nothing set aside any more: nothing to do
+    assert capsys.readouterr().out == f"channel {NEWS} was not set aside: nothing changed\n"
 
 
 def test_media_to_fetch_again_media_given_up_and_the_sessions_waits_are_listed(pg, conn, sample_archive, capsys):
@@ -137,16 +142,25 @@ def test_browse_lists_a_tenants_points_by_filters_text_less_ones_too(pg, tmp_pat
     from include.album.providers.embeddings import default_embedder
     from include.album.stores.qdrant import IndexDoc, QdrantIndex, album_point_id, post_point_id
 
-    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", "{}")
+    # Not "{}": Airflow's secrets masker warns on stdout about a value that short.
+    monkeypatch.setenv("AIRFLOW_VAR_TELEGRAM_ALBUMS_SETTINGS", '{"qdrant_collection": "telegram_albums"}')
     client = QdrantClient(path=str(tmp_path / "qdrant"))
     index = QdrantIndex(client, "telegram_albums", default_embedder())
     index.ensure_collection()
-    base = {"channel_id": LAB, "tenant_ids": ["acme"]}
+    base = {"channel_id": LAB, "channel_username": "album_lab", "tenant_ids": ["acme"]}
+    item = {**base, "kind": "post", "album_id": 7, "labels": ["photo"]}
     index.upsert([
         IndexDoc(album_point_id(7), "", {**base, "kind": "album", "album_id": 7, "labels": ["photo", "person"],
                                          "posted_at": "2026-01-05T10:02:00+00:00"}),
-        IndexDoc(post_point_id(LAB, 101), "Welcome to Album Lab", {**base, "kind": "post", "labels": [],
-                                                                     "posted_at": "2026-01-05T10:01:00+00:00"}),
+        # The second item is the newest point: newest first would put it before the album's own.
+        IndexDoc(post_point_id(LAB, 103), "", {**item, "message_id": 103, "position": 1,
+                                               "posted_at": "2026-01-05T10:02:05+00:00"}),
+        IndexDoc(post_point_id(LAB, 102), "", {**item, "message_id": 102, "position": 0,
+                                               "posted_at": "2026-01-05T10:02:00+00:00"}),
+        # Indexed before the channel had a @username: shown by its id.
+        IndexDoc(post_point_id(LAB, 101), "Welcome to Album Lab", {
+            **base, "channel_username": None, "kind": "post", "message_id": 101, "labels": [],
+            "posted_at": "2026-01-05T10:01:00+00:00"}),
     ])
     client.close()
     for tenant in ("acme", "globex"):
@@ -154,19 +168,29 @@ def test_browse_lists_a_tenants_points_by_filters_text_less_ones_too(pg, tmp_pat
     capsys.readouterr()
     where = ["--tenant", "acme", "--qdrant-path", str(tmp_path / "qdrant")]
     assert cli(pg, "browse", *where, "--album", "7") == 0
-    [line] = capsys.readouterr().out.splitlines()
-    assert "album 7" in line and "(no text)" in line
+    lines = capsys.readouterr().out.splitlines()  # the album's point, then its items in order
+    assert [line.split()[1:5] for line in lines] == [["album", "7", "album", "@album_lab"],
+                                                     ["album", "7", "post", "@album_lab/102"],
+                                                     ["album", "7", "post", "@album_lab/103"]]
+    assert "@album_lab/102 #0" in lines[1] and "@album_lab/103 #1" in lines[2]
+    assert all("(no text)" in line for line in lines)
     assert cli(pg, "browse", *where, "--labels", "person") == 0
-    assert "album 7" in capsys.readouterr().out
+    [line] = capsys.readouterr().out.splitlines()
+    assert "album 7" in line
     assert cli(pg, "channels", "add", "@album_lab", "--id", str(LAB), "--access-hash", "1", "--title", "Lab") == 0
     capsys.readouterr()
     assert cli(pg, "browse", *where, "--channel", "@album_lab") == 0  # a channel by @username or id
-    assert len(capsys.readouterr().out.splitlines()) == 2
-    assert cli(pg, "browse", *where, "--channel", str(NEWS)) == 0
-    assert "nothing in tenant acme matches these filters" in capsys.readouterr().out
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert cli(pg, "browse", *where, "--channel", str(NEWS)) == 2
+    assert one_error_line(capsys) == (f"error: channel {NEWS} is not registered: `python -m include.album channels "
+                                      "list` shows the channels")
     assert cli(pg, "browse", *where) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and "album 7" in lines[0] and "Welcome to Album Lab" in lines[1]  # newest first
+    lines = capsys.readouterr().out.splitlines()  # newest first
+    assert len(lines) == 4 and "@album_lab/103 #1" in lines[0]
+    assert f"no album   post {LAB}/101" in lines[3] and "Welcome to Album Lab" in lines[3]
+    assert cli(pg, "search", "welcome", *where) == 0  # search prints its hits the same way
+    [line] = capsys.readouterr().out.splitlines()
+    assert f"no album   post {LAB}/101" in line and "Welcome to Album Lab" in line
     assert cli(pg, "browse", "--tenant", "globex", "--qdrant-path", str(tmp_path / "qdrant")) == 0
     assert "nothing in tenant globex matches these filters" in capsys.readouterr().out
 
@@ -178,24 +202,76 @@ def one_error_line(capsys) -> str:
     return err.strip()
 
 
+NOT_REGISTERED = "is not registered: `python -m include.album channels list` shows the channels"
+
+
 def test_unknown_tenant_and_channel_are_one_line_errors(pg, capsys):
     assert cli(pg, "channels", "add", "--id", str(NEWS), "--access-hash", "5", "--title", "News") == 0
-    assert cli(pg, "subscribe", "nobody", str(NEWS)) == 2
-    assert one_error_line(capsys) == "error: tenant nobody does not exist: add it first with `tenants add nobody`"
+    for command in ("subscribe", "unsubscribe"):
+        assert cli(pg, command, "nobody", str(NEWS)) == 2
+        assert one_error_line(capsys) == ("error: no tenant 'nobody' (tenants: none yet; add one with "
+                                          "`python -m include.album tenants add nobody`)")
     assert cli(pg, "tenants", "add", "acme") == 0
-    assert cli(pg, "subscribe", "acme", "999") == 2
-    assert one_error_line(capsys) == "error: channel 999 is not registered: add it first with `channels add`"
-    assert cli(pg, "channels", "remove", "999") == 2
-    assert one_error_line(capsys) == "error: channel 999 is not registered: `channels list` shows the channels"
-    assert cli(pg, "subscribe", "acme", "@no_such_channel") == 2
-    assert one_error_line(capsys) == ("error: no registered channel @no_such_channel: `python -m include.album "
-                                      "channels list` shows them (by id and @username)")
+    for command in (["subscribe", "acme"], ["unsubscribe", "acme"], ["channels", "remove"], ["channels", "enable"]):
+        assert cli(pg, *command, "999") == 2
+        assert one_error_line(capsys) == f"error: channel 999 {NOT_REGISTERED}"
+        assert cli(pg, *command, "@no_such_channel") == 2
+        assert one_error_line(capsys) == f"error: channel @no_such_channel {NOT_REGISTERED}"
     for command in (["search", "boats"], ["browse"]):
         assert cli(pg, *command, "--tenant", "acmee") == 2
         assert one_error_line(capsys) == ("error: no tenant 'acmee' (tenants: acme; add one with "
                                           "`python -m include.album tenants add acmee`)")
     assert cli(pg, "browse", "--tenant", "acme", "--channel", "@nowhere") == 2
-    assert "no registered channel @nowhere" in one_error_line(capsys)
+    assert one_error_line(capsys) == f"error: channel @nowhere {NOT_REGISTERED}"
+
+
+def test_a_command_given_half_is_a_one_line_error(pg, capsys):
+    assert cli(pg, "channels", "add") == 2
+    assert one_error_line(capsys) == ("error: give a username to resolve, --id/--access-hash/--title, or --archive "
+                                      "alone for all channels of an archive")
+    assert cli(pg, "channels", "add", "--id", str(NEWS)) == 2
+    assert one_error_line(capsys) == ("error: --id needs --access-hash and --title (or give a username to resolve "
+                                      "once)")
+    assert cli(pg, "quarantine", "requeue") == 2
+    assert one_error_line(capsys) == "error: give the album ids to re-queue, or --all"
+    assert cli(pg, "quarantine", "requeue", "7", "--all") == 2
+    assert one_error_line(capsys) == "error: give album ids or --all, not both"
+
+
+def quarantine(conn, *album_ids: int) -> None:
+    for album_id in album_ids:
+        conn.execute("INSERT INTO album_failures (album_id, content_hash, step, error, attempts, quarantined_at) "
+                     "SELECT id, content_hash, 'vision', 'boom', 4, now() FROM media_groups WHERE id = %s",
+                     (album_id,))
+
+
+def test_requeue_names_the_albums_that_are_not_quarantined(pg, conn, capsys):
+    conn.execute("INSERT INTO channels (id, access_hash, title) VALUES (%s, 1, 'Lab')", (LAB,))
+    albums = [conn.execute("INSERT INTO media_groups (channel_id, grouped_id, album_kind, items_count, posted_at, "
+                           "content_hash) VALUES (%s, %s, 'photo', 2, now(), 'h') RETURNING id",
+                           (LAB, grouped_id)).fetchone()["id"] for grouped_id in (1, 2, 3)]
+    first, second, third = albums
+    quarantine(conn, first, second)
+    unknown = third + 1000
+
+    assert cli(pg, "quarantine", "requeue", str(third)) == 2  # none of them was quarantined
+    assert one_error_line(capsys) == (f"error: album {third} is not quarantined: `python -m include.album "
+                                      "quarantine list` shows the quarantined albums")
+    assert cli(pg, "quarantine", "requeue", str(third), str(unknown)) == 2
+    assert one_error_line(capsys) == (f"error: albums {third}, {unknown} are not quarantined: `python -m "
+                                      "include.album quarantine list` shows the quarantined albums")
+
+    assert cli(pg, "quarantine", "requeue", str(first), str(third)) == 0  # some were: done, the others named
+    assert capsys.readouterr().out.splitlines() == [
+        f"re-queued 1 album(s): {first}; the next run of telegram_albums processes them",
+        f"album {third} is not quarantined: `python -m include.album quarantine list` shows the quarantined albums"]
+
+    assert cli(pg, "quarantine", "requeue", "--all") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"re-queued 1 album(s): {second}; the next run of telegram_albums processes them"]
+    assert cli(pg, "quarantine", "requeue", "--all") == 0
+    assert capsys.readouterr().out == "no quarantined albums\n"
+    assert conn.execute("SELECT count(*) AS n FROM album_failures").fetchone()["n"] == 0
 
 
 def test_an_unreachable_database_is_a_one_line_error_without_its_password(capsys):

@@ -328,6 +328,9 @@ def test_a_captionless_textless_photo_album_has_a_point_found_by_its_id_and_labe
 
     by_id = qindex.browse("acme", album_id=album["id"])
     assert {h.kind for h in by_id} == {"album", "post"} and {h.album_id for h in by_id} == {album["id"]}
+    positions = [h.position for h in by_id[1:]]
+    assert by_id[0].kind == "album" and positions == sorted(positions) == list(range(album["items_count"]))
+    assert {h.channel_username for h in by_id} == {"album_lab"}
     label = point.payload["labels"][0]
     assert album["id"] in {h.album_id for h in qindex.browse("acme", labels=[label], kind="album")}
     assert qindex.browse("globex", album_id=album["id"]) == []  # still within the tenant
