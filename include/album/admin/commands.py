@@ -21,6 +21,7 @@ from include.album.stores import db
 if TYPE_CHECKING:
     import psycopg
 
+    from include.album.domain.settings import Settings
     from include.album.source.client import PipelineClient
     from include.album.stores.qdrant import Hit, QdrantIndex
 
@@ -40,9 +41,9 @@ def application_db(dsn: str | None = None) -> psycopg.Connection:
             conn = db.connect(dsn)
             conn.autocommit = True
             return conn
-        from include.album.orchestration.connections import albums_db, load_settings
+        from include.album.orchestration.connections import albums_db
 
-        return albums_db(load_settings())
+        return albums_db(pipeline_settings())
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split("\n")[0].split())
         raise DatabaseUnreachable(f"cannot reach the application database ({reason}): start Postgres, or point "
@@ -53,14 +54,25 @@ def application_db(dsn: str | None = None) -> psycopg.Connection:
         raise
 
 
+def pipeline_settings() -> Settings:
+    """The settings Variable, without Airflow's warning on stdout that a value this short (``{}``)
+    cannot be masked: Airflow masks every Variable it reads, and this one holds no secret."""
+    from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+
+    from include.album.orchestration.connections import load_settings
+
+    SecretsMasker._has_warned_short_secret = True  # Airflow's own warn-once flag (3.x)
+    return load_settings()
+
+
 def _telegram(args: argparse.Namespace) -> PipelineClient:
     if getattr(args, "archive", None):
         from include.album.source.archive import ArchiveTelegramClient
 
         return ArchiveTelegramClient(args.archive)
-    from include.album.orchestration.connections import load_settings, telegram_client
+    from include.album.orchestration.connections import telegram_client
 
-    return telegram_client(load_settings())
+    return telegram_client(pipeline_settings())
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -223,9 +235,9 @@ def _api_id(given: str) -> int:
 
 
 def _search_index(args: argparse.Namespace) -> AbstractContextManager[QdrantIndex]:
-    from include.album.orchestration.connections import load_settings, search_index
+    from include.album.orchestration.connections import search_index
 
-    return search_index(load_settings(), path=args.qdrant_path, collection=args.collection)
+    return search_index(pipeline_settings(), path=args.qdrant_path, collection=args.collection)
 
 
 def _print_hits(hits: list[Hit]) -> None:
@@ -323,10 +335,10 @@ def _not_quarantined(album_ids: list[int]) -> str:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild a collection's points (and the graph's albums) from Postgres and S3."""
-    from include.album.orchestration.connections import load_settings, media_store, open_indexer, vision_provider
+    from include.album.orchestration.connections import media_store, open_indexer, vision_provider
     from include.album.steps.reindex import reindex
 
-    settings = load_settings()
+    settings = pipeline_settings()
     collection = args.collection or settings.qdrant_collection
     with application_db(args.dsn) as conn:
         if args.tenant:
