@@ -559,7 +559,8 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
 
 def album_page_in_the_frame(stack, browser, shots: Path) -> None:
     """Inside Airflow's frame: a card opens its album's page; every image loaded, in position
-    order; the post's link on Telegram; a run link navigates Airflow's UI to that task."""
+    order; the post's link on Telegram; a run link navigates Airflow's UI to that task. Then a
+    video plays, a PDF's first page shows and its download is the PDF."""
     from selenium.webdriver.common.by import By
 
     browser.get(f"{stack.api}/plugin/albums")
@@ -590,6 +591,24 @@ def album_page_in_the_frame(stack, browser, shots: Path) -> None:
     task = target.split("/dags/", 1)[1].split("/runs/")[1].split("/", 1)[1]  # tasks/album.enrich/mapped/N
     stack.wait_for("Airflow's page of the run's task", lambda: browser.current_url.startswith(
         f"{stack.api}/dags/telegram_albums/runs/") and browser.current_url.endswith(task), timeout=30)
+
+    with app_conn(stack) as conn:
+        mixed, documents = (conn.execute("SELECT min(id) AS id FROM media_groups WHERE album_kind = %s", (kind,))
+                            .fetchone()["id"] for kind in ("mixed", "document"))
+    browser.get(f"{stack.api}/telegram-albums/album/{mixed}?tenant=acme")
+    video = browser.find_element(By.CSS_SELECTOR, "article.item video")
+    browser.execute_script("arguments[0].muted = true; arguments[0].play();", video)
+    stack.wait_for("the video to play", lambda: browser.execute_script("return arguments[0].currentTime", video) > 0,
+                   timeout=30)
+    browser.get(f"{stack.api}/telegram-albums/album/{documents}?tenant=acme")
+    preview = browser.find_element(By.CSS_SELECTOR, "article.item img.pdf")
+    stack.wait_for("the PDF's first page", lambda: browser.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", preview), timeout=30)
+    download = browser.find_element(By.CSS_SELECTOR, "article.item a[download]")
+    head = browser.execute_async_script(
+        "const done = arguments[1]; fetch(arguments[0]).then(r => r.arrayBuffer())"
+        ".then(b => done(String.fromCharCode(...new Uint8Array(b.slice(0, 5)))));", download.get_attribute("href"))
+    assert head == "%PDF-" and download.text.endswith(".pdf")
 
 
 def test_no_secret_reaches_a_task_log_an_xcom_or_a_rendered_field(stack):

@@ -26,16 +26,20 @@ def telegram_link(username: str | None, channel_id: int, message_id: int) -> str
 def human_size(size: int | None) -> str:
     if size is None:
         return "size unknown"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""  # unreachable
+    if size < 1024:
+        return f"{size} bytes"
+    value = size / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
 
 
 def item_html(item: dict, url: Callable[[str, dict], str]) -> str:
     """One item: its media as a browser shows it, then what vision read of it. ``url(route,
-    item)`` is the view's address of the item's file (``file``) or PDF preview (``preview``)."""
+    item)`` is the view's address for the item: its file (``file``, ``download``), its thumbnail
+    (``media``: a video's poster) or a PDF's first page (``preview``)."""
     kind, mime = item["media_kind"] or "text", item["mime"] or ""
     if not item["s3_key"]:
         reason = item["media_skip_reason"] or ("no media" if kind == "text" else "not stored yet")
