@@ -484,6 +484,19 @@ def machine() -> str:
 
 HISTORY_MARKER = "<!-- Below this line: kept as written when the benchmark rewrites the file. -->"
 
+# What this file measures, and the command that measures it (its sections follow in this order).
+MEASURED = [
+    "What is measured, and how:", "",
+    "* each stage and whole runs at 100–3,000 albums, `dag.test()` and a real scheduler: "
+    "`python -m devtools benchmark --sizes 100,1000,3000`;",
+    "* the sample on the CeleryExecutor with more vision workers: `--executor celery --workers 1,2`;",
+    "* steady 5-minute windows over 200–1,000 channels: `--steady A,B,C`;",
+    "* a channel's past through `telegram_albums_history`: `--history 10/14`;",
+    "* below the line, kept as written: profiles and side-by-side measurements of changes, and vision "
+    "quality on real photos (`python -m devtools vision`);",
+    "* search quality and query latency: `python -m devtools embeddings`, in docs/search.md.",
+]
+
 
 _DERIVED = ("ingest_no_media_rate", "ingest_with_media_rate", "ratio", "stack_overhead_per_task_s")
 
@@ -532,6 +545,7 @@ def write_benchmarks(out: Path, *, sizes: list[SizeResult] | None = None,
         + ", ".join(f"`{key}={value}`" for key, value in TUNING.items()) + "; with the LocalExecutor "
         + ", ".join(f"`{key}={value}`" for key, value in LOCAL_EXECUTOR_TUNING.items()) + "; with the "
         "CeleryExecutor " + ", ".join(f"`{key}={value}`" for key, value in CELERY_TUNING.items()) + ".", "",
+        *MEASURED, "",
         "## Stages, and the DAG against a plain loop (`dag.test()`, vision cache warm)", "",
         "| albums | messages | ingest msg/s (no media) | ingest msg/s (media) | first run (vision) s | "
         "plain loop s | DAG s | DAG/loop | tasks | benchmark process RSS MB |",
