@@ -55,14 +55,10 @@ def application_db(dsn: str | None = None) -> psycopg.Connection:
 
 
 def pipeline_settings() -> Settings:
-    """The settings Variable, without Airflow's warning on stdout that a value this short (``{}``)
-    cannot be masked: Airflow masks every Variable it reads, and this one holds no secret."""
-    from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
-
+    """The settings Variable, read quietly (``connections.load_settings``)."""
     from include.album.orchestration.connections import load_settings
 
-    SecretsMasker._has_warned_short_secret = True  # Airflow's own warn-once flag (3.x)
-    return load_settings()
+    return load_settings(quiet=True)
 
 
 def _telegram(args: argparse.Namespace) -> PipelineClient:

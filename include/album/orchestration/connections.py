@@ -45,10 +45,16 @@ def mask_secrets(*secrets: str | None) -> None:
             mask_secret(secret)
 
 
-def load_settings() -> Settings:
-    """The Variable ``telegram_albums_settings``, validated strictly (``ConfigurationError``)."""
+def load_settings(*, quiet: bool = False) -> Settings:
+    """The Variable ``telegram_albums_settings``, validated strictly (``ConfigurationError``).
+    ``quiet`` (the CLI): without Airflow's warning on stdout that a value this short (``{}``)
+    cannot be masked; Airflow masks every Variable it reads, and this one holds no secret."""
     from airflow.sdk import Variable
 
+    if quiet:
+        from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+
+        SecretsMasker._has_warned_short_secret = True  # Airflow's own warn-once flag (3.x)
     return Settings.from_json(Variable.get(VARIABLE_NAME, default=None))
 
 
