@@ -348,7 +348,7 @@ def channels(who: ViewerDep, tenant: str | None = None) -> str:
         f"@{e(r['username'] or '-')}</a></td><td>{e(r['title'])}</td>"
         f"<td>{e(r['state'])}{' (' + e(r['state_reason']) + ')' if r['state_reason'] else ''}</td>"
         f"<td>{r['hwm']}</td><td>{r['last_pulled_at'].isoformat() if r['last_pulled_at'] else '—'}</td>"
-        f"<td>{e(r['last_error'] or '')}</td><td>{_media_state(r)}</td><td>{e(history_line(r) or '—')}</td>"
+        f"<td>{e(r['last_error'] or '')}</td><td>{e(_media_state(r))}</td><td>{e(history_line(r) or '—')}</td>"
         f"</tr>" for r in rows)
     return page("Channels", f"<h1>Channels of {e(tenant)}</h1>{_nav(tenant, visible, 'channels')}<table><tr>"
                             f"<th>id</th><th>username</th><th>title</th><th>state</th><th>mark</th>"
@@ -379,4 +379,4 @@ def _media_state(row: dict) -> str:
                      f"{row['media_next_try'].isoformat(timespec='minutes')} ({row['media_last_error']})")
     if row["media_given_up"]:
         parts.append(f"{row['media_given_up']} given up")
-    return e("; ".join(parts) or "—")
+    return "; ".join(parts) or "—"
