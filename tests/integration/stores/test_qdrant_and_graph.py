@@ -236,7 +236,7 @@ def test_search_command_prints_album_channel_date_score_and_text(pg, conn, store
     assert main(["search", "Street food market tour", "--albums-only", "--limit", "1", *common]) == 0
     line = capsys.readouterr().out.strip()
     mixed = conn.execute("SELECT id FROM media_groups WHERE grouped_id = 7000000000000000002").fetchone()["id"]
-    assert f"album {mixed}" in line and f"album {LAB}" in line and "2026-01-05T10:06" in line
+    assert f"album {mixed}" in line and "album @album_lab" in line and "2026-01-05T10:06" in line
     assert "Street food market tour" in line
 
     assert main(["search", "новости", "--outside-albums", *common]) == 0
