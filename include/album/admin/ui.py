@@ -193,7 +193,7 @@ def album(who: ViewerDep, album_id: int, tenant: str) -> str:
         found = db.fetch_all(conn, "albums_by_ids", {"album_ids": [album_id]})
         if not found:
             raise HTTPException(404, f"album {album_id} was deleted")
-        items = db.fetch_all(conn, "album_page_items", {"album_id": album_id})
+        items = db.fetch_all(conn, "album_page_items", {"album_id": album_id, "position": None})
         runs = db.fetch_all(conn, "album_runs_of", {"album_ids": [album_id], "per_album": 10})
     return page(f"Album {album_id}", _nav(tenant, visible, "../", "../") + album_page(found[0], items, runs, tenant))
 
@@ -201,8 +201,7 @@ def album(who: ViewerDep, album_id: int, tenant: str) -> str:
 def _item(conn: psycopg.Connection, who: Viewer, album_id: int, position: int, tenant: str) -> dict:
     _tenant(who, tenant, conn)
     _require_album_of(conn, album_id, tenant)
-    item = next((i for i in db.fetch_all(conn, "album_page_items", {"album_id": album_id})
-                 if i["position"] == position), None)
+    item = db.fetch_one(conn, "album_page_items", {"album_id": album_id, "position": position})
     if item is None or not item["s3_key"]:
         raise HTTPException(404, f"album {album_id} has no stored file at position {position}")
     return item
