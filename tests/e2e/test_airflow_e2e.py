@@ -593,17 +593,21 @@ def album_page_in_the_frame(stack, browser, shots: Path) -> None:
         f"{stack.api}/dags/telegram_albums/runs/") and browser.current_url.endswith(task), timeout=30)
 
     with app_conn(stack) as conn:
-        mixed, documents = (conn.execute("SELECT min(id) AS id FROM media_groups WHERE album_kind = %s", (kind,))
-                            .fetchone()["id"] for kind in ("mixed", "document"))
+        mixed, documents = (conn.execute(  # acme's, and not deleted by another test of the module
+            "SELECT min(g.id) AS id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
+            "AND s.tenant_id = 'acme' WHERE g.album_kind = %s AND g.deleted_at IS NULL AND EXISTS (SELECT 1 FROM "
+            "media_group_items i JOIN posts p ON p.channel_id = g.channel_id AND p.message_id = i.message_id "
+            "WHERE i.group_id = g.id AND p.media_mime = %s AND p.media_sha256 IS NOT NULL)",
+            (kind, mime)).fetchone()["id"] for kind, mime in (("mixed", "video/mp4"), ("document", "application/pdf")))
     browser.get(f"{stack.api}/telegram-albums/album/{mixed}?tenant=acme")
     video = browser.find_element(By.CSS_SELECTOR, "article.item video")
     browser.execute_script("arguments[0].muted = true; arguments[0].play();", video)
     stack.wait_for("the video to play", lambda: browser.execute_script("return arguments[0].currentTime", video) > 0,
                    timeout=30)
     browser.get(f"{stack.api}/telegram-albums/album/{documents}?tenant=acme")
-    preview = browser.find_element(By.CSS_SELECTOR, "article.item img.pdf")
     stack.wait_for("the PDF's first page", lambda: browser.execute_script(
-        "return arguments[0].complete && arguments[0].naturalWidth", preview), timeout=30)
+        "const i = document.querySelector('article.item img.pdf'); return i && i.complete && i.naturalWidth"),
+        timeout=30)
     download = browser.find_element(By.CSS_SELECTOR, "article.item a[download]")
     head = browser.execute_async_script(
         "const done = arguments[1]; fetch(arguments[0]).then(r => r.arrayBuffer())"
