@@ -1,8 +1,15 @@
 """
 # telegram_albums
 
-Every 5 minutes: mirror the subscribed Telegram channels into Postgres and S3, group their
-messages into albums, and analyse, summarise and publish every album that is new or changed.
+Within seconds of a post, and every 5 minutes: mirror the subscribed Telegram channels into
+Postgres and S3, group their messages into albums, and analyse, summarise and publish every
+album that is new or changed.
+
+**Two ways a run starts.** The Telegram updates listener (a trigger in the triggerer, watching
+the Asset `telegram.updates`, with its own session `telegram_updates`) hears a channel post and
+emits an event: the run pulls the channels it heard (asset-triggered). The 5-minute schedule is
+the safety net: its runs ask Telegram which channels changed and pull those — whatever the
+listener missed (it is down, an update never came, an event was lost).
 
 ```
 migrate ─► changed_channels ─► ingest[unit] ─┬─► albums_ready ─► album[unit] ─┬─► report
@@ -12,7 +19,8 @@ album[unit] = vision ─► summary ─► enrich ─► index
 
 * **migrate** applies `include/sql/migrations` (idempotent).
 * **changed_channels** asks Telegram which channels have messages above their mark (one
-  `messages.getPeerDialogs` per 100 channels); a backfill run takes every channel.
+  `messages.getPeerDialogs` per 100 channels); a backfill run takes every channel; a run the
+  listener started takes the channels it heard post (no request: the hints are in Postgres).
 * **ingest** (mapped per unit of changed channels) pulls the new messages — in a backfill run,
   those of the data interval — stores media in S3 and posts in Postgres, regroups albums and
   advances the mark, one transaction per channel; emits the Asset `albums.parsed`.
@@ -63,6 +71,7 @@ operating envelope), docs/reliability.md (failure modes), docs/search.md.
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import (
+    AssetOrTimeSchedule,
     AsyncCallback,
     CronTriggerTimetable,
     DeadlineAlert,
@@ -82,11 +91,15 @@ from include.album.orchestration.deployment import (
     TELEGRAM_QUEUE,
 )
 from include.album.orchestration.dev_loop import dev_loop
+from include.album.orchestration.updates_trigger import TELEGRAM_UPDATES
 
 
 @dag(
     dag_id="telegram_albums",
-    schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC", interval=timedelta(minutes=5)),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC", interval=timedelta(minutes=5)),
+        assets=[TELEGRAM_UPDATES],  # the listener's events
+    ),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,

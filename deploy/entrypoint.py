@@ -50,6 +50,13 @@ def connections(env: Mapping[str, str]) -> dict[str, str]:
                                        "archive": env.get("TELEGRAM_ARCHIVE", "")}},
         "albums_alert_webhook": {"conn_type": "http", "extra": {"url": env.get("ALERT_WEBHOOK_URL", "")}},
     }
+    # The updates listener's own session (a second login); without one (nor an archive to replay)
+    # the connection is not defined and telegram_albums runs on its 5-minute schedule alone.
+    if env.get("TELEGRAM_UPDATES_SESSION") or env.get("TELEGRAM_ARCHIVE"):
+        as_json["telegram_updates"] = {"conn_type": "generic", "login": env.get("TELEGRAM_API_ID", ""),
+                                       "password": env.get("TELEGRAM_API_HASH", ""),
+                                       "extra": {"session": env.get("TELEGRAM_UPDATES_SESSION", ""),
+                                                 "archive": env.get("TELEGRAM_ARCHIVE", "")}}
     albums_db = postgres_uri("postgresql", "albums", required(env, "POSTGRES_PASSWORD"),
                              "postgres:5432/albums?connect_timeout=10")
     return {"albums_db": albums_db, **{conn_id: json.dumps(conn) for conn_id, conn in as_json.items()}}

@@ -37,6 +37,7 @@ DAG = f"/api/v2/dags/{DAG_ID}"
 TASK_PROCESS_TITLE = "airflow worker -- "
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 WORKER_NAME_ENV = "AIRFLOW_STACK_WORKER_NAME"
+SCHEDULED = "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"  # whether the scheduler makes runs of its own
 
 # The Airflow settings the benchmark's figures depend on. The shipped configuration carries the
 # same (docker-compose.airflow.yml, the Helm values in docs/scaling.md; tests/unit/test_compose.py
@@ -103,9 +104,10 @@ USERS = {"admin": ("admin", "local-stack-admin"), "viewer": ("viewer", "local-st
 
 
 def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "LocalExecutor",
-              base: dict[str, str] | None = None) -> dict[str, str]:
+              base: dict[str, str] | None = None, scheduled: bool = False) -> dict[str, str]:
     """Airflow's settings for a stack in ``home`` with its metadata on ``meta_dsn`` (a libpq
-    Postgres conninfo). Scheduled runs are off: runs are made by whoever uses the stack."""
+    Postgres conninfo). Unless ``scheduled``, the scheduler creates no run of its own (neither
+    the 5-minute schedule's nor the updates listener's): runs are made by whoever uses the stack."""
     source = os.environ if base is None else base
     return {
         **{k: v for k, v in source.items() if not k.startswith(("AIRFLOW", "PYTEST"))},
@@ -121,7 +123,7 @@ def stack_env(home: Path, *, meta_dsn: str, api_port: int, executor: str = "Loca
         "AIRFLOW__API_AUTH__JWT_SECRET": "local-stack-secret-not-for-production",
         # Runs only when asked for (REST, backfill, clear): a cron run every 5 minutes would
         # queue ahead of them and hold Qdrant's local-mode lock while a reader wants it.
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        SCHEDULED: str(scheduled),
         # Real sign-in (the albums view is tested in a browser): an admin and a viewer, with the
         # passwords of ``USERS`` written into the home by ``boot``.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:{role}" for name, (role, _) in USERS.items()),
@@ -179,6 +181,12 @@ class AirflowStack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.processes.clear()
+
+    def schedule(self, on: bool) -> None:
+        """Restart the scheduler with its own runs (the schedule's and the assets') on or off."""
+        self.env = {**self.env, SCHEDULED: str(on)}
+        self.stop("scheduler")
+        self.start("scheduler", "scheduler")
 
     def start_worker(self, name: str, queues: list[str], concurrency: int = 1) -> None:
         """A Celery worker serving ``queues``, known as ``name`` in task instances; returns once ready."""

@@ -196,7 +196,8 @@ class Services:
 
     def stack(self, target: dict, archive: Path, executor: str = "LocalExecutor",
               broker_url: str | None = None, *, replay: bool = False, with_floor: bool = False,
-              extra_env: dict[str, str] | None = None, dag_ids: tuple[str, ...] = (DAG_ID,)) -> AirflowStack:
+              extra_env: dict[str, str] | None = None, dag_ids: tuple[str, ...] = (DAG_ID,),
+              triggerer: bool = False, scheduled: bool = False) -> AirflowStack:
         """A booted Airflow (its own metadata database and home) wired to ``target``; with the
         CeleryExecutor, on ``broker_url`` and without workers (``start_worker`` adds them).
         ``with_floor`` adds the floor DAG (``floor_dag.py``) beside ``telegram_albums``."""
@@ -204,7 +205,7 @@ class Services:
         recreate_database(self.admin.dsn, name)
         meta = PgTarget(host=self.admin.host, port=self.admin.port, user=self.admin.user, dbname=name)
         home, api_port = self.state / f"airflow_{name}", free_port()
-        env = stack_env(home, meta_dsn=meta.dsn, api_port=api_port, executor=executor) | \
+        env = stack_env(home, meta_dsn=meta.dsn, api_port=api_port, executor=executor, scheduled=scheduled) | \
             self.env(target, archive, replay=replay) | (extra_env or {})
         if with_floor:
             env["AIRFLOW__CORE__DAGS_FOLDER"] = str(floor_dags_folder(home))
@@ -213,7 +214,7 @@ class Services:
             env |= celery_env(broker_url=broker_url or "", result_backend_dsn=meta.dsn)
         stack = AirflowStack(home, env, api_port, meta.dsn)
         try:
-            stack.boot(POOLS, triggerer=False, dag_ids=dag_ids)
+            stack.boot(POOLS, triggerer=triggerer, dag_ids=dag_ids)
         except BaseException:
             stack.stop_all()
             raise
@@ -492,6 +493,7 @@ MEASURED = [
     "* the sample on the CeleryExecutor with more vision workers: `--executor celery --workers 1,2`;",
     "* steady 5-minute windows over 200–1,000 channels: `--steady A,B,C`;",
     "* a channel's past through `telegram_albums_history`: `--history 10/14`;",
+    "* post to searchable with the updates listener, and its Telegram requests: `--freshness 50/30`;",
     "* below the line, kept as written: profiles and side-by-side measurements of changes, and vision "
     "quality on real photos (`python -m devtools vision`);",
     "* search quality and query latency: `python -m devtools embeddings`, in docs/search.md.",
@@ -503,11 +505,13 @@ _DERIVED = ("ingest_no_media_rate", "ingest_with_media_rate", "ratio", "stack_ov
 
 def write_benchmarks(out: Path, *, sizes: list[SizeResult] | None = None,
                  celery: tuple[list[CeleryResult], str] | None = None,
-                 steady: tuple[list[Any], str] | None = None, history: tuple[Any, str] | None = None) -> None:
+                 steady: tuple[list[Any], str] | None = None, history: tuple[Any, str] | None = None,
+                 freshness: tuple[Any, str] | None = None) -> None:
     """Rewrite the report with what was just measured — archive sizes, the Celery runs or the
     steady-state windows, with their command — keeping the rest from the existing JSON, above
     whatever the existing file holds below ``HISTORY_MARKER`` (the hand-written profiles and
     before/after figures)."""
+    from devtools.benchmark_freshness import freshness_section
     from devtools.benchmark_history import history_section
     from devtools.benchmark_steady import steady_section
 
@@ -525,6 +529,8 @@ def write_benchmarks(out: Path, *, sizes: list[SizeResult] | None = None,
         data["celery"] = [asdict(r) for r in celery[0]]
     if history is not None:
         data["history"], data["history_command"] = asdict(history[0]), history[1]
+    if freshness is not None:
+        data["freshness"], data["freshness_command"] = asdict(freshness[0]), freshness[1]
     if steady is not None:  # a window measured again replaces its row
         windows = {w["window"]: w for w in data.get("steady", [])}
         windows.update({r.window: asdict(r) for r in steady[0]})
@@ -574,7 +580,7 @@ def write_benchmarks(out: Path, *, sizes: list[SizeResult] | None = None,
               "forked from) are sampled every 100 ms and the heaviest task is reported. Overhead per",
               "task = (scheduler wall time - plain loop) / task instances: Airflow's cost per task net of",
               "what running tasks side by side saves.", *celery_section(data), *steady_section(data),
-              *history_section(data), "",
+              *history_section(data), *freshness_section(data), "",
               HISTORY_MARKER]
     if history:
         lines += ["", history]

@@ -47,7 +47,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from devtools.benchmark import run_celery, run_sizes
 
     state_dir = Path(args.state_dir) if args.state_dir else None
-    if args.history:
+    if args.freshness:
+        from devtools.benchmark_freshness import run_freshness
+
+        run_freshness(args.freshness, Path(args.out), state_dir)
+    elif args.history:
         from devtools.benchmark_history import run_history
 
         run_history(args.history, Path(args.out), state_dir)
@@ -118,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--history", metavar="CHANNELS/DAYS", nargs="?", const="10/14",
                        help="the history import instead: CHANNELS channels x DAYS days through "
                             "telegram_albums_history beside 70 live channels (default 10/14)")
+    bench.add_argument("--freshness", metavar="CHANNELS/MINUTES", nargs="?", const="50/30",
+                       help="post to searchable with the updates listener instead: CHANNELS channels posting over "
+                            "MINUTES minutes under a real scheduler and triggerer, the listener down 5 of them "
+                            "(default 50/30)")
     bench.add_argument("--state-dir")
     bench.set_defaults(func=cmd_benchmark)
 

@@ -342,9 +342,11 @@ def build_sample_archive(path: str | Path) -> dict:
 
 
 def differences_from_expectation(conn: psycopg.Connection, expected: dict) -> list[str]:
-    """What the stored posts and albums get wrong compared with an archive's expectation."""
+    """What the stored posts and albums of the archive's channels get wrong compared with its expectation."""
     problems = []
-    posts = {(r["channel_id"], r["message_id"]): r for r in db.fetch_all(conn, "posts_all")}
+    channels = {c["id"] for c in expected["channels"]}
+    posts = {(r["channel_id"], r["message_id"]): r for r in db.fetch_all(conn, "posts_all")
+             if r["channel_id"] in channels}
     for post in expected["posts"]:
         row = posts.get((post["channel_id"], post["message_id"]))
         if row is None:
@@ -358,7 +360,8 @@ def differences_from_expectation(conn: psycopg.Connection, expected: dict) -> li
             problems.append(f"post {post['channel_id']}/{post['message_id']}: stored {got}, expected {want}")
     if len(posts) != len(expected["posts"]):
         problems.append(f"{len(posts)} posts stored, {len(expected['posts'])} expected")
-    stored = {(a["channel_id"], a["grouped_id"]): a for a in db.fetch_all(conn, "albums_with_items")}
+    stored = {(a["channel_id"], a["grouped_id"]): a for a in db.fetch_all(conn, "albums_with_items")
+              if a["channel_id"] in channels}
     for album in expected["albums"]:
         row = stored.get((album["channel_id"], album["grouped_id"]))
         if row is None:
@@ -530,3 +533,60 @@ def build_history_archive(path: str | Path, channels: int = 3, days: int = 3, pe
 def register_sample(conn: psycopg.Connection, expected: dict) -> None:
     """Register the channels, tenants and subscriptions a sample archive expects."""
     register_archive(conn, expected, expected["tenants"])
+
+
+# The live archive: channels posting while the pipeline runs (the listener's tests, the freshness benchmark).
+LIVE_BASE_ID = 4_800_000_000
+
+
+def live_channels(count: int, first: int = 0) -> list[dict]:
+    return [{"id": LIVE_BASE_ID + i, "access_hash": 6_800_000_000_000_000_000 + i,
+             "username": f"live_{i:03d}", "title": f"Live channel {i}"} for i in range(first, first + count)]
+
+
+def build_live_archive(path: str | Path, channels: int, start: datetime, minutes: float, albums: int,
+                       seed: int = 7, first: int = 0) -> dict:
+    """``channels`` channels that post while the pipeline runs: each has one text post an hour
+    before ``start`` (what a first run pulls to set the marks); then ``albums`` albums of 2-4
+    tiny photos, each from a channel drawn at random and posted at a random moment of the
+    ``minutes`` after ``start``, its items 1-3 s apart (Telegram sends them one by one), some
+    followed by a text post. Dates are on the wall clock: the archive transport posts a message
+    when its date comes (``archive_updates``). The expectation adds ``live``: per album its
+    channel, grouped id, message ids and the date of its last item (where latency counts from).
+    Tenant ``acme`` subscribes to every channel; ``first`` numbers them (archives to add to one another).
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    start = start.replace(microsecond=0)  # Telegram's dates are whole seconds
+    listed = live_channels(channels, first)
+    ids = [c["id"] for c in listed]
+    end = start + timedelta(minutes=minutes)
+    b = SampleBuilder(path, listed, {"acme": ids}, span=(start - timedelta(hours=1), end + timedelta(minutes=1)))
+    for channel_id in ids:
+        b.text(channel_id, 1, start - timedelta(hours=1), f"Live channel {channel_id}: an earlier post")
+    moments = sorted((rng.randrange(int(minutes * 60)), rng.choice(ids)) for _ in range(albums))
+    next_id, busy_until = dict.fromkeys(ids, 2), dict.fromkeys(ids, start)
+    live = []
+    for number, (offset, channel_id) in enumerate(moments):
+        when = max(start + timedelta(seconds=offset), busy_until[channel_id])  # one post at a time per channel
+        grouped_id = 7_500_000_000_000_000_000 + first * 10_000 + number
+        message_ids = []
+        for position in range(rng.randint(2, 4)):
+            message_id = next_id[channel_id]
+            caption = f"Live album {number} of channel {channel_id}" if position == 0 else ""
+            b.photo(channel_id, message_id, when, caption, [], grouped_id,
+                    data=tiny_image(f"live:{channel_id}:{message_id}"))
+            message_ids.append(message_id)
+            next_id[channel_id] += 1
+            last, when = when, when + timedelta(seconds=rng.randint(1, 3))
+        live.append({"channel_id": channel_id, "grouped_id": grouped_id, "message_ids": message_ids,
+                     "last_item_at": last.isoformat()})
+        if rng.random() < 0.3:
+            b.text(channel_id, next_id[channel_id], when, f"Live post after album {number}")
+            next_id[channel_id] += 1
+        busy_until[channel_id] = when + timedelta(seconds=1)
+    expected = b.close()
+    expected["live"] = live
+    (path / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return expected

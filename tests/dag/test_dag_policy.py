@@ -19,15 +19,22 @@ def test_every_dag_is_documented_owned_tagged_and_retried(dagbag):
             assert task.retries >= 1, f"{dag_id}.{task.task_id} needs retries"
 
 
-def test_telegram_albums_schedule_and_limits(dagbag):
+def test_telegram_albums_runs_on_the_listeners_events_and_every_5_minutes(dagbag):
     from datetime import timedelta
 
-    from airflow.sdk import CronTriggerTimetable
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    from include.album.orchestration.updates_trigger import TelegramUpdatesTrigger
 
     dag = dagbag.get_dag("telegram_albums")
-    assert isinstance(dag.timetable, CronTriggerTimetable)
-    assert dag.timetable.interval == timedelta(minutes=5)
-    assert dag.timetable.expression == "*/5 * * * *"
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    cron = dag.timetable.timetable
+    assert isinstance(cron, CronTriggerTimetable)
+    assert cron.interval == timedelta(minutes=5)
+    assert cron.expression == "*/5 * * * *"
+    [asset] = dag.timetable.asset_condition.objects
+    assert asset.name == "telegram.updates"
+    assert [type(w.trigger) for w in asset.watchers] == [TelegramUpdatesTrigger]
     assert dag.max_active_runs == 1
     ingest = dag.get_task("ingest")
     assert ingest.pool == "telegram"

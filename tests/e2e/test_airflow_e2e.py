@@ -27,7 +27,13 @@ import pytest
 
 from devtools.airflow_stack import DAG, StatsdSink, stack_env
 from devtools.archive_edits import add_channels
-from devtools.sample import HISTORY_START, build_history_archive, differences_from_expectation
+from devtools.sample import (
+    HISTORY_START,
+    build_history_archive,
+    build_live_archive,
+    differences_from_expectation,
+    register_sample,
+)
 from devtools.services import free_port, pipeline_env
 from include.album.orchestration.deployment import POOLS
 from include.album.stores import db
@@ -69,6 +75,8 @@ def stack(tmp_path_factory, sample_archive, s3_endpoint, falkordb_port):
         **statsd.env(),
         "AIRFLOW_CONN_ALBUMS_ALERT_WEBHOOK": json.dumps(
             {"conn_type": "http", "extra": {"url": webhook.url}}),
+        # The updates listener's own session (the triggerer runs it): the same archive, listening.
+        "AIRFLOW_CONN_TELEGRAM_UPDATES": json.dumps({"conn_type": "generic", "extra": {"archive": str(archive)}}),
         **pipeline_env(pg=app, s3_endpoint=s3_endpoint,
                        telegram_extra={"archive": str(archive), "session": fake["session"]},
                        telegram_login=("12345", fake["api_hash"]),
@@ -419,6 +427,137 @@ def test_a_history_backfill_imports_the_past_while_a_live_run_pulls_the_same_cha
     assert all(a["items_count"] == 3 and a["status"] == "assembled" and a["indexed"] for a in albums)
     tops = {c: max(p["message_id"] for p in expected["posts"] if p["channel_id"] == c) for c in ids}
     assert marks == tops  # the live run's marks; history moved none
+
+
+# -- freshness: the Telegram updates listener, a trigger in the triggerer -----------------------
+
+
+def clear_of_the_cron_tick(stack: Stack, seconds: float) -> None:
+    """Wait, when the next 5-minute tick is less than ``seconds`` away, until its run is over: the
+    runs these tests look at are the listener's, not the schedule's."""
+    now = datetime.now(UTC)
+    tick = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
+    if (tick - now).total_seconds() < seconds:
+        time.sleep((tick - now).total_seconds() + 5)
+    stack.wait_for("no active run", lambda: not stack.active_runs(), timeout=RUN_TIMEOUT, every=1)
+
+
+def post_live(stack: Stack, name: str, *, first: int, channels: int, albums: int, seconds: float,
+              delay: float = 15) -> dict:
+    """Channels that post ``delay`` s from now (the listener hears new subscriptions within its
+    10-s renewal): a live archive's channels added to the stack's archive and subscribed."""
+    live = build_live_archive(stack.home / name, channels=channels, albums=albums, minutes=seconds / 60, first=first,
+                              start=datetime.now(UTC) + timedelta(seconds=delay), seed=first)
+    add_channels(stack.archive, stack.home / name)
+    with app_conn(stack) as conn:
+        register_sample(conn, live)
+    return live
+
+
+def indexed(stack: Stack, albums: list[dict]) -> dict[int, datetime] | None:
+    """grouped id -> when the album was indexed, once every album is assembled and indexed."""
+    with app_conn(stack) as conn:
+        rows = conn.execute("SELECT grouped_id, items_count, status, indexed_at FROM media_groups "
+                            "WHERE grouped_id = ANY(%s)", ([a["grouped_id"] for a in albums],)).fetchall()
+    done = {r["grouped_id"]: r["indexed_at"] for r in rows if r["status"] == "assembled" and r["indexed_at"]
+            and r["items_count"] == len(next(a for a in albums if a["grouped_id"] == r["grouped_id"])["message_ids"])}
+    return done if len(done) == len(albums) else None
+
+
+def album_run_ids(stack: Stack, grouped_ids: list[int]) -> set[str]:
+    with app_conn(stack) as conn:
+        return {r["run_id"] for r in conn.execute(
+            "SELECT DISTINCT r.run_id FROM album_runs r JOIN media_groups g ON g.id = r.album_id "
+            "WHERE g.grouped_id = ANY(%s) AND r.dag_id = 'telegram_albums'", (grouped_ids,))}
+
+
+def ingest_labels(stack: Stack, since: datetime) -> list[str]:
+    with psycopg.connect(stack.meta_dsn) as meta:
+        return [r[0] for r in meta.execute(
+            "SELECT rendered_map_index FROM task_instance WHERE dag_id = 'telegram_albums' AND task_id = 'ingest' "
+            "AND state = 'success' AND start_date >= %s", (since,))]
+
+
+@pytest.fixture(scope="class")
+def scheduled(stack):
+    """The scheduler making runs of its own (the listener's, the schedule's) for these tests only."""
+    stack.schedule(True)
+    yield stack
+    stack.schedule(False)
+
+
+@pytest.mark.usefixtures("scheduled")
+class TestFreshness:
+    """A post heard by the listener is stored and indexed by the run it starts; a duplicate
+    event pulls nothing; with the listener down, the schedule's run catches up."""
+
+    def test_a_post_the_listener_hears_starts_a_run_that_stores_and_indexes_it(self, stack):
+        post_heard_and_indexed(stack)
+
+    def test_two_events_for_one_channel_make_one_pull(self, stack):
+        duplicate_event_pulls_nothing(stack)
+
+    def test_killing_the_triggerer_loses_nothing_the_next_scheduled_run_catches_up(self, stack):
+        listener_down_caught_up(stack)
+
+
+def post_heard_and_indexed(stack: Stack) -> None:
+    clear_of_the_cron_tick(stack, 150)
+    live = post_live(stack, "live-heard", first=100, channels=1, albums=1, seconds=3)
+    album = live["live"][0]
+    done = stack.wait_for("the album stored and indexed", lambda: indexed(stack, [album]), timeout=150)
+    [run_id] = album_run_ids(stack, [album["grouped_id"]])
+    assert run_id.startswith("asset_triggered__"), run_id  # the listener's run, not the schedule's
+    events = stack.request("GET", f"{DAG}/dagRuns/{run_id}/upstreamAssetEvents").json()["asset_events"]
+    heard = [c for e in events for c in e["extra"].get("payload", {}).get("channels", [])]
+    assert {"id": album["channel_id"], "newest": album["message_ids"][-1]} in heard
+    with app_conn(stack) as conn:
+        assert differences_from_expectation(conn, live) == []
+    lag = (done[album["grouped_id"]] - datetime.fromisoformat(album["last_item_at"])).total_seconds()
+    print(f"posted -> indexed: {lag:.1f} s")  # (a figure for the log; the benchmark measures it)
+
+
+def duplicate_event_pulls_nothing(stack: Stack) -> None:
+    """A second event naming a channel already pulled (a second triggerer's, a late one) finds
+    nothing above the mark: no pull, no request."""
+    started = datetime.now(UTC)
+    clear_of_the_cron_tick(stack, 120)
+    live = post_live(stack, "live-twice", first=110, channels=1, albums=1, seconds=2)
+    album = live["live"][0]
+    stack.wait_for("the album stored and indexed", lambda: indexed(stack, [album]), timeout=150)
+    [asset] = stack.request("GET", "/api/v2/assets", params={"name_pattern": "telegram.updates"}).json()["assets"]
+    hint = {"channels": [{"id": album["channel_id"], "newest": album["message_ids"][-1]}]}
+    response = stack.request("POST", "/api/v2/assets/events", json={"asset_id": asset["id"], "extra": hint})
+    assert response.status_code == 200, response.text
+    runs = stack.wait_for("the duplicate event's run", lambda: [
+        r for r in stack.request("GET", f"{DAG}/dagRuns", params={"run_type": "asset_triggered"}).json()["dag_runs"]
+        if r["state"] == "success" and datetime.fromisoformat(r["queued_at"]) > datetime.fromisoformat(
+            response.json()["timestamp"])], timeout=150)
+    assert runs
+    channel = f"@{live['channels'][0]['username']}"
+    assert [label for label in ingest_labels(stack, started) if channel in (label or "")] == [channel]
+
+
+def listener_down_caught_up(stack: Stack) -> None:
+    """The listener's triggerer SIGKILLed: what is posted while it is down is stored by the next
+    run of the schedule (here triggered at once; a manual run takes the schedule's path: the
+    change check), each album once; the triggerer restarted takes the lease when it runs out."""
+    clear_of_the_cron_tick(stack, 200)
+    stack.stop("triggerer", signal.SIGKILL)
+    live = post_live(stack, "live-down", first=120, channels=2, albums=3, seconds=6, delay=3)
+    last = max(datetime.fromisoformat(a["last_item_at"]) for a in live["live"])
+    time.sleep(max(0.0, (last - datetime.now(UTC)).total_seconds()) + 8)
+    assert not album_run_ids(stack, [a["grouped_id"] for a in live["live"]])  # nobody heard them
+    run_id = stack.trigger()
+    assert stack.wait_for_run(run_id) == "success"
+    assert indexed(stack, live["live"])
+    assert album_run_ids(stack, [a["grouped_id"] for a in live["live"]]) == {run_id}
+    with app_conn(stack) as conn:
+        assert differences_from_expectation(conn, live) == []
+        counts = conn.execute("SELECT count(*) AS n FROM media_groups WHERE grouped_id = ANY(%s)",
+                              ([a["grouped_id"] for a in live["live"]],)).fetchone()
+    assert counts["n"] == len(live["live"])
+    stack.start("triggerer", "triggerer")  # (the deadline test's callback runs there)
 
 
 def test_a_run_held_past_a_one_second_deadline_fires_the_alert(stack):

@@ -27,7 +27,8 @@ from deploy.entrypoint import airflow_environment
 from tests.unit.test_compose import REQUIRED, ROOT, SERVICES, container_env, interpolated
 
 HOSTILE = 'p"a\'ss@w/o:rd%#? \\$x'
-OPTIONAL = ["TELEGRAM_API_ID", "TELEGRAM_API_HASH", "TELEGRAM_SESSION", "TELEGRAM_ARCHIVE", "ALERT_WEBHOOK_URL"]
+OPTIONAL = ["TELEGRAM_API_ID", "TELEGRAM_API_HASH", "TELEGRAM_SESSION", "TELEGRAM_UPDATES_SESSION", "TELEGRAM_ARCHIVE",
+            "ALERT_WEBHOOK_URL"]
 # .env with every secret hostile, and each its own so that a mix-up shows.
 DOTENV = {name: f"{HOSTILE}-{name}" for name in [*REQUIRED, *OPTIONAL]}
 # Stands in for the image's entrypoint: prints the command and the environment it was given.
@@ -70,6 +71,10 @@ def test_hostile_secrets_reach_every_connection_and_database_uri_intact(tmp_path
     telegram = connection("telegram_default")
     assert (telegram.login, telegram.password) == (DOTENV["TELEGRAM_API_ID"], DOTENV["TELEGRAM_API_HASH"])
     assert telegram.extra_dejson == {"session": DOTENV["TELEGRAM_SESSION"], "archive": DOTENV["TELEGRAM_ARCHIVE"]}
+    updates = connection("telegram_updates")  # the listener's own session, beside the same api_id/api_hash
+    assert (updates.login, updates.password) == (DOTENV["TELEGRAM_API_ID"], DOTENV["TELEGRAM_API_HASH"])
+    assert updates.extra_dejson == {"session": DOTENV["TELEGRAM_UPDATES_SESSION"],
+                                    "archive": DOTENV["TELEGRAM_ARCHIVE"]}
     assert connection("albums_alert_webhook").extra_dejson == {"url": DOTENV["ALERT_WEBHOOK_URL"]}
 
     metadata = make_url(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])

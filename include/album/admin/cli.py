@@ -146,9 +146,12 @@ def _add_telegram_commands(sub: _Commands) -> None:
 
     login = sub.add_parser("login", help="log in once and print a StringSession for telegram_default",
                            description="Log in to Telegram once (phone, code, 2FA) and print a StringSession for "
-                                       "the connection telegram_default. api_id and api_hash (my.telegram.org) "
-                                       "come from $TELEGRAM_API_ID and $TELEGRAM_API_HASH, else they are asked "
-                                       "for; never arguments (a shell's history would keep them).")
+                                       "the connection telegram_default (or --conn-id). api_id and api_hash "
+                                       "(my.telegram.org) come from $TELEGRAM_API_ID and $TELEGRAM_API_HASH, else "
+                                       "they are asked for; never arguments (a shell's history would keep them).")
+    login.add_argument("--conn-id", default="telegram_default",
+                       help="the connection the session is for: telegram_default (the pulling tasks) or "
+                            "telegram_updates (the updates listener: a second login, its own session)")
     login.set_defaults(func=cmd_login)
 
 

@@ -218,7 +218,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     if not api_hash:
         raise ValueError("api_hash is empty: set $TELEGRAM_API_HASH or type the one my.telegram.org shows")
     session = record.login(api_id, api_hash)
-    print("\nSession string (a credential: store it only in the telegram_default connection, extra "
+    print(f"\nSession string (a credential: store it only in the {args.conn_id} connection, extra "
           '"session"; never in the repo, a log or a ticket):\n')
     print(session)
     return 0

@@ -105,14 +105,16 @@ def _s3_client(conn_id: str, uri: str) -> Any:
 
 def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[str, Any],
                 as_of: datetime | None = None, flood_sleep_threshold: int = 60,
-                conn_id: str = "telegram_default") -> PipelineClient:
-    """Client for the ``telegram_default`` connection (login=api_id, password=api_hash).
+                conn_id: str = "telegram_default", listening: bool = False) -> PipelineClient:
+    """Client for a Telegram connection (login=api_id, password=api_hash): ``telegram_default``,
+    or with ``listening`` the updates listener's (``source.updates``; its own session).
 
     Extra ``archive`` (a path) selects the archive transport (with extra ``faults``: Telegram's
     errors to inject, see ``archive.Fault``); otherwise extra ``session`` must hold a
     ``StringSession`` made once with ``python -m include.album login``.
     """
     from include.album.source.client import REQUEST_RETRIES, PipelineClient
+    from include.album.source.updates import UpdatesClient
 
     if extra.get("archive"):
         from include.album.source.archive import ArchiveTelegramClient, Fault
@@ -122,6 +124,11 @@ def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[s
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"connection {conn_id}: extra.faults: {exc}") from None
         not_joined = {int(c) for c in extra.get("not_joined") or ()}
+        if listening:
+            from include.album.source.archive_updates import ArchiveUpdatesClient
+
+            return ArchiveUpdatesClient(Path(extra["archive"]), faults=faults, not_joined=not_joined, conn_id=conn_id,
+                                        flood_sleep_threshold=flood_sleep_threshold)
         return ArchiveTelegramClient(Path(extra["archive"]), as_of=as_of, faults=faults, not_joined=not_joined,
                                      flood_sleep_threshold=flood_sleep_threshold, conn_id=conn_id)
     session = extra.get("session")
@@ -136,10 +143,13 @@ def make_client(*, api_id: str | int | None, api_hash: str | None, extra: dict[s
     # after 30 s; then the channel is left for the next run, or the task fails and retries.
     from telethon.sessions import StringSession
 
-    return PipelineClient(StringSession(session), int(api_id), api_hash, conn_id=conn_id,
-                          flood_sleep_threshold=flood_sleep_threshold, receive_updates=False,
-                          request_retries=REQUEST_RETRIES, raise_last_call_error=True, connection_retries=5,
-                          retry_delay=2, timeout=30)
+    # The listener hears updates (Telethon's update loop, no catch-up at connect: the cron run
+    # does that); the tasks never do.
+    kind, updates = (UpdatesClient, {"sequential_updates": True}) if listening else (PipelineClient, {
+        "receive_updates": False})
+    return kind(StringSession(session), int(api_id), api_hash, conn_id=conn_id,
+                flood_sleep_threshold=flood_sleep_threshold, request_retries=REQUEST_RETRIES,
+                raise_last_call_error=True, connection_retries=5, retry_delay=2, timeout=30, **updates)
 
 
 def telegram_client(settings: Settings, *, run_end: datetime | None = None) -> PipelineClient:

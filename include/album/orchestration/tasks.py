@@ -27,6 +27,7 @@ from include.album.stores import db
 if TYPE_CHECKING:
     from airflow.sdk import Asset
 
+    from include.album.domain.settings import Settings
     from include.album.source.pull import PullWindow
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,17 @@ def migrate() -> list[str]:
 
 @task_body
 def changed_channels(context: Mapping[str, Any]) -> list[list[int]]:
-    """The channels this run pulls, as work units for the mapped ``ingest``: those Telegram says
-    have messages above their mark (every channel in a backfill run; see ``change_check.find_changed_channels``)."""
-    from include.album.steps.change_check import find_changed_channels
+    """The channels this run pulls, as work units for the mapped ``ingest``: in a run the updates
+    listener started, those it heard post (``change_check.find_hinted_channels``, no request);
+    otherwise those Telegram says have messages above their mark (every channel in a backfill
+    run; ``change_check.find_changed_channels``)."""
+    from include.album.steps.change_check import find_changed_channels, find_hinted_channels
 
     settings = load_settings()
+    if _run_type(context) == "asset_triggered":
+        with albums_db(settings) as conn:
+            channel_ids = find_hinted_channels(conn, settings)
+        return _units(channel_ids, settings)
     window = pull_window(context)
     client = None if window is not None else telegram_client(settings, run_end=context.get("data_interval_end"))
     with albums_db(settings) as conn:
@@ -57,6 +64,10 @@ def changed_channels(context: Mapping[str, Any]) -> list[list[int]]:
         finally:
             if client is not None:
                 report_requests(client)
+    return _units(channel_ids, settings)
+
+
+def _units(channel_ids: list[int], settings: Settings) -> list[list[int]]:
     units = work_units(channel_ids, settings.channels_mapped_per_run)
     log.info("%d channels to pull in %d mapped units", len(channel_ids), len(units))
     return units
@@ -78,12 +89,16 @@ def pull_window(context: Mapping[str, Any]) -> PullWindow | None:
     """Backfill runs pull their data interval by date; other runs pull above the mark."""
     from include.album.source.pull import PullWindow
 
-    dag_run = context["dag_run"]
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    run_type = getattr(dag_run, "run_type", None)
-    if getattr(run_type, "value", run_type) == "backfill" and start and end:
+    if _run_type(context) == "backfill" and start and end:
         return PullWindow(start=start, end=end)
     return None
+
+
+def _run_type(context: Mapping[str, Any]) -> str | None:
+    """``scheduled``, ``manual``, ``backfill``, ``asset_triggered``, ..."""
+    run_type = getattr(context["dag_run"], "run_type", None)
+    return getattr(run_type, "value", run_type)
 
 
 @task_body

@@ -52,13 +52,17 @@ class _ChannelHistory:
     channel: types.Channel
     messages: list[Any]  # newest first, like Telegram's history
     problems: list[Skip] = field(default_factory=list)
+    stamp: tuple[int, int] | None = None  # the file's (mtime, size) when read
 
 
 class ArchiveSender:
     """Answers Telegram RPCs from an archive, the way Telegram's servers would.
 
     ``as_of`` hides messages dated later and edits made later (replaying a channel as it was
-    at that moment; a deletion line carries no date and applies at any moment);
+    at that moment; a deletion line carries no date and applies at any moment); without it, the
+    channel is as of now: a message dated in the future is not posted yet (a replayed channel
+    posting while the pipeline runs, ``archive_updates``). A channel's file is read again when
+    it changes (the development tools append to archives);
     ``faults`` are Telegram's errors to answer instead (``Fault``), in order, the first that
     matches; ``not_joined`` are channels the account reads without having joined them: the
     account's dialogs do not answer for them (``CHANNEL_PRIVATE``, as Telegram does), their
@@ -73,24 +77,48 @@ class ArchiveSender:
         self.faults = [replace(fault) for fault in faults]  # each client counts its own
         self.not_joined = frozenset(not_joined)
         self._histories: dict[int, _ChannelHistory] = {}
+        self._timelines: dict[int, _ChannelHistory] = {}
         self._answered = False  # whether a request of this connection came already
         self._media_channels: dict[int, int] = {}  # photo/document id -> the channel that posted it
 
     # -- loading -------------------------------------------------------------------------
 
     def history(self, channel_id: int) -> _ChannelHistory:
-        if channel_id not in self._histories:
-            self._histories[channel_id] = self._load(channel_id)
-        return self._histories[channel_id]
+        """The channel as of ``as_of`` (or now)."""
+        return self._cached(self._histories, channel_id, self.as_of or datetime.now(UTC))
+
+    def timeline(self, channel_id: int) -> _ChannelHistory:
+        """Every message of the channel, those dated in the future included."""
+        return self._cached(self._timelines, channel_id, None)
+
+    def _cached(self, cache: dict[int, _ChannelHistory], channel_id: int, as_of: datetime | None) -> _ChannelHistory:
+        held = cache.get(channel_id)
+        if held is None or held.stamp != self._stamp(channel_id):
+            held = cache[channel_id] = self._load(channel_id, as_of)
+        return held
+
+    def _file(self, channel_id: int) -> Path:
+        return self.path / f"channels/{channel_id}/messages.jsonl"
+
+    def _stamp(self, channel_id: int) -> tuple[int, int] | None:
+        try:
+            stat = self._file(channel_id).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
 
     def _channel_entry(self, channel_id: int) -> dict:
-        for entry in self.manifest["channels"]:
-            if int(entry["id"]) == channel_id:
-                return entry
+        for reread in (False, True):  # a channel added to the archive since it was opened: read it again
+            if reread:
+                self.manifest = read_manifest(self.path)
+            for entry in self.manifest["channels"]:
+                if int(entry["id"]) == channel_id:
+                    return entry
         raise errors.ChannelInvalidError(request=None)
 
-    def _load(self, channel_id: int) -> _ChannelHistory:
+    def _load(self, channel_id: int, as_of: datetime | None) -> _ChannelHistory:
         entry = self._channel_entry(channel_id)
+        stamp = self._stamp(channel_id)
         channel = types.Channel(
             id=channel_id,
             title=entry.get("title") or str(channel_id),
@@ -101,7 +129,7 @@ class ArchiveSender:
             username=entry.get("username"),
         )
         relative = f"channels/{channel_id}/messages.jsonl"
-        file = self.path / relative
+        file = self._file(channel_id)
         by_id, problems = {}, []
         lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
         for number, line in enumerate(lines, start=1):
@@ -122,14 +150,14 @@ class ArchiveSender:
                 by_id.pop(message.id, None)
                 continue
             version_date = getattr(message, "edit_date", None) or message.date
-            if self.as_of is not None and version_date is not None and version_date > self.as_of:
+            if as_of is not None and version_date is not None and version_date > as_of:
                 continue
             by_id[message.id] = message  # a later line is a later version (an edit)
             media = getattr(message, "photo", None) or getattr(message, "document", None)
             if media is not None:
                 self._media_channels[media.id] = channel_id
         history = sorted(by_id.values(), key=lambda m: m.id, reverse=True)
-        return _ChannelHistory(channel=channel, messages=history, problems=problems)
+        return _ChannelHistory(channel=channel, messages=history, problems=problems, stamp=stamp)
 
     # -- the RPCs ------------------------------------------------------------------------
 

@@ -71,6 +71,21 @@ def find_changed_channels(conn: psycopg.Connection, client: PipelineClient | Non
     return changed
 
 
+def find_hinted_channels(conn: psycopg.Connection, settings: Settings, now: datetime | None = None) -> list[int]:
+    """The channels a run the updates listener started pulls, in id order, without a request:
+    those with something above their mark as far as is known (``channels.top_message``: the
+    listener keeps what it heard there before its event is sent; the change check keeps what
+    Telegram answered). Every hint since the last run counts, whichever event carried it, and a
+    channel heard twice is pulled once; a hint at or below the mark (already pulled) is nothing."""
+    now = now or datetime.now(UTC)
+    channels = channels_to_pull(conn, settings, now)
+    due = [c for c in channels if c.state == ChannelState.ACTIVE and not deferred(c, now)]
+    hinted = [c.id for c in due if _above_mark(c)]
+    log.info("%d subscribed channels: %d heard posting above their mark (the listener's hints), no request to "
+             "ask", len(channels), len(hinted))
+    return hinted
+
+
 def _keep_answers(conn: psycopg.Connection, client: PipelineClient, due: Sequence[Channel],
                   found: NewestMessages) -> None:
     """Store what Telegram said of each channel asked: its newest message, its names, whether it

@@ -1,0 +1,185 @@
+"""The updates listener over the archive transport (Telegram's updates pushed through Telethon's
+own update handling as the clock passes each message's date) and the running Postgres: album
+debounce, hints kept before they are yielded, reconnection with backoff, a lost update and a
+"too long" gap, a dead session, the lease (a second listener waits), the durable update state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from devtools.sample import build_live_archive, register_sample
+from include.album.source.archive import Fault
+from include.album.source.archive_updates import ArchiveUpdatesClient
+from include.album.source.updates import Hint
+from include.album.steps.listener import ListenerConfig, UpdatesListener
+
+pytestmark = pytest.mark.integration
+
+FAST = ListenerConfig(quiet=0.3, album_quiet=3.5, max_hold=10, renew_seconds=1, lease_seconds=4,
+                      backoff_first=0.2, backoff_max=2)
+
+
+@pytest.fixture
+def live(tmp_path, conn):
+    """Two channels posting from a second from now: 3 albums over 6 s (items 1-3 s apart)."""
+    path = tmp_path / "live"
+    expected = build_live_archive(path, channels=2, start=datetime.now(UTC) + timedelta(seconds=1), minutes=0.1,
+                                  albums=3, seed=3)
+    register_sample(conn, expected)
+    return path, expected
+
+
+def listener(pg, archive: Path, *, holder: str = "test", faults: Sequence[Fault] = (),
+             clients: list | None = None, config: ListenerConfig = FAST) -> UpdatesListener:
+    """A listener over ``archive``; ``faults`` are Telegram's answers to its first connection."""
+    made = []
+
+    async def open_db():
+        return await psycopg.AsyncConnection.connect(pg.dsn, autocommit=True)
+
+    async def make_client():
+        client = ArchiveUpdatesClient(archive, faults=() if made else faults)
+        made.append(client)
+        if clients is not None:
+            clients.append(client)
+        return client
+
+    return UpdatesListener(open_db, make_client, holder=holder, config=config)
+
+
+async def collect(source: UpdatesListener, done: Callable[[list[Hint]], bool], timeout: float = 40) -> list[Hint]:
+    heard: list[Hint] = []
+
+    async def run():
+        async for batch in source.hints():
+            heard.extend(batch)
+            if done(heard):
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return heard
+
+
+def newest_of(expected: dict) -> dict[int, int]:
+    newest: dict[int, int] = {}
+    for post in expected["posts"]:
+        newest[post["channel_id"]] = max(newest.get(post["channel_id"], 0), post["message_id"])
+    return newest
+
+
+def heard_all(expected: dict) -> Callable[[list[Hint]], bool]:
+    wanted = newest_of(expected)
+    return lambda heard: all(any(h.channel_id == c and h.newest >= n for h in heard) for c, n in wanted.items())
+
+
+def test_each_album_is_one_hint_after_its_last_item_and_the_hint_is_kept_before_it_is_yielded(pg, conn, live):
+    archive, expected = live
+    kept_when_yielded = []
+
+    async def run():
+        heard = []
+        async for batch in listener(pg, archive).hints():
+            for hint in batch:  # the hint is in Postgres when the event would be sent
+                row = conn.execute("SELECT top_message, hinted_at FROM channels WHERE id = %s",
+                                   (hint.channel_id,)).fetchone()
+                kept_when_yielded.append(row["top_message"] >= hint.newest and row["hinted_at"] is not None)
+            heard.extend(batch)
+            if heard_all(expected)(heard):
+                return heard
+
+    heard = asyncio.run(asyncio.wait_for(run(), 40))
+    assert all(kept_when_yielded)
+    album_ends = {(a["channel_id"], a["message_ids"][-1]) for a in expected["live"]}
+    album_items = {(a["channel_id"], m) for a in expected["live"] for m in a["message_ids"][:-1]}
+    hinted = {(h.channel_id, h.newest) for h in heard}
+    assert not hinted & album_items, "a hint named an album's item before its last one"
+    assert {end for end in album_ends if any(c == end[0] and n >= end[1] for c, n in hinted)} == album_ends
+    assert len(heard) <= len(expected["live"]) + 3  # an album a hint, at most a text post after some
+
+
+def test_a_dropped_connection_is_listened_to_again_and_what_it_missed_is_heard(pg, live, caplog):
+    archive, expected = live
+    clients = []
+    with caplog.at_level(logging.INFO):
+        heard = asyncio.run(collect(listener(pg, archive, faults=[Fault("DISCONNECT", after=2)], clients=clients),
+                                    heard_all(expected)))
+    assert len(clients) >= 2  # a new connection after the drop
+    assert "listening again in" in caplog.text
+    assert heard_all(expected)(heard)
+    assert clients[1].requests["GetDifferenceRequest"] == 1  # it caught up from the state the first one kept
+
+
+def test_a_lost_update_shows_as_a_gap_and_a_too_long_answer_still_names_the_channel(pg, live, caplog):
+    archive, expected = live
+    channel = expected["live"][0]["channel_id"]
+    faults = [Fault("GAP", channel=channel, after=1),
+              Fault("CHANNEL_DIFFERENCE_TOO_LONG", rpcs=frozenset({"difference"}))]
+    clients = []
+    with caplog.at_level(logging.INFO):
+        heard = asyncio.run(collect(listener(pg, archive, faults=faults, clients=clients), heard_all(expected)))
+    assert heard_all(expected)(heard)
+    assert clients[0].requests["GetChannelDifferenceRequest"] >= 1
+    assert f"Telegram answered channel {channel}'s gap with 'too long'" in caplog.text
+
+
+def test_a_dead_session_is_retried_at_the_longest_backoff_with_the_fix_in_the_log(pg, live, caplog):
+    archive, expected = live
+    config = ListenerConfig(**{**FAST.__dict__, "backoff_max": 1.0})
+    source = listener(pg, archive, faults=[Fault("AUTH_KEY_UNREGISTERED", rpcs=frozenset({"state"}))], config=config)
+    with caplog.at_level(logging.INFO):
+        heard = asyncio.run(collect(source, heard_all(expected)))
+    assert heard_all(expected)(heard)  # the session made anew (no fault) hears everything
+    assert "login --conn-id telegram_updates" in caplog.text
+    assert "listening again in 1 s" in caplog.text  # the longest backoff at once
+
+
+def test_a_second_listener_waits_for_the_lease_and_takes_over_when_the_first_stops(pg, conn, live):
+    archive, expected = live
+    first_clients, second_clients = [], []
+    overlap = []
+
+    async def run():
+        first = asyncio.create_task(collect(listener(pg, archive, holder="first", clients=first_clients),
+                                            lambda heard: False, timeout=60))
+        await asyncio.sleep(1.0)
+        second_heard: list[Hint] = []
+
+        async def second():
+            async for batch in listener(pg, archive, holder="second", clients=second_clients).hints():
+                overlap.append(any(c.is_connected() for c in first_clients))
+                second_heard.extend(batch)
+                if heard_all(expected)(second_heard):
+                    return
+
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(2.0)
+        assert second_clients == []  # waiting for the lease, not connected
+        first.cancel()  # the first listener stops (its trigger is cancelled): it releases the lease
+        await asyncio.wait_for(waiting, 40)
+        return second_heard
+
+    heard = asyncio.run(run())
+    assert second_clients and not any(overlap)
+    assert conn.execute("SELECT holder FROM telegram_listeners").fetchone()["holder"] == "second"
+    assert heard  # (what the second heard: the channels that posted after it took over)
+
+
+def test_the_update_state_is_kept_and_the_next_listener_starts_from_it(pg, conn, live):
+    archive, expected = live
+    asyncio.run(collect(listener(pg, archive), lambda heard: len(heard) >= 1))
+    state = conn.execute("SELECT update_state FROM telegram_listeners").fetchone()["update_state"]
+    assert state["channels"]  # each channel heard has its pts
+    clients = []
+    started = time.monotonic()
+    heard = asyncio.run(collect(listener(pg, archive, clients=clients), heard_all(expected)))
+    assert heard_all(expected)(heard) and time.monotonic() - started < 40
+    assert clients[0].requests["GetStateRequest"] == 0  # no new state asked for: the kept one was loaded
