@@ -200,24 +200,22 @@ def test_telegram_links_of_public_and_private_channels():
     assert telegram_link(None, 1111111111, 102) == "https://t.me/c/1111111111/102"
 
 
-def test_pages_of_albums_show_each_album_once_and_a_channel_its_own(view, auth, conn, monkeypatch):
-    from include.album.admin import ui
-
-    monkeypatch.setattr(ui, "ALBUMS_PER_PAGE", 2)
+def test_pages_of_albums_show_each_album_once_and_a_channel_its_own(view, auth, conn):
     admin = as_user(auth, "admin")
     expected = [r["id"] for r in conn.execute(
         "SELECT g.id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
         "WHERE s.tenant_id = 'acme' ORDER BY g.posted_at DESC, g.id DESC")]
     seen, after = [], None
     while True:
-        found = view.get("/api/albums", params={"tenant": "acme", **({"after": after} if after else {})},
+        found = view.get("/api/albums", params={"tenant": "acme", "limit": 2, **({"after": after} if after else {})},
                          headers=admin).json()
         seen += [a["album_id"] for a in found["albums"]]
         after = found["next"]
         if after is None:
             break
     assert seen == expected and len(expected) > 2
-    html, pages = view.get("/?tenant=acme", headers=admin).text, 1
+    first = html = view.get("/?tenant=acme&limit=2", headers=admin).text
+    pages = 1
     shown = re.findall(r'<section class="card" data-album="(\d+)"', html)
     while 'rel="next"' in html:
         html, pages = view.get("/" + re.search(r'rel="next" href="\./([^"]+)"', html).group(1).replace("&amp;", "&"),
@@ -225,9 +223,13 @@ def test_pages_of_albums_show_each_album_once_and_a_channel_its_own(view, auth, 
         shown += re.findall(r'<section class="card" data-album="(\d+)"', html)
     assert [int(i) for i in shown] == expected and pages == -(-len(expected) // 2)
     assert view.get("/api/albums?tenant=acme&after=yesterday", headers=admin).status_code == 400
+    for limit in (0, 201):  # at least one album a page, at most 200
+        assert view.get(f"/api/albums?tenant=acme&limit={limit}", headers=admin).status_code == 422
 
     lab = conn.execute("SELECT id FROM channels WHERE username = 'album_lab'").fetchone()["id"]
-    channel = view.get(f"/channel/{lab}?tenant=acme", headers=admin).text
+    assert f'<a class="channel" href="channel/{lab}?tenant=acme">@album_lab</a>' in first  # on its cards
+    channel = view.get(f"/channel/{lab}?tenant=acme&limit=2", headers=admin).text
     own = [r["id"] for r in conn.execute("SELECT id FROM media_groups WHERE channel_id = %s ORDER BY posted_at DESC, "
-                                         "id DESC LIMIT 2", (lab,))]
-    assert "@album_lab" in channel and [int(i) for i in re.findall(r'data-album="(\d+)"', channel)] == own
+                                         "id DESC", (lab,))]
+    assert "@album_lab" in channel and [int(i) for i in re.findall(r'data-album="(\d+)"', channel)] == own[:2]
+    assert re.search(rf'rel="next" href="{lab}\?tenant=acme&amp;limit=2&amp;after=', channel)  # the size kept
