@@ -235,7 +235,7 @@ def test_clearing_a_finished_run_reruns_it_and_changes_no_store(stack):
     on Telegram, so changed_channels finds no channel to pull and albums_ready no album: Airflow
     marks the run's ingest and album tasks removed.
 
-    (The last run, not the first: the first keeps its six album groups for the grid screenshots.)
+    (The last run, not the first: the first keeps its seven album groups for the grid screenshots.)
     """
     runs = stack.request("GET", f"{DAG}/dagRuns", params={"run_type": "manual", "order_by": "-run_after",
                                                           "limit": 1}).json()["dag_runs"]
@@ -495,9 +495,10 @@ def on_page(browser, heading: str, css: str) -> list:
 
 def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack, browser, tmp_path):
     """Refused without a session; signed in, the Albums page inside the UI shows the sample's
-    albums newest first with their thumbnails loaded in position order; search finds an album;
-    a quarantined album is re-queued with its button. Screenshots for README (docs/screenshots
-    with TELEGRAM_ALBUMS_SCREENSHOTS)."""
+    albums newest first with their thumbnails loaded in position order; pages of two albums
+    show each album once; a channel's page and an album's page open from a card; search finds
+    an album; a quarantined album is re-queued with its button. Screenshots for README
+    (docs/screenshots with TELEGRAM_ALBUMS_SCREENSHOTS)."""
     import httpx
     from selenium.webdriver.common.by import By
 
@@ -521,7 +522,7 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
     with app_conn(stack) as conn:
         newest_first = [r["id"] for r in conn.execute(
             "SELECT g.id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
-            "WHERE s.tenant_id = 'acme' ORDER BY g.posted_at DESC, g.id DESC")]
+            "WHERE s.tenant_id = 'acme' AND g.deleted_at IS NULL ORDER BY g.posted_at DESC, g.id DESC")]
     browser.get(f"{view}?tenant=acme")
     cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
     assert [int(c.get_attribute("data-album")) for c in cards] == newest_first
@@ -534,6 +535,8 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
             assert loaded > 0, image.get_attribute("src")
     assert any(card.find_elements(By.TAG_NAME, "img") for card in cards)
 
+    pages_of_two_albums(stack, browser, newest_first)
+    channel_pages(stack, browser, shots)
     album_page_in_the_frame(stack, browser, shots)
     browser.get(f"{view}?tenant=acme")
     browser.find_element(By.NAME, "q").send_keys("Evening at the harbour")
@@ -555,6 +558,71 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
                                               for element in on_page(browser, "Quarantine of", "body")), timeout=30)
     with app_conn(stack) as conn:
         assert conn.execute("SELECT 1 FROM album_failures WHERE album_id = %s", (album,)).fetchone() is None
+
+
+def pages_of_two_albums(stack, browser, newest_first: list[int]) -> None:
+    """Two albums a page (``limit``): following "older albums →" until there is none shows every
+    album of the tenant once, newest first."""
+    from selenium.webdriver.common.by import By
+
+    assert len(newest_first) > 4  # three pages at least
+    browser.get(f"{stack.api}/telegram-albums/?tenant=acme&limit=2")
+    shown, pages = [], 1
+    while True:
+        cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
+        assert len(cards) <= 2
+        shown += [int(card.get_attribute("data-album")) for card in cards]
+        older = browser.execute_script("const a = document.querySelector('a[rel=next]'); return a && a.href")
+        if not older:
+            break
+        browser.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
+        stack.wait_for("the next page", lambda target=older: browser.current_url == target and
+                       browser.execute_script("return document.readyState") == "complete", timeout=30)
+        pages += 1
+    assert shown == newest_first and pages == -(-len(newest_first) // 2)
+
+
+def channel_pages(stack, browser, shots: Path) -> None:
+    """Inside Airflow's frame, a card's channel link opens the channel's page: its albums newest
+    first, its state and how far its history reaches; a channel whose past was imported (by the
+    history test) says so."""
+    from selenium.webdriver.common.by import By
+
+    from include.album.admin.channels import history_line, list_channels
+
+    def facts() -> dict[str, str]:
+        terms = browser.find_elements(By.CSS_SELECTOR, "dl.facts dt")
+        return {term.text: term.find_element(By.XPATH, "following-sibling::dd[1]").text for term in terms}
+
+    def albums_of(channel: dict) -> list[int]:
+        with app_conn(stack) as conn:
+            return [r["id"] for r in conn.execute(
+                "SELECT id FROM media_groups WHERE channel_id = %s AND deleted_at IS NULL "
+                "ORDER BY posted_at DESC, id DESC", (channel["id"],))]
+
+    with app_conn(stack) as conn:
+        channels = {r["username"]: r for r in list_channels(conn)}
+    browser.get(f"{stack.api}/plugin/albums")
+    frame = browser.find_element(By.TAG_NAME, "iframe")
+    links = stack.wait_for("the cards' channel links", lambda: browser.switch_to.frame(frame) or
+                           browser.find_elements(By.CSS_SELECTOR, "section.card a.channel"), timeout=30)
+    next(link for link in links if link.text == "@album_lab").click()
+    cards = stack.wait_for("the channel's page", lambda: on_page(browser, "@album_lab", "section.card"), timeout=30)
+    lab = channels["album_lab"]
+    assert [int(card.get_attribute("data-album")) for card in cards] == albums_of(lab)
+    shown = facts()
+    assert shown["State"] == lab["state"] == "active"
+    assert shown["History"] == (history_line(lab) or "not imported")
+    browser.switch_to.default_content()
+    browser.save_screenshot(str(shots / "albums-channel.png"))
+
+    past = channels["past_000"]
+    browser.get(f"{stack.api}/telegram-albums/channel/{past['id']}?tenant=history")
+    cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
+    assert [int(card.get_attribute("data-album")) for card in cards] == albums_of(past)
+    shown = facts()
+    assert shown["State"] == past["state"] == "active"
+    assert shown["History"] == history_line(past) and shown["History"].split("; ")[-1].startswith("imported ")
 
 
 def album_page_in_the_frame(stack, browser, shots: Path) -> None:
