@@ -628,7 +628,8 @@ def channel_pages(stack, browser, shots: Path) -> None:
 def album_page_in_the_frame(stack, browser, shots: Path) -> None:
     """Inside Airflow's frame: a card opens its album's page; every image loaded, in position
     order; the post's link on Telegram; a run link navigates Airflow's UI to that task. Then a
-    video plays, a PDF's first page shows and its download is the PDF."""
+    video plays, a PDF's first page shows and its download is the PDF, and a GIF plays by itself,
+    muted and looping."""
     from selenium.webdriver.common.by import By
 
     browser.get(f"{stack.api}/plugin/albums")
@@ -681,6 +682,18 @@ def album_page_in_the_frame(stack, browser, shots: Path) -> None:
         "const done = arguments[1]; fetch(arguments[0]).then(r => r.arrayBuffer())"
         ".then(b => done(String.fromCharCode(...new Uint8Array(b.slice(0, 5)))));", download.get_attribute("href"))
     assert head == "%PDF-" and download.text.endswith(".pdf")
+
+    with app_conn(stack) as conn:
+        gif = conn.execute("SELECT i.group_id, i.position FROM media_group_items i JOIN media_groups g "
+                           "ON g.id = i.group_id WHERE i.media_kind = 'gif' AND g.deleted_at IS NULL").fetchone()
+    browser.get(f"{stack.api}/telegram-albums/album/{gif['group_id']}?tenant=acme")
+    item = browser.find_element(By.CSS_SELECTOR, f'article.item[data-position="{gif["position"]}"]')
+    assert item.find_element(By.TAG_NAME, "h3").text.endswith("· gif")
+    player = item.find_element(By.TAG_NAME, "video")
+    stack.wait_for("the GIF to play without a click", lambda: browser.execute_script(
+        "return arguments[0].currentTime", player) > 0, timeout=30)
+    assert browser.execute_script("const v = arguments[0]; return [v.muted, v.loop, v.controls, v.paused]",
+                                  player) == [True, True, False, False]
 
 
 def test_no_secret_reaches_a_task_log_an_xcom_or_a_rendered_field(stack):
