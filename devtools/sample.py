@@ -132,13 +132,14 @@ def video_message(channel_id: int, message_id: int, date: datetime, text: str, d
                             attributes=attributes, thumb=thumb, grouped_id=grouped_id, video=True)
 
 
-def gif_message(channel_id: int, message_id: int, date: datetime, text: str, data: bytes, thumb: bytes,
-                ) -> tuple[types.Message, int]:
+def gif_message(channel_id: int, message_id: int, date: datetime, text: str, data: bytes, thumb: bytes, *,
+                grouped_id: int | None = None) -> tuple[types.Message, int]:
+    """A GIF as Telegram sends it: an MP4 document marked animated."""
     attributes = [types.DocumentAttributeVideo(duration=3.0, w=480, h=270),
                   types.DocumentAttributeAnimated(),
                   types.DocumentAttributeFilename(file_name=f"anim_{message_id}.mp4")]
     return document_message(channel_id, message_id, date, text, mime="video/mp4", size=len(data),
-                            attributes=attributes, thumb=thumb)
+                            attributes=attributes, thumb=thumb, grouped_id=grouped_id)
 
 
 def service_message(channel_id: int, message_id: int, date: datetime) -> types.MessageService:
@@ -221,10 +222,11 @@ class SampleBuilder:
         self.writer.add_media(document_id, thumb, thumb=True)
         self._post(channel_id, message, "video", stored=True)
 
-    def gif(self, channel_id: int, message_id: int, date: datetime, text: str) -> None:
-        data = fake_video(f"gif:{channel_id}:{message_id}", size=12_000)
-        thumb = render_text_image(["GIF"], size=(320, 180))
-        message, document_id = gif_message(channel_id, message_id, date, text, data, thumb)
+    def gif(self, channel_id: int, message_id: int, date: datetime, text: str, thumb_lines: list[str],
+            grouped_id: int | None = None) -> None:
+        data = fake_video(f"gif:{channel_id}:{message_id}", size=12_000)  # plays, as the videos do
+        thumb = render_text_image(thumb_lines, size=(320, 180))
+        message, document_id = gif_message(channel_id, message_id, date, text, data, thumb, grouped_id=grouped_id)
         self.writer.add_media(document_id, data)
         self.writer.add_media(document_id, thumb, thumb=True)
         self._post(channel_id, message, "gif", stored=True)
@@ -319,17 +321,19 @@ def build_sample_archive(path: str | Path) -> dict:
     b.photo(LAB, 114, at(10, 5), "", ["EAST"], 7000000000000000003)
 
     # Новости тест: a Russian album sharing Album Lab's grouped_id, a PDF, a GIF, a web page
-    # preview and an album of two documents captioned on its last item.
+    # preview, an album of two documents captioned on its last item, and one of a GIF and a video.
     b.text(NEWS, 201, at(0, 45), "Главные новости дня")
     b.photo(NEWS, 202, at(2, 0), "Обзор города", ["МОСКВА"], shared_grouped_id)
     b.photo(NEWS, 203, at(2, 1), "", ["ПОГОДА"], shared_grouped_id)
     b.photo(NEWS, 204, at(2, 1), "", ["ТРАНСПОРТ"], shared_grouped_id)
     b.photo(NEWS, 205, at(2, 2), "", ["КУЛЬТУРА"], shared_grouped_id)
     b.pdf(NEWS, 206, at(11, 0), "Отчёт за неделю", "report.pdf")
-    b.gif(NEWS, 207, at(12, 0), "Реакция редакции")
+    b.gif(NEWS, 207, at(12, 0), "Реакция редакции", ["GIF"])
     b.webpage(NEWS, 208, at(13, 0), "Читайте на сайте https://example.org/news", "https://example.org/news")
     b.pdf(NEWS, 209, at(16, 0), "", "agenda.pdf", 7000000000000000005)
     b.pdf(NEWS, 210, at(16, 1), "Документы заседания", "minutes.pdf", 7000000000000000005)
+    b.gif(NEWS, 211, at(19, 0), "Итоги дня: аплодисменты в студии", ["GIF", "УРА"], 7000000000000000007)
+    b.video(NEWS, 212, at(19, 1), "", ["СТУДИЯ"], 7000000000000000007)
 
     # Mixed Media: a poll, a video+video+photo album captioned on item 2, a single video.
     b.poll(MIXED, 301, at(4, 0), "Do you like drone footage?")

@@ -133,7 +133,7 @@ def test_an_unknown_tenant_is_404_as_a_page_and_as_json(view, auth):
 
 def test_every_album_of_a_run_with_more_albums_than_groups_links_to_the_task_that_enriched_it(
         pipeline, dagbag, auth, conn, monkeypatch):
-    """Two album groups for six albums: units of several albums, whose labels say only their
+    """Two album groups for seven albums: units of several albums, whose labels say only their
     ids ("3 albums, 1, 2, 3", cut with "+N" past 120 characters). Each card links to its
     unit's task from what the task recorded (album_runs), not from the label."""
     from urllib.parse import unquote
@@ -156,7 +156,8 @@ def test_every_album_of_a_run_with_more_albums_than_groups_links_to_the_task_tha
 
 def test_an_album_page_shows_every_item_and_where_the_album_comes_from(view, auth, conn):
     """Items full size in position order with what vision read; a video served in ranges; a PDF's
-    first page and its download under its file name; the post on Telegram; the runs."""
+    first page and its download under its file name; a GIF that plays by itself; the post on
+    Telegram; the runs."""
     admin = as_user(auth, "admin")
     albums = {r["album_kind"]: r["id"] for r in conn.execute(
         "SELECT DISTINCT ON (album_kind) g.id, g.album_kind FROM media_groups g JOIN subscriptions s ON "
@@ -188,6 +189,11 @@ def test_an_album_page_shows_every_item_and_where_the_album_comes_from(view, aut
     download = view.get(f"/file/{albums['document']}/0?tenant=acme&download=1", headers=admin)
     assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''agenda.pdf"
     assert download.content.startswith(b"%PDF-")
+    gif_and_video = view.get(f"/album/{albums['video']}?tenant=acme", headers=admin).text
+    players = dict(re.findall(r'<h3>#\d+ · (\w+)</h3><video ([^>]*)>', gif_and_video))
+    assert set(players) == {"gif", "video"}
+    assert players["gif"].endswith(" autoplay loop muted playsinline")  # a GIF plays by itself, silent, looping
+    assert "autoplay" not in players["video"] and "controls" in players["video"]
     not_globex = conn.execute("SELECT g.id FROM media_groups g WHERE NOT EXISTS (SELECT 1 FROM subscriptions s "
                               "WHERE s.channel_id = g.channel_id AND s.tenant_id = 'globex') LIMIT 1").fetchone()["id"]
     assert view.get(f"/album/{not_globex}?tenant=globex", headers=admin).status_code == 404
@@ -200,34 +206,34 @@ def test_telegram_links_of_public_and_private_channels():
     assert telegram_link(None, 1111111111, 102) == "https://t.me/c/1111111111/102"
 
 
-def test_pages_of_albums_show_each_album_once_and_a_channel_its_own(view, auth, conn, monkeypatch):
-    from include.album.admin import ui
-
-    monkeypatch.setattr(ui, "ALBUMS_PER_PAGE", 2)
+def test_pages_of_albums_show_each_album_once_and_a_channel_its_own(view, auth, conn):
     admin = as_user(auth, "admin")
     expected = [r["id"] for r in conn.execute(
         "SELECT g.id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
         "WHERE s.tenant_id = 'acme' ORDER BY g.posted_at DESC, g.id DESC")]
     seen, after = [], None
     while True:
-        found = view.get("/api/albums", params={"tenant": "acme", **({"after": after} if after else {})},
+        found = view.get("/api/albums", params={"tenant": "acme", "limit": 2, **({"after": after} if after else {})},
                          headers=admin).json()
         seen += [a["album_id"] for a in found["albums"]]
         after = found["next"]
         if after is None:
             break
     assert seen == expected and len(expected) > 2
-    html, pages = view.get("/?tenant=acme", headers=admin).text, 1
-    shown = re.findall(r'<section class="card" data-album="(\d+)"', html)
-    while 'rel="next"' in html:
-        html, pages = view.get("/" + re.search(r'rel="next" href="\./([^"]+)"', html).group(1).replace("&amp;", "&"),
-                               headers=admin).text, pages + 1
-        shown += re.findall(r'<section class="card" data-album="(\d+)"', html)
-    assert [int(i) for i in shown] == expected and pages == -(-len(expected) // 2)
+    pages = [view.get("/?tenant=acme&limit=2", headers=admin).text]
+    while 'rel="next"' in pages[-1]:
+        older = re.search(r'rel="next" href="\./([^"]+)"', pages[-1]).group(1).replace("&amp;", "&")
+        pages.append(view.get(f"/{older}", headers=admin).text)
+    shown = [int(i) for html in pages for i in re.findall(r'<section class="card" data-album="(\d+)"', html)]
+    assert shown == expected and len(pages) == -(-len(expected) // 2)
     assert view.get("/api/albums?tenant=acme&after=yesterday", headers=admin).status_code == 400
+    for limit in (0, 201):  # at least one album a page, at most 200
+        assert view.get(f"/api/albums?tenant=acme&limit={limit}", headers=admin).status_code == 422
 
     lab = conn.execute("SELECT id FROM channels WHERE username = 'album_lab'").fetchone()["id"]
-    channel = view.get(f"/channel/{lab}?tenant=acme", headers=admin).text
+    assert f'<a class="channel" href="channel/{lab}?tenant=acme">@album_lab</a>' in "".join(pages)  # on its cards
+    channel = view.get(f"/channel/{lab}?tenant=acme&limit=2", headers=admin).text
     own = [r["id"] for r in conn.execute("SELECT id FROM media_groups WHERE channel_id = %s ORDER BY posted_at DESC, "
-                                         "id DESC LIMIT 2", (lab,))]
-    assert "@album_lab" in channel and [int(i) for i in re.findall(r'data-album="(\d+)"', channel)] == own
+                                         "id DESC", (lab,))]
+    assert "@album_lab" in channel and [int(i) for i in re.findall(r'data-album="(\d+)"', channel)] == own[:2]
+    assert re.search(rf'rel="next" href="{lab}\?tenant=acme&amp;limit=2&amp;after=', channel)  # the size kept

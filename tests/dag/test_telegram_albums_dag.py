@@ -82,9 +82,9 @@ def test_albums_beyond_the_per_album_mapping_are_processed_in_batches(dagbag, pi
     state, dag_run = run_dag(dagbag)
     assert state == "success"
     albums = db.fetch_all(conn, "albums_with_items")
-    assert len(albums) == 6 and {a["status"] for a in albums} == {"assembled"}
+    assert len(albums) == 7 and {a["status"] for a in albums} == {"assembled"}
     labels = rendered_labels(dag_run, "album.enrich")
-    assert len(labels) == 4  # six albums in four units: 2, 2, 1, 1
+    assert len(labels) == 4  # seven albums in four units: 2, 2, 2, 1
     assert f"2 albums {albums[0]['id']}, {albums[1]['id']}" in labels
-    assert f"2 albums {albums[2]['id']}, {albums[3]['id']}" in labels
-    assert f"@{albums[5]['username']} album {albums[5]['id']}" in labels  # a unit of one reads as its album
+    assert f"2 albums {albums[4]['id']}, {albums[5]['id']}" in labels
+    assert f"@{albums[6]['username']} album {albums[6]['id']}" in labels  # a unit of one reads as its album

@@ -243,7 +243,7 @@ def test_clearing_a_finished_run_reruns_it_and_changes_no_store(stack):
     on Telegram, so changed_channels finds no channel to pull and albums_ready no album: Airflow
     marks the run's ingest and album tasks removed.
 
-    (The last run, not the first: the first keeps its six album groups for the grid screenshots.)
+    (The last run, not the first: the first keeps its seven album groups for the grid screenshots.)
     """
     runs = stack.request("GET", f"{DAG}/dagRuns", params={"run_type": "manual", "order_by": "-run_after",
                                                           "limit": 1}).json()["dag_runs"]
@@ -634,9 +634,10 @@ def on_page(browser, heading: str, css: str) -> list:
 
 def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack, browser, tmp_path):
     """Refused without a session; signed in, the Albums page inside the UI shows the sample's
-    albums newest first with their thumbnails loaded in position order; search finds an album;
-    a quarantined album is re-queued with its button. Screenshots for README (docs/screenshots
-    with TELEGRAM_ALBUMS_SCREENSHOTS)."""
+    albums newest first with their thumbnails loaded in position order; pages of two albums
+    show each album once; a channel's page and an album's page open from a card; search finds
+    an album; a quarantined album is re-queued with its button. Screenshots for README
+    (docs/screenshots with TELEGRAM_ALBUMS_SCREENSHOTS)."""
     import httpx
     from selenium.webdriver.common.by import By
 
@@ -660,7 +661,7 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
     with app_conn(stack) as conn:
         newest_first = [r["id"] for r in conn.execute(
             "SELECT g.id FROM media_groups g JOIN subscriptions s ON s.channel_id = g.channel_id "
-            "WHERE s.tenant_id = 'acme' ORDER BY g.posted_at DESC, g.id DESC")]
+            "WHERE s.tenant_id = 'acme' AND g.deleted_at IS NULL ORDER BY g.posted_at DESC, g.id DESC")]
     browser.get(f"{view}?tenant=acme")
     cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
     assert [int(c.get_attribute("data-album")) for c in cards] == newest_first
@@ -673,6 +674,8 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
             assert loaded > 0, image.get_attribute("src")
     assert any(card.find_elements(By.TAG_NAME, "img") for card in cards)
 
+    pages_of_two_albums(stack, browser, newest_first)
+    channel_pages(stack, browser, shots)
     album_page_in_the_frame(stack, browser, shots)
     browser.get(f"{view}?tenant=acme")
     browser.find_element(By.NAME, "q").send_keys("Evening at the harbour")
@@ -696,10 +699,76 @@ def test_the_albums_view_in_a_browser_signs_in_shows_searches_and_requeues(stack
         assert conn.execute("SELECT 1 FROM album_failures WHERE album_id = %s", (album,)).fetchone() is None
 
 
+def pages_of_two_albums(stack, browser, newest_first: list[int]) -> None:
+    """Two albums a page (``limit``): following "older albums →" until there is none shows every
+    album of the tenant once, newest first."""
+    from selenium.webdriver.common.by import By
+
+    assert len(newest_first) > 4  # three pages at least
+    browser.get(f"{stack.api}/telegram-albums/?tenant=acme&limit=2")
+    shown, pages = [], 1
+    while True:
+        cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
+        assert len(cards) <= 2
+        shown += [int(card.get_attribute("data-album")) for card in cards]
+        older = browser.execute_script("const a = document.querySelector('a[rel=next]'); return a && a.href")
+        if not older:
+            break
+        browser.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
+        stack.wait_for("the next page", lambda target=older: browser.current_url == target and
+                       browser.execute_script("return document.readyState") == "complete", timeout=30)
+        pages += 1
+    assert shown == newest_first and pages == -(-len(newest_first) // 2)
+
+
+def channel_pages(stack, browser, shots: Path) -> None:
+    """Inside Airflow's frame, a card's channel link opens the channel's page: its albums newest
+    first, its state and how far its history reaches; a channel whose past was imported (by the
+    history test) says so."""
+    from selenium.webdriver.common.by import By
+
+    from include.album.admin.channels import history_line, list_channels
+
+    def facts() -> dict[str, str]:
+        terms = browser.find_elements(By.CSS_SELECTOR, "dl.facts dt")
+        return {term.text: term.find_element(By.XPATH, "following-sibling::dd[1]").text for term in terms}
+
+    def albums_of(channel: dict) -> list[int]:
+        with app_conn(stack) as conn:
+            return [r["id"] for r in conn.execute(
+                "SELECT id FROM media_groups WHERE channel_id = %s AND deleted_at IS NULL "
+                "ORDER BY posted_at DESC, id DESC", (channel["id"],))]
+
+    with app_conn(stack) as conn:
+        channels = {r["username"]: r for r in list_channels(conn)}
+    browser.get(f"{stack.api}/plugin/albums")
+    frame = browser.find_element(By.TAG_NAME, "iframe")
+    links = stack.wait_for("the cards' channel links", lambda: browser.switch_to.frame(frame) or
+                           browser.find_elements(By.CSS_SELECTOR, "section.card a.channel"), timeout=30)
+    next(link for link in links if link.text == "@album_lab").click()
+    cards = stack.wait_for("the channel's page", lambda: on_page(browser, "@album_lab", "section.card"), timeout=30)
+    lab = channels["album_lab"]
+    assert [int(card.get_attribute("data-album")) for card in cards] == albums_of(lab)
+    shown = facts()
+    assert shown["State"] == lab["state"] == "active"
+    assert shown["History"] == (history_line(lab) or "not imported")
+    browser.switch_to.default_content()
+    browser.save_screenshot(str(shots / "albums-channel.png"))
+
+    past = channels["past_000"]
+    browser.get(f"{stack.api}/telegram-albums/channel/{past['id']}?tenant=history")
+    cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
+    assert [int(card.get_attribute("data-album")) for card in cards] == albums_of(past)
+    shown = facts()
+    assert shown["State"] == past["state"] == "active"
+    assert shown["History"] == history_line(past) and shown["History"].split("; ")[-1].startswith("imported ")
+
+
 def album_page_in_the_frame(stack, browser, shots: Path) -> None:
     """Inside Airflow's frame: a card opens its album's page; every image loaded, in position
     order; the post's link on Telegram; a run link navigates Airflow's UI to that task. Then a
-    video plays, a PDF's first page shows and its download is the PDF."""
+    video plays, a PDF's first page shows and its download is the PDF, and a GIF plays by itself,
+    muted and looping."""
     from selenium.webdriver.common.by import By
 
     browser.get(f"{stack.api}/plugin/albums")
@@ -752,6 +821,18 @@ def album_page_in_the_frame(stack, browser, shots: Path) -> None:
         "const done = arguments[1]; fetch(arguments[0]).then(r => r.arrayBuffer())"
         ".then(b => done(String.fromCharCode(...new Uint8Array(b.slice(0, 5)))));", download.get_attribute("href"))
     assert head == "%PDF-" and download.text.endswith(".pdf")
+
+    with app_conn(stack) as conn:
+        gif = conn.execute("SELECT i.group_id, i.position FROM media_group_items i JOIN media_groups g "
+                           "ON g.id = i.group_id WHERE i.media_kind = 'gif' AND g.deleted_at IS NULL").fetchone()
+    browser.get(f"{stack.api}/telegram-albums/album/{gif['group_id']}?tenant=acme")
+    item = browser.find_element(By.CSS_SELECTOR, f'article.item[data-position="{gif["position"]}"]')
+    assert item.find_element(By.TAG_NAME, "h3").text.endswith("· gif")
+    player = item.find_element(By.TAG_NAME, "video")
+    stack.wait_for("the GIF to play without a click", lambda: browser.execute_script(
+        "return arguments[0].currentTime", player) > 0, timeout=30)
+    assert browser.execute_script("const v = arguments[0]; return [v.muted, v.loop, v.controls, v.paused]",
+                                  player) == [True, True, False, False]
 
 
 def test_no_secret_reaches_a_task_log_an_xcom_or_a_rendered_field(stack):

@@ -57,12 +57,13 @@ def previews(conn: psycopg.Connection, album_ids: Sequence[int]) -> dict[int, li
 
 
 def album_card(album: dict, items: Sequence[dict], src: Callable[[dict], str | None], extra: str = "",
-               href: str | None = None) -> str:
+               href: str | None = None, channel_href: str | None = None) -> str:
     """One album: its date, channel, thumbnails in position order, caption, summary, labels, OCR
     text, status.
 
     ``items`` are the album's ``previews``; ``src(item)`` is an item's thumbnail URL, or None
-    for a placeholder; ``href`` the album's own page, if there is one."""
+    for a placeholder; ``href`` the album's own page and ``channel_href`` its channel's, if
+    there are such pages."""
     enrichment = (album.get("meta") or {}).get("enrichment") or {}
     figures = []
     for item in items:
@@ -80,8 +81,10 @@ def album_card(album: dict, items: Sequence[dict], src: Callable[[dict], str | N
     posted = f' · <time>{album["posted_at"]:%Y-%m-%d %H:%M}</time>' if album.get("posted_at") else ""
     title = f"album {album['id']}"
     title = f'<a href="{e(href)}">{title}</a>' if href else title
+    channel = e(f"@{album['username']}" if album["username"] else str(album["channel_id"]))
+    channel = f'<a class="channel" href="{e(channel_href)}">{channel}</a>' if channel_href else channel
     return (f'<section class="card" data-album="{album["id"]}"><span class="status {e(album["status"])}">'
-            f'{e(album["status"])}</span><h2>@{e(album["username"] or str(album["channel_id"]))} · {title} · '
+            f'{e(album["status"])}</span><h2>{channel} · {title} · '
             f'{e(album["album_kind"])}{posted}</h2>'
             f"<div class=\"thumbs\">{''.join(figures)}</div>"
             f"<div>{labels}</div><dl>{details}</dl>{extra}</section>")

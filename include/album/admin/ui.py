@@ -32,9 +32,11 @@ log = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = (240, 240)
 ALBUMS_PER_PAGE = 50
+MAX_ALBUMS_PER_PAGE = 200  # a page's thumbnails are read from S3 by the api-server
 PDF_PREVIEW_WIDTH = 640
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]
+PageSize = Annotated[int, Query(ge=1, le=MAX_ALBUMS_PER_PAGE, description="albums a page")]
 
 
 @contextmanager
@@ -83,8 +85,10 @@ def _cards(conn: psycopg.Connection, tenant: str, albums: list[dict], root: str 
     for row in db.fetch_all(conn, "album_runs_of", {"album_ids": ids, "per_album": 3}):
         runs[row["album_id"]].append(row)
     items = previews(conn, ids)
+    query = urlencode({"tenant": tenant})
     return [album_card(a, items[a["id"]], src, extra=produced_by(runs[a["id"]], root=f"{root}../"),
-                       href=f"{root}album/{a['id']}?{urlencode({'tenant': tenant})}") for a in albums]
+                       href=f"{root}album/{a['id']}?{query}", channel_href=f"{root}channel/{a['channel_id']}?{query}")
+            for a in albums]
 
 
 def _require_album_of(conn: psycopg.Connection, album_id: int, tenant: str) -> None:
@@ -103,9 +107,10 @@ class AlbumPage:
     next: str | None
 
 
-def _album_page(conn: psycopg.Connection, tenant: str, after: str | None, channel_id: int | None = None) -> AlbumPage:
-    """The albums after the cursor ``after`` (``id@posted_at`` of the previous page's last album:
-    stable while albums are added)."""
+def _album_page(conn: psycopg.Connection, tenant: str, after: str | None, limit: int,
+                channel_id: int | None = None) -> AlbumPage:
+    """``limit`` albums after the cursor ``after`` (``id@posted_at`` of the previous page's last
+    album: stable while albums are added)."""
     after_id, after_posted_at = None, None
     if after:
         try:
@@ -113,11 +118,16 @@ def _album_page(conn: psycopg.Connection, tenant: str, after: str | None, channe
             after_id, after_posted_at = int(album_id), datetime.fromisoformat(posted)
         except ValueError:
             raise HTTPException(400, f"invalid page cursor {after!r}: follow the page's own \"next\" link") from None
-    rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "channel_id": channel_id, "limit": ALBUMS_PER_PAGE,
+    rows = db.fetch_all(conn, "tenant_albums", {"tenant_id": tenant, "channel_id": channel_id, "limit": limit,
                                                 "after_id": after_id, "after_posted_at": after_posted_at})
-    more = len(rows) > ALBUMS_PER_PAGE
-    rows = rows[:ALBUMS_PER_PAGE]
+    more = len(rows) > limit
+    rows = rows[:limit]
     return AlbumPage(rows, f"{rows[-1]['id']}@{rows[-1]['posted_at'].isoformat()}" if more else None)
+
+
+def _page_query(tenant: str, limit: int) -> dict:
+    """A list's query string: its tenant, and its page size unless it is the default."""
+    return {"tenant": tenant, **({"limit": limit} if limit != ALBUMS_PER_PAGE else {})}
 
 
 def _timeline(conn: psycopg.Connection, tenant: str, found: AlbumPage, root: str, here: str, query: dict) -> str:
@@ -132,27 +142,28 @@ def _timeline(conn: psycopg.Connection, tenant: str, found: AlbumPage, root: str
         parts.append(card)
     parts.append("</div>" if found.rows else "<p>no albums yet</p>")
     if found.next:
-        parts.append(f'<p class="pages"><a rel="next" href="{here}?{urlencode({**query, "after": found.next})}">'
-                     f"older albums →</a></p>")
+        older = f"{here}?{urlencode({**query, 'after': found.next})}"
+        parts.append(f'<p class="pages"><a rel="next" href="{e(older)}">older albums →</a></p>')
     return "".join(parts)
 
 
 @router.get("/", response_class=HTMLResponse)
-def albums(who: ViewerDep, tenant: str | None = None, after: str | None = None) -> str:
+def albums(who: ViewerDep, tenant: str | None = None, after: str | None = None,
+           limit: PageSize = ALBUMS_PER_PAGE) -> str:
     with _database() as conn:
         tenant, visible = _tenant(who, tenant, conn)
-        found = _album_page(conn, tenant, after)
-        body = _timeline(conn, tenant, found, "", "./", {"tenant": tenant})
+        found = _album_page(conn, tenant, after, limit)
+        body = _timeline(conn, tenant, found, "", "./", _page_query(tenant, limit))
     return page(f"Albums of {tenant}", f"<h1>Albums of {e(tenant)}</h1>{_nav(tenant, visible, './')}{body}")
 
 
 @router.get("/api/albums")
 def albums_json(who: ViewerDep, tenant: str | None = None, after: str | None = None,
-                channel: int | None = None) -> dict[str, Any]:
+                channel: int | None = None, limit: PageSize = ALBUMS_PER_PAGE) -> dict[str, Any]:
     """A page of albums, newest first; ``next`` is the ``after`` of the next page (null: none)."""
     with _database() as conn:
         tenant, _ = _tenant(who, tenant, conn)
-        found = _album_page(conn, tenant, after, channel)
+        found = _album_page(conn, tenant, after, limit, channel)
     return {"albums": [{"album_id": r["id"], "channel_id": r["channel_id"], "username": r["username"],
                         "status": r["status"], "caption": r["caption_text"], "items_count": r["items_count"],
                         "posted_at": r["posted_at"].isoformat(),
@@ -162,7 +173,8 @@ def albums_json(who: ViewerDep, tenant: str | None = None, after: str | None = N
 
 
 @router.get("/channel/{channel_id}", response_class=HTMLResponse)
-def channel_albums(who: ViewerDep, channel_id: int, tenant: str, after: str | None = None) -> str:
+def channel_albums(who: ViewerDep, channel_id: int, tenant: str, after: str | None = None,
+                   limit: PageSize = ALBUMS_PER_PAGE) -> str:
     """One channel: its state, mark, history import, and its albums newest first."""
     from include.album.admin.channels import history_line, list_channels
 
@@ -171,8 +183,8 @@ def channel_albums(who: ViewerDep, channel_id: int, tenant: str, after: str | No
         channel = next((r for r in list_channels(conn) if r["id"] == channel_id and tenant in r["tenants"]), None)
         if channel is None:
             raise HTTPException(404, f"channel {channel_id} is not one of tenant {tenant}'s")
-        found = _album_page(conn, tenant, after, channel_id)
-        body = _timeline(conn, tenant, found, "../", str(channel_id), {"tenant": tenant})
+        found = _album_page(conn, tenant, after, limit, channel_id)
+        body = _timeline(conn, tenant, found, "../", str(channel_id), _page_query(tenant, limit))
     name = f"@{channel['username']}" if channel["username"] else str(channel_id)
     facts = [("Title", channel["title"]), ("State", channel["state"] + (f" ({channel['state_reason']})"
                                                                         if channel["state_reason"] else "")),

@@ -44,7 +44,7 @@ def test_sample_archive_is_stored_exactly_as_expected(conn, store, settings, reg
     assert sorted(a for r in results.values() for a in r.album_ids) == [
         r["id"] for r in conn.execute("SELECT id FROM media_groups ORDER BY id")]
     marks = {r["id"]: r["hwm"] for r in conn.execute("SELECT id, hwm FROM channels")}
-    assert marks == {LAB: 114, NEWS: 210, MIXED: 306}
+    assert marks == {LAB: 114, NEWS: 212, MIXED: 306}
     skips = {(r["channel_id"], r["ref"], r["reason"]) for r in conn.execute("SELECT * FROM ingest_skips")}
     assert skips == {(s["channel_id"], s["ref"], s["reason"]) for s in expected["skips"]}
 
@@ -57,7 +57,7 @@ def test_rerun_changes_nothing(conn, store, settings, registered, s3_client, buc
     # rerun from scratch marks, as a cleared task or a replayed window would
     conn.execute("UPDATE channels SET hwm = 0")
     results = ingest_all(conn, store, path, expected, settings)
-    conn.execute("UPDATE channels SET hwm = m.hwm FROM (VALUES (%s::bigint, 114), (%s, 210), (%s, 306)) "
+    conn.execute("UPDATE channels SET hwm = m.hwm FROM (VALUES (%s::bigint, 114), (%s, 212), (%s, 306)) "
                  "AS m(id, hwm) WHERE channels.id = m.id", (LAB, NEWS, MIXED))
     assert snapshot(conn) == before
     assert s3_keys(s3_client, bucket) == keys_before

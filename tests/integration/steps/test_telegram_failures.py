@@ -80,7 +80,7 @@ def test_a_recheck_still_refused_keeps_it_aside_without_touching_its_rows(conn, 
     asking = client(path, {"error": "CHANNEL_PRIVATE", "channel": NEWS, "times": "always"})
     assert find_changed_channels(conn, asking, settings) == []
     news = channel_row(conn, NEWS)
-    assert (news["state"], news["state_reason"], news["hwm"]) == ("unavailable", "CHANNEL_PRIVATE", 210)
+    assert (news["state"], news["state_reason"], news["hwm"]) == ("unavailable", "CHANNEL_PRIVATE", 212)
     first_since = news["state_since"]
     conn.execute("UPDATE channels SET checked_at = now() - interval '25 hours' WHERE id = %s", (NEWS,))
     find_changed_channels(conn, client(path, {"error": "CHANNEL_PRIVATE", "channel": NEWS, "times": "always"}),
@@ -175,7 +175,7 @@ def test_a_premium_wait_on_a_download_defers_the_sessions_downloads_and_a_later_
     waiting = client(path, {"error": "FLOOD_PREMIUM_WAIT_90", "channel": LAB, "rpc": "download", "after": 1})
     results = {r.channel_id: r for r in ingest_channels(conn, store, waiting, [LAB, NEWS], settings, now=now)}
     assert waiting.requests["GetFileRequest"] == 2  # the rest of the unit's downloads waited without asking
-    assert results[LAB].hwm == 114 and results[NEWS].hwm == 210  # every post stored, the marks moved on
+    assert results[LAB].hwm == 114 and results[NEWS].hwm == 212  # every post stored, the marks moved on
     rows = retries(conn)
     assert {m for m, _ in rows if m < 200} == {103, 104, 105, 106, 107, 108, 109, 112, 113, 114}
     news_media = {p["message_id"] for p in expected["posts"] if p["channel_id"] == NEWS and p["media_stored"]}
@@ -318,7 +318,7 @@ def test_telegram_5xx_after_retries_leaves_the_channel_for_the_next_run_and_two_
     path, expected = registered
     one_down = client(path, {"error": "RPC_CALL_FAIL", "channel": LAB, "times": "always"})
     results = {r.channel_id: r for r in ingest_channels(conn, store, one_down, CHANNELS, settings)}
-    assert "RpcCallFailError" in results[LAB].error and results[NEWS].messages == 10
+    assert "RpcCallFailError" in results[LAB].error and results[NEWS].messages == 12
     lab = channel_row(conn, LAB)
     assert (lab["hwm"], lab["failures"], lab["state"]) == (0, 1, "active") and "RpcCallFailError" in lab["last_error"]
 

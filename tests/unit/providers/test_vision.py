@@ -20,6 +20,8 @@ from include.album.providers.vision import (
     text_language,
     validate_item,
 )
+from include.album.providers.vision.facts import ImageFacts
+from include.album.providers.vision.tesseract import Reading, Word
 from include.album.steps.assembly import VisionInput, vision_input
 
 needs_tesseract = pytest.mark.skipif(not tesseract_available(), reason="tesseract-ocr is installed by .ci/run")
@@ -68,6 +70,31 @@ def test_image_with_no_text_has_no_ocr(local):
 def test_one_pixel_image_is_analysed_as_other(local):
     result = local.analyse(png((1, 1)))
     assert (result["kind"], result["width"], result["ocr"]) == ("other", 1, None)
+
+
+def measured(**facts) -> ImageFacts:
+    """What the local analysis measures of an 800x450 colour photo without text, but for ``facts``."""
+    return ImageFacts(**{"width": 800, "height": 450, "phash": "0" * 16, "reading": Reading(()), "ocr": None,
+                         "brightness": 120.0, "contrast": 50.0, "colorfulness": 40.0, "edge_density": 0.05,
+                         "flat": 0.1, "saturated": 0.2, "palette": ("blue", "green"), "hues": 2, "faces": 0,
+                         **facts})
+
+
+def test_no_label_says_only_photo_or_other_and_a_kind_that_sets_an_image_apart_is_one(local):
+    """"photo" (no rule says more) and "other" (no rule could tell) would be on nearly every
+    album: they stay the item's kind and are no label. A screenshot's kind is one."""
+    photo = local.result_from(measured())
+    assert photo["kind"] == "photo" and photo["labels"] == ["blue", "green"]
+    tiny = local.result_from(measured(width=20, height=16))
+    assert tiny["kind"] == "other" and tiny["labels"] == []
+    card = local.result_from(measured(flat=0.9))  # a plain drawn card, as the sample's video previews
+    assert card["kind"] == "other" and card["labels"] == []
+
+    words = tuple(Word(text, 95.0, (1, 1, line), 0.5) for line, text in enumerate(
+        "Settings Account Privacy Notifications Language Storage Devices Help".split()))
+    screen = local.result_from(measured(flat=0.9, reading=Reading(words), palette=("white",),
+                                        ocr={"text": "Settings", "lang": "en", "engine": "tesseract-5"}))
+    assert screen["kind"] == "screenshot" and screen["labels"][:3] == ["screenshot", "text", "english-text"]
 
 
 @pytest.mark.parametrize(("data", "reason"), [

@@ -185,7 +185,7 @@ def test_a_channel_not_joined_makes_telegram_refuse_the_whole_dialogs_call_but_i
     with pytest.raises(errors.ChannelPrivateError):
         run(client(functions.messages.GetPeerDialogsRequest(peers=[types.InputDialogPeer(PEER),
                                                                    types.InputDialogPeer(news)])))
-    assert run(ids(client.iter_messages(news, limit=1))) == [210]
+    assert run(ids(client.iter_messages(news, limit=1))) == [212]
 
 
 def test_every_request_is_counted_by_type_and_opening_a_session_asks_nothing(sample_archive):

@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 
 CANVAS_FLAT = 0.65  # drawn UI and charts measure >= 0.74 on the vision set, photos <= 0.54
 MEME_BAND = 0.3
-HEURISTICS_VERSION = 2
+HEURISTICS_VERSION = 3  # in the cache key: results of an older version are analysed again
+# Kinds that are no label: "photo" is what any picture is when no rule says more, "other" that
+# no rule could tell. Either would sit on nearly every album and say nothing there.
+UNLABELLED_KINDS = frozenset({"photo", "other"})
 
 
 def _is_number(word: str) -> bool:
@@ -78,8 +81,9 @@ def appearance(facts: ImageFacts) -> dict:
 
 
 def _labels(facts: ImageFacts, kind: str) -> list[str]:
-    """What the image shows, as far as offline tools can tell: kind, faces, main colours, text words."""
-    labels = [kind]
+    """What the image shows, as far as offline tools can tell: a kind that sets it apart (meme,
+    screenshot, document, infographic), faces, main colours, text words."""
+    labels = [] if kind in UNLABELLED_KINDS else [kind]
     if facts.faces:
         labels.append("person")
     if kind in ("photo", "meme"):  # a page or a screen is black and white by nature, not content
