@@ -52,6 +52,12 @@ def test_the_api_server_writes_the_admin_password_from_env_into_its_passwords_fi
     assert passwords.stat().st_mode & 0o777 == 0o600
 
 
+
+def test_without_a_listener_session_or_an_archive_the_listener_connection_is_not_defined():
+    required = {name: f"x-{name}" for name in REQUIRED}
+    assert "AIRFLOW_CONN_TELEGRAM_UPDATES" not in airflow_environment(required)
+    assert "AIRFLOW_CONN_TELEGRAM_UPDATES" in airflow_environment({**required, "TELEGRAM_UPDATES_SESSION": "s"})
+
 def test_hostile_secrets_reach_every_connection_and_database_uri_intact(tmp_path):
     started = start("airflow-scheduler", tmp_path)
     assert started.returncode == 0, started.stderr

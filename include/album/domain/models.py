@@ -48,6 +48,8 @@ class Channel:
     in_dialogs: bool | None = None  # False: outside the account's dialogs, probed on its own
     state: ChannelState = ChannelState.ACTIVE  # UNAVAILABLE: Telegram refuses it (channels.state_reason says why)
     media_pending: bool = False  # media of earlier posts due to be fetched again (``MediaRetry``)
+    hinted_at: datetime | None = None  # when the updates listener last heard it post
+    last_error_at: datetime | None = None  # when its last pull or check failed (None: the last one worked)
 
     @property
     def label(self) -> str:

@@ -37,11 +37,9 @@ from include.album.source.updates import Listening
 log = logging.getLogger(__name__)
 
 PUSH_INTERVAL = 0.2  # seconds between looks at the clock
-DISCONNECT, GAP, TOO_LONG = "DISCONNECT", "GAP", "CHANNEL_DIFFERENCE_TOO_LONG"
 SELF_USER_ID = 777_000_001  # the archive account's own user
-
-
-OWN_FAULTS = (DISCONNECT, GAP, TOO_LONG)
+DISCONNECT, GAP, TOO_LONG = "DISCONNECT", "GAP", "CHANNEL_DIFFERENCE_TOO_LONG"
+OWN_FAULTS = (DISCONNECT, GAP, TOO_LONG)  # the listening client's faults, not RPC errors
 
 
 @dataclass
@@ -190,9 +188,9 @@ class ArchiveUpdatesClient(Listening, ArchiveTelegramClient):
         except asyncio.CancelledError:
             pass
 
-    async def _push(self, timeline: _Timeline, index: int) -> bool:
+    async def _push(self, posts: _Timeline, index: int) -> bool:
         """Push one message's update; False when a fault dropped the connection instead."""
-        channel_id = timeline.channel.id
+        channel_id = posts.channel.id
         for fault in self._push_faults:
             if fault.error == DISCONNECT and fault.matches(None, set()):
                 _spend(fault)
@@ -202,10 +200,10 @@ class ArchiveUpdatesClient(Listening, ArchiveTelegramClient):
             if fault.error == GAP and fault.matches(None, {channel_id}):
                 _spend(fault)
                 log.info("archive: the update of channel %s message %s is lost (fault GAP)", channel_id,
-                         timeline.messages[index].id)
+                         posts.messages[index].id)
                 return True
-        update = types.UpdateNewChannelMessage(message=timeline.messages[index], pts=index + 1, pts_count=1)
-        self._updates_queue.put_nowait(types.Updates(updates=[update], users=[], chats=[timeline.channel],
+        update = types.UpdateNewChannelMessage(message=posts.messages[index], pts=index + 1, pts_count=1)
+        self._updates_queue.put_nowait(types.Updates(updates=[update], users=[], chats=[posts.channel],
                                                      date=datetime.now(UTC), seq=0))
         self._pushed += 1
         return True

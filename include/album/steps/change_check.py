@@ -76,11 +76,13 @@ def find_hinted_channels(conn: psycopg.Connection, settings: Settings, now: date
     those with something above their mark as far as is known (``channels.top_message``: the
     listener keeps what it heard there before its event is sent; the change check keeps what
     Telegram answered). Every hint since the last run counts, whichever event carried it, and a
-    channel heard twice is pulled once; a hint at or below the mark (already pulled) is nothing."""
+    channel heard twice is pulled once; a hint at or below the mark (already pulled) is nothing.
+    A channel whose last pull failed is left to the schedule's runs until it is heard again
+    (events can come every few seconds; its retries should not)."""
     now = now or datetime.now(UTC)
     channels = channels_to_pull(conn, settings, now)
     due = [c for c in channels if c.state == ChannelState.ACTIVE and not deferred(c, now)]
-    hinted = [c.id for c in due if _above_mark(c)]
+    hinted = [c.id for c in due if _above_mark(c) and _heard_since_failing(c)]
     log.info("%d subscribed channels: %d heard posting above their mark (the listener's hints), no request to "
              "ask", len(channels), len(hinted))
     return hinted
@@ -107,6 +109,12 @@ def _keep_answers(conn: psycopg.Connection, client: PipelineClient, due: Sequenc
         metrics.incr("telegram_server_errors_total", label=error_name(found.telegram_error).lower())
         log.warning("Telegram kept failing (%s) after %d retries while asking which channels changed; %d channels "
                     "not asked are left for the next run", error_name(found.telegram_error), REQUEST_RETRIES, not_asked)
+
+
+def _heard_since_failing(channel: Channel) -> bool:
+    if channel.last_error_at is None:
+        return True
+    return channel.hinted_at is not None and channel.hinted_at > channel.last_error_at
 
 
 def _above_mark(channel: Channel) -> bool:

@@ -183,3 +183,30 @@ def test_the_update_state_is_kept_and_the_next_listener_starts_from_it(pg, conn,
     heard = asyncio.run(collect(listener(pg, archive, clients=clients), heard_all(expected)))
     assert heard_all(expected)(heard) and time.monotonic() - started < 40
     assert clients[0].requests["GetStateRequest"] == 0  # no new state asked for: the kept one was loaded
+
+
+def test_a_run_the_listener_started_pulls_the_channels_heard_above_their_mark_and_nothing_else(conn, sample_archive):
+    from devtools.sample import LAB, MIXED, NEWS
+    from include.album.domain.settings import Settings
+    from include.album.steps.change_check import find_hinted_channels
+    from include.album.stores import db
+
+    register_sample(conn, sample_archive[1])
+    conn.execute("UPDATE channels SET hwm = 100")
+    settings = Settings()
+
+    def hear(*hints: tuple[int, int]) -> None:
+        db.execute(conn, "channels_hinted", {"channel_ids": [c for c, _ in hints], "newest": [n for _, n in hints]})
+
+    assert find_hinted_channels(conn, settings) == []  # nothing heard, nothing asked
+    hear((LAB, 105), (NEWS, 100))  # NEWS's hint is at its mark: already pulled
+    hear((LAB, 103))  # a late, lower hint changes nothing
+    assert find_hinted_channels(conn, settings) == [LAB]
+    assert conn.execute("SELECT top_message FROM channels WHERE id = %s", (LAB,)).fetchone()["top_message"] == 105
+    conn.execute("UPDATE channels SET last_error = 'x', last_error_at = now() + interval '1 second' WHERE id = %s",
+                 (LAB,))
+    hear((MIXED, 101))
+    assert find_hinted_channels(conn, settings) == [MIXED]  # LAB failed since it was heard: the schedule's
+    conn.execute("UPDATE channels SET last_error_at = now() - interval '1 minute' WHERE id = %s", (LAB,))
+    hear((LAB, 106))
+    assert find_hinted_channels(conn, settings) == [LAB, MIXED]  # heard again after failing
