@@ -549,7 +549,7 @@ def live_channels(count: int, first: int = 0) -> list[dict]:
 
 
 def build_live_archive(path: str | Path, channels: int, start: datetime, minutes: float, albums: int,
-                       seed: int = 7, first: int = 0) -> dict:
+                       seed: int = 7, first: int = 0, tenant: str = "acme") -> dict:
     """``channels`` channels that post while the pipeline runs: each has one text post an hour
     before ``start`` (what a first run pulls to set the marks); then ``albums`` albums of 2-4
     tiny photos, each from a channel drawn at random and posted at a random moment of the
@@ -557,7 +557,7 @@ def build_live_archive(path: str | Path, channels: int, start: datetime, minutes
     followed by a text post. Dates are on the wall clock: the archive transport posts a message
     when its date comes (``archive_updates``). The expectation adds ``live``: per album its
     channel, grouped id, message ids and the date of its last item (where latency counts from).
-    Tenant ``acme`` subscribes to every channel; ``first`` numbers them (archives to add to one another).
+    ``tenant`` subscribes to every channel; ``first`` numbers them (archives to add to one another).
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -566,7 +566,7 @@ def build_live_archive(path: str | Path, channels: int, start: datetime, minutes
     listed = live_channels(channels, first)
     ids = [c["id"] for c in listed]
     end = start + timedelta(minutes=minutes)
-    b = SampleBuilder(path, listed, {"acme": ids}, span=(start - timedelta(hours=1), end + timedelta(minutes=1)))
+    b = SampleBuilder(path, listed, {tenant: ids}, span=(start - timedelta(hours=1), end + timedelta(minutes=1)))
     for channel_id in ids:
         b.text(channel_id, 1, start - timedelta(hours=1), f"Live channel {channel_id}: an earlier post")
     moments = sorted((rng.randrange(int(minutes * 60)), rng.choice(ids)) for _ in range(albums))

@@ -445,9 +445,10 @@ def clear_of_the_cron_tick(stack: Stack, seconds: float) -> None:
 def post_live(stack: Stack, name: str, *, first: int, channels: int, albums: int, seconds: float,
               delay: float = 15) -> dict:
     """Channels that post ``delay`` s from now (the listener hears new subscriptions within its
-    10-s renewal): a live archive's channels added to the stack's archive and subscribed."""
+    10-s renewal): a live archive's channels added to the stack's archive and subscribed by a
+    tenant of their own (acme's albums, which the browser test pages through, stay as they are)."""
     live = build_live_archive(stack.home / name, channels=channels, albums=albums, minutes=seconds / 60, first=first,
-                              start=datetime.now(UTC) + timedelta(seconds=delay), seed=first)
+                              start=datetime.now(UTC) + timedelta(seconds=delay), seed=first, tenant="live")
     add_channels(stack.archive, stack.home / name)
     with app_conn(stack) as conn:
         register_sample(conn, live)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ THUMBNAIL_SIZE = (240, 240)
 ALBUMS_PER_PAGE = 50
 MAX_ALBUMS_PER_PAGE = 200  # a page's thumbnails are read from S3 by the api-server
 PDF_PREVIEW_WIDTH = 640
+_PDFIUM = threading.Lock()  # PDFium is not thread-safe (pypdfium2's docs)
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 PageSize = Annotated[int, Query(ge=1, le=MAX_ALBUMS_PER_PAGE, description="albums a page")]
@@ -253,24 +255,42 @@ def item_file(who: ViewerDep, request: Request, album_id: int, position: int, te
 @router.get("/preview/{album_id}/{position}")
 def pdf_preview(who: ViewerDep, album_id: int, position: int, tenant: str) -> Response:
     """A PDF item's first page as an image."""
-    import pypdfium2
-
     from include.album.orchestration.connections import load_settings, media_store
 
     with _database() as conn:
         item = _item(conn, who, album_id, position, tenant)
     if item["mime"] != "application/pdf":
         raise HTTPException(404, f"album {album_id}'s item {position} is not a PDF")
+    name = item["file_name"] or "the PDF"
     try:
-        document = pypdfium2.PdfDocument(media_store(load_settings()).get(item["s3_key"]))
-        if len(document) == 0:
-            raise HTTPException(404, f"{item['file_name'] or 'the PDF'} has no page to show")
-        image = document[0].render(scale=PDF_PREVIEW_WIDTH / document[0].get_width()).to_pil()
-    except pypdfium2.PdfiumError as exc:
-        raise HTTPException(404, f"{item['file_name'] or 'the PDF'} cannot be read ({exc})") from None
+        png = first_page_png(media_store(load_settings()).get(item["s3_key"]))
+    except ValueError as exc:
+        raise HTTPException(404, f"{name} {exc}") from None
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+def first_page_png(data: bytes) -> bytes:
+    """A PDF's first page, ``PDF_PREVIEW_WIDTH`` wide, as PNG; ``ValueError`` saying why there is none.
+
+    PDFium is not thread-safe, and the api-server serves sync routes from a thread pool: an album
+    of two PDFs asks for both previews at once, and two renders side by side corrupt the heap
+    (glibc aborts the process). One render at a time."""
+    import pypdfium2
+
+    with _PDFIUM:
+        try:
+            document = pypdfium2.PdfDocument(data)
+        except pypdfium2.PdfiumError as exc:
+            raise ValueError(f"cannot be read ({exc})") from None
+        try:
+            if len(document) == 0:
+                raise ValueError("has no page to show")
+            image = document[0].render(scale=PDF_PREVIEW_WIDTH / document[0].get_width()).to_pil()
+        finally:
+            document.close()
     out = io.BytesIO()
     image.convert("RGB").save(out, format="PNG")
-    return Response(out.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+    return out.getvalue()
 
 
 @router.get("/media/{album_id}/{position}")
