@@ -49,16 +49,17 @@ TUNING = {
 }
 LOCAL_EXECUTOR_TUNING = {
     # The LocalExecutor's workers start from a forkserver that has imported what the tasks import
-    # (Telethon, qdrant_client, the provider hooks, the pipeline): each task process is forked from
-    # a worker and inherits them instead of importing them again (0.2-0.5 s a task; the pages it
-    # touches are copied, ~50 MB more private memory per task).
+    # (Telethon, qdrant_client, the provider hooks, the pipeline) and loaded the embedding model
+    # (``orchestration.preload``): each task process is forked from a worker and inherits them
+    # instead of importing them again (0.2-0.5 s a task, 0.7 s more for one that embeds; the pages
+    # it touches are copied, ~50 MB more private memory per task).
     "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
     "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ",".join((
         "airflow", "airflow.executors.local_executor", "airflow.sdk.execution_time.task_runner",
         "airflow.providers.postgres.hooks.postgres", "airflow.providers.amazon.aws.hooks.s3",
         "airflow.providers.redis.hooks.redis", "include.album.orchestration.tasks",
         "include.album.orchestration.album_tasks", "include.album.steps.ingest", "include.album.steps.indexing",
-        "include.album.providers.vision")),
+        "include.album.providers.vision", "include.album.orchestration.preload")),
 }
 CELERY_TUNING = {
     "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",  # a busy worker does not hoard queued tasks

@@ -9,8 +9,9 @@ Airflow::
 
 * **One at a time.** A lease in Postgres (``telegram_listeners``): the holder renews it every
   ``renew_seconds``; another listener (a second triggerer, a trigger moved to another one)
-  waits until it runs out. A holder that cannot renew stops listening before its lease ends,
-  so two connections of one session never overlap (Telegram would kill the session).
+  waits until it runs out. A holder that cannot renew (an error, or no answer within a third
+  of the lease) stops listening before its lease ends, so two connections of one session never
+  overlap (Telegram would kill the session).
 * **Durable.** Telethon's update state (each channel's ``pts``) is kept on the lease's row and
   loaded by the next listener: what it missed shows as a gap, and Telethon fetches it.
 * **Hints, not payloads.** A batch of ``Hint`` (channel, newest message id) is written to
@@ -118,7 +119,8 @@ class UpdatesListener:
                     wake = min(debouncer.next_due(), renewed + self.config.renew_seconds)
                     await self._sleep_until(client, wake - loop.time())
                     if loop.time() >= renewed + self.config.renew_seconds:
-                        if not await self._renew(conn, client):
+                        # Bounded: a renewal that hangs must not outlive the lease (self-fencing).
+                        if not await asyncio.wait_for(self._renew(conn, client), self.config.lease_seconds / 3):
                             return
                         renewed = loop.time()
                         reported = _report(client, reported)
