@@ -294,9 +294,10 @@ def freshness_section(data: dict) -> list[str]:
              + ", ".join(f"{k} {v}" for k, v in sorted(b.runs.items())) + ".", "",
              f"Minimal runs (asset-triggered, one album): {b.minimal_runs}, wall (queued → end) p50 {minimal:.1f} s, "
              f"max {b.minimal_run_s.get('max', 0.0):.1f} s; of the median run {b.minimal_tasks_s:.1f} s in tasks and "
-             f"{b.minimal_gaps_s:.1f} s between them (scheduling, process start):", "",
+             f"{b.minimal_gaps_s:.1f} s between them (scheduling, process start); per task instance, in the order",
+             "they started, the wait after the one before it ended (0: it ran beside it) and its own time:", "",
              "| task instance | waited s | ran s |", "|---|---:|---:|",
-             *(f"| {task} | {waited:.2f} | {ran:.2f} |" for task, waited, ran in b.minimal_profile), "",
+             *(f"| {task} | {max(waited, 0):.2f} | {ran:.2f} |" for task, waited, ran in b.minimal_profile), "",
              "Telegram requests per hour (the pipeline's `telegram_requests` counter: tasks and listener):", "",
              "| design | requests per hour | all |", "|---|---|---:|",
              f"| listener + 5-minute schedule | {rate(b.listener_requests_per_hour)} | {listener_total:.0f} |",

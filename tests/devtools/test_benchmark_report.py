@@ -53,3 +53,23 @@ def test_steady_windows_merge_by_name_and_each_target_is_judged(tmp_path):
     assert "| C: 1,000 channels, all changed: wall <= 180 s | not measured | not measured |" in text
     assert "get_file 348, get_messages 200" in text  # the loop's type names, as the metric labels them
     assert parse_windows("A,40/10") == [("A", 200, 200), ("40/10", 40, 10)]
+
+
+def test_the_freshness_section_judges_latency_runs_requests_and_losses(tmp_path):
+    from devtools.benchmark_freshness import FreshnessBench
+
+    bench = FreshnessBench(channels=50, minutes=30, albums=100, down_minutes=5, heard={"p50": 22.9, "p95": 57.0,
+                           "max": 61.6}, heard_albums=85, down={"p50": 221.0, "p95": 319.2, "max": 319.2},
+                           down_albums=15, stored=100, minimal_runs=3, minimal_run_s={"p50": 13.3, "max": 16.2},
+                           minimal_profile=[["migrate", 0.1, 1.2], ["index_posts", -0.9, 1.1]],
+                           listener_requests_per_hour={"get_messages": 194.2, "get_difference": 2.0},
+                           cron_only_requests_per_hour={"get_messages": 158.5})
+    out = tmp_path / "benchmarks.md"
+    write_benchmarks(out, freshness=(bench, "python -m devtools benchmark --freshness 50/30"))
+    text = out.read_text()
+    assert "| while the listener ran | 85 | 22.9 / 57.0 / 61.6 |" in text
+    assert "| post → searchable p95 ≤ 60 s | 57.0 s | met |" in text
+    assert "| minimal run ≤ 20 s | 13.3 s | met |" in text
+    assert "| index_posts | 0.00 | 1.10 |" in text  # (it ran beside the task before it)
+    assert "| requests per hour ≤ the schedule only's | 196 vs 158 | missed |" in text
+    assert "| nothing lost or duplicated with the listener down | 100/100, 0 duplicated | met |" in text
