@@ -24,7 +24,7 @@ from include.album.steps.listener import ListenerConfig, UpdatesListener
 
 pytestmark = pytest.mark.integration
 
-FAST = ListenerConfig(quiet=0.3, album_quiet=3.5, max_hold=10, renew_seconds=1, lease_seconds=4,
+FAST = ListenerConfig(quiet=0.3, album_quiet=3.5, max_hold=10, renew_seconds=1, lease_seconds=8,
                       backoff_first=0.2, backoff_max=2)
 
 
