@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from devtools.airflow_stack import StatsdSink
-from devtools.benchmark import Services, _prepare, ingest_with_media, plain_loop, write_benchmarks
+from devtools.benchmark import Services, _prepare, _settings, ingest_with_media, plain_loop, write_benchmarks
+from devtools.benchmark_history import _requests
+from include.album.source.client import request_kind
 from include.album.stores import db
 
 DOWN_SHARE = 1 / 6  # the listener is down 5 of 30 minutes
 LEAD = timedelta(minutes=3)  # the stack boots and the listener takes its lease before the first post
 TARGETS = {"p50_s": 30, "p95_s": 60, "minimal_run_s": 20}
-REQUEST_METRIC = "airflow.telegram_albums.telegram_requests."
 
 
 @dataclass
@@ -75,11 +76,6 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {"p50": statistics.median(ordered), "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
             "max": ordered[-1]}
-
-
-def _requests(statsd: StatsdSink) -> Counter[str]:
-    return Counter({name[len(REQUEST_METRIC):]: int(n) for name, n in statsd.counters.items()
-                    if name.startswith(REQUEST_METRIC)})
 
 
 def _per_hour(requests: Counter[str], seconds: float) -> dict[str, float]:
@@ -156,9 +152,10 @@ def _all_indexed(target: dict, live: dict) -> bool:
 
 
 def _latencies(bench: FreshnessBench, target: dict, live: dict, down_from: datetime, down_until: datetime) -> None:
-    rows = {r["grouped_id"]: r for r in _albums(target, live)}
+    stored = _albums(target, live)
+    rows = {r["grouped_id"]: r for r in stored}
     bench.stored = len(rows)
-    bench.duplicates = len(_albums(target, live)) - len(rows)
+    bench.duplicates = len(stored) - len(rows)
     heard, down = [], []
     for album in live["live"]:
         last = datetime.fromisoformat(album["last_item_at"])
@@ -237,19 +234,7 @@ def _cron_only(services: Services, live: dict, archive: Path, start: datetime, e
         while tick <= start + timedelta(seconds=seconds):
             requests.update(ingest_with_media(conn, store, archive, live, settings, as_of=tick))
             tick += timedelta(minutes=5)
-    return _per_hour(Counter({_kind(name): n for name, n in requests.items()}), seconds)
-
-
-def _settings(target: dict) -> Any:
-    from devtools.benchmark import _settings as settings_of
-
-    return settings_of(target)
-
-
-def _kind(type_name: str) -> str:
-    from include.album.source.client import request_kind
-
-    return request_kind(type_name)
+    return _per_hour(Counter({request_kind(name): n for name, n in requests.items()}), seconds)
 
 
 def run_freshness(spec: str, out: Path, state_dir: Path | None = None) -> FreshnessBench:

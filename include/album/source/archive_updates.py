@@ -61,11 +61,18 @@ class _ListeningSender(ArchiveSender):
     def __init__(self, path: Path, *, faults: Sequence[Fault], not_joined: set[int] | frozenset[int]):
         super().__init__(path, faults=[f for f in faults if f.error not in OWN_FAULTS], not_joined=not_joined)
         self.too_long = [replace(f) for f in faults if f.error == TOO_LONG]
+        self._posts: dict[int, tuple[Any, _Timeline]] = {}  # channel -> (the timeline read, its posts)
 
     def posts(self, channel_id: int) -> _Timeline:
+        """The channel's messages oldest first with their dates, built again only when its file
+        changed (the push loop asks for every watched channel five times a second)."""
         everything = self.timeline(channel_id)
-        messages = [m for m in reversed(everything.messages) if isinstance(m, types.Message)]
-        return _Timeline(everything.channel, messages, [m.date for m in messages])
+        held = self._posts.get(channel_id)
+        if held is None or held[0] is not everything:
+            messages = [m for m in reversed(everything.messages) if isinstance(m, types.Message)]
+            held = self._posts[channel_id] = (everything, _Timeline(everything.channel, messages,
+                                                                    [m.date for m in messages]))
+        return held[1]
 
     def answer(self, request: Any) -> Any:
         if isinstance(request, functions.users.GetUsersRequest):
