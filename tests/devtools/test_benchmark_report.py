@@ -73,3 +73,13 @@ def test_the_freshness_section_judges_latency_runs_requests_and_losses(tmp_path)
     assert "| index_posts | 0.00 | 1.10 |" in text  # (it ran beside the task before it)
     assert "| requests per hour ≤ the schedule only's | 196 vs 158 | missed |" in text
     assert "| nothing lost or duplicated with the listener down | 100/100, 0 duplicated | met |" in text
+
+
+def test_both_designs_are_counted_until_the_schedule_has_run_after_the_last_post():
+    from datetime import UTC, datetime
+
+    from devtools.benchmark_freshness import _tick_after
+
+    assert _tick_after(datetime(2026, 1, 1, 10, 3, 20, tzinfo=UTC)) == datetime(2026, 1, 1, 10, 5, tzinfo=UTC)
+    assert _tick_after(datetime(2026, 1, 1, 10, 5, tzinfo=UTC)) == datetime(2026, 1, 1, 10, 5, tzinfo=UTC)
+    assert _tick_after(datetime(2026, 1, 1, 10, 55, 1, tzinfo=UTC)) == datetime(2026, 1, 1, 11, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ A fault is an RPC error string (``CHANNEL_PRIVATE``, ``AUTH_KEY_DUPLICATED``,
 ``TIMEOUT``, ...) answered for one channel's (or every) request of a kind, after letting the
 first N through or not, once, N times or always. Telethon's own ``rpc_message_to_error``
 turns it into the exception class the live client would raise. The listening client has
-faults of its own (``archive_updates``: ``DISCONNECT``, ``GAP``, ``CHANNEL_DIFFERENCE_TOO_LONG``).
+faults of its own (``archive_updates``: ``DISCONNECT``, ``GAP``, ``CHANNEL_TOO_LONG``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ RPC_KINDS: dict[str, Callable[[Any], bool]] = {
     "download": lambda r: isinstance(r, functions.upload.GetFileRequest),  # files and previews
     "preview": lambda r: isinstance(r, functions.upload.GetFileRequest) and _is_preview(r),  # a video's still
     "dialogs": lambda r: isinstance(r, functions.messages.GetPeerDialogsRequest),
-    "difference": lambda r: isinstance(r, functions.updates.GetChannelDifferenceRequest),  # the listener's
     # The first request of a connection: what a session Telegram refuses fails on (tasks ask
     # nothing only to check the session; Telethon's updates.getState was that request once).
     "state": lambda r: isinstance(r, functions.updates.GetStateRequest),

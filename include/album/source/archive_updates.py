@@ -3,19 +3,20 @@
 As the clock passes a message's date, ``ArchiveUpdatesClient`` puts Telegram's update for it
 (``updateNewChannelMessage`` with the channel's ``pts``) on Telethon's own update queue, where
 the live connection's reader would put it, so everything above — Telethon's update loop, its
-gap detection and ``getChannelDifference``, the listener — runs as it does live. A message is
+gap detection, the listener — runs as it does live. A message is
 "posted" at its date: an archive whose messages are dated a little in the future replays a
 channel posting now (the pulling tasks, as of now, do not see them earlier).
 
-A channel's ``pts`` is the message's rank among the channel's messages (1 for the oldest), so
-``getChannelDifference`` answers what lies between two ranks. Updates that fall while the
-client is disconnected are not pushed, as live (Telethon's reconnection does not fetch them):
-the next update shows the gap.
+A channel's ``pts`` is the message's rank among the channel's messages (1 for the oldest).
+Updates that fall while the client is disconnected are not pushed, as live (Telethon's
+reconnection does not fetch them): the account's difference (``getDifference``, its catch-up)
+names the channels that posted meanwhile with ``updateChannelTooLong``, as Telegram does.
 
 Faults (``archive.Fault`` error strings of their own, beside Telegram's RPC errors):
 ``DISCONNECT`` (after ``after`` updates the connection drops), ``GAP`` (the update of a
 channel's message after ``after`` of them is lost: the next one shows a gap),
-``CHANNEL_DIFFERENCE_TOO_LONG`` (``rpc: "difference"``: a gap answered with "too long").
+``CHANNEL_TOO_LONG`` (instead of the update of a channel's message after ``after`` of them,
+Telegram sends ``updateChannelTooLong``: more news than it sends, ask for it).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 PUSH_INTERVAL = 0.2  # seconds between looks at the clock
 SELF_USER_ID = 777_000_001  # the archive account's own user
-DISCONNECT, GAP, TOO_LONG = "DISCONNECT", "GAP", "CHANNEL_DIFFERENCE_TOO_LONG"
+DISCONNECT, GAP, TOO_LONG = "DISCONNECT", "GAP", "CHANNEL_TOO_LONG"
 OWN_FAULTS = (DISCONNECT, GAP, TOO_LONG)  # the listening client's faults, not RPC errors
 
 
@@ -55,12 +56,11 @@ def _spend(fault: Fault) -> None:
 
 
 class _ListeningSender(ArchiveSender):
-    """``ArchiveSender`` answering what a listening client asks too: its own user, the account's
-    and a channel's difference (or "too long", fault ``CHANNEL_DIFFERENCE_TOO_LONG``)."""
+    """``ArchiveSender`` answering what a listening client asks too: its own user and the
+    account's difference."""
 
     def __init__(self, path: Path, *, faults: Sequence[Fault], not_joined: set[int] | frozenset[int]):
         super().__init__(path, faults=[f for f in faults if f.error not in OWN_FAULTS], not_joined=not_joined)
-        self.too_long = [replace(f) for f in faults if f.error == TOO_LONG]
         self._posts: dict[int, tuple[Any, _Timeline]] = {}  # channel -> (the timeline read, its posts)
 
     def posts(self, channel_id: int) -> _Timeline:
@@ -81,15 +81,11 @@ class _ListeningSender(ArchiveSender):
         if isinstance(request, functions.updates.GetDifferenceRequest):
             self._inject_fault(request)
             return self._difference(request)
-        if isinstance(request, functions.updates.GetChannelDifferenceRequest):
-            self._inject_fault(request)
-            return self._channel_difference(request)
         return super().answer(request)
 
     def _difference(self, request: functions.updates.GetDifferenceRequest) -> Any:
         """The account's difference since ``request.date``: for a broadcast channel that posted
-        since, Telegram sends ``updateChannelTooLong`` (Telethon then asks that channel's own
-        difference, if it knows the channel's pts)."""
+        since, Telegram sends ``updateChannelTooLong`` (its news is to be asked for)."""
         now = datetime.now(UTC)
         posted = []
         for entry in self.manifest["channels"]:
@@ -105,26 +101,6 @@ class _ListeningSender(ArchiveSender):
             other_updates=[types.UpdateChannelTooLong(channel_id=channel.id, pts=count) for channel, count in posted],
             state=types.updates.State(pts=1, qts=0, date=now, seq=0, unread_count=0))
 
-    def _channel_difference(self, request: functions.updates.GetChannelDifferenceRequest) -> Any:
-        channel_id = request.channel.channel_id
-        posts = self.posts(channel_id)
-        posted = bisect.bisect_right(posts.dates, datetime.now(UTC))  # the channel's pts now
-        for fault in self.too_long:
-            if fault.matches(request, {channel_id}):
-                _spend(fault)
-                top = posts.messages[posted - 1].id if posted else 0
-                dialog = types.Dialog(
-                    peer=types.PeerChannel(channel_id), top_message=top, read_inbox_max_id=0, read_outbox_max_id=0,
-                    unread_count=0, unread_mentions_count=0, unread_reactions_count=0, unread_poll_votes_count=0,
-                    notify_settings=types.PeerNotifySettings(), pts=max(posted, 1))
-                return types.updates.ChannelDifferenceTooLong(dialog=dialog, messages=[], chats=[posts.channel],
-                                                              users=[], final=True)
-        start, end = request.pts, min(posted, request.pts + request.limit)
-        if end <= start:
-            return types.updates.ChannelDifferenceEmpty(pts=max(start, 1), final=True)
-        return types.updates.ChannelDifference(pts=end, new_messages=posts.messages[start:end], other_updates=[],
-                                               chats=[posts.channel], users=[], final=end >= posted)
-
 
 class ArchiveUpdatesClient(Listening, ArchiveTelegramClient):
     """The listener over an archive: updates pushed as the clock passes each message's date."""
@@ -138,7 +114,7 @@ class ArchiveUpdatesClient(Listening, ArchiveTelegramClient):
         self._connected = False
         self._disconnected: asyncio.Future | None = None
         self._pusher: asyncio.Task | None = None
-        self._push_faults = [replace(f) for f in faults if f.error in (DISCONNECT, GAP)]
+        self._push_faults = [replace(f) for f in faults if f.error in OWN_FAULTS]
         self._pushed = 0
 
     @property
@@ -209,8 +185,16 @@ class ArchiveUpdatesClient(Listening, ArchiveTelegramClient):
                 log.info("archive: the update of channel %s message %s is lost (fault GAP)", channel_id,
                          posts.messages[index].id)
                 return True
-        update = types.UpdateNewChannelMessage(message=posts.messages[index], pts=index + 1, pts_count=1)
-        self._updates_queue.put_nowait(types.Updates(updates=[update], users=[], chats=[posts.channel],
-                                                     date=datetime.now(UTC), seq=0))
+            if fault.error == TOO_LONG and fault.matches(None, {channel_id}):
+                _spend(fault)
+                log.info("archive: channel %s message %s comes as 'too long' (fault CHANNEL_TOO_LONG)", channel_id,
+                         posts.messages[index].id)
+                self._queue(posts, types.UpdateChannelTooLong(channel_id=channel_id, pts=index + 1))
+                return True
+        self._queue(posts, types.UpdateNewChannelMessage(message=posts.messages[index], pts=index + 1, pts_count=1))
         self._pushed += 1
         return True
+
+    def _queue(self, posts: _Timeline, update: Any) -> None:
+        self._updates_queue.put_nowait(types.Updates(updates=[update], users=[], chats=[posts.channel],
+                                                     date=datetime.now(UTC), seq=0))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telethon import TelegramClient, errors, functions, types, utils
@@ -13,6 +14,10 @@ from include.album.domain.grouping import TELEGRAM_MAX_ALBUM_ITEMS
 from include.album.domain.models import Channel
 from include.album.source.client import input_peer
 from include.album.source.failures import Wait
+
+# How long a message kept from an earlier answer (a history page's, an update's) is used as it
+# is: its photos' file references expire within hours; older ones are asked for again.
+KEPT_FRESH = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -53,14 +58,16 @@ async def _album_edge(client: TelegramClient, peer: Any, edge: Any, *, newer: bo
 
 
 async def pull_channel(client: TelegramClient, channel: Channel, window: PullWindow | None,
-                       max_messages: int) -> Pull:
+                       max_messages: int, heard: Mapping[int, Any] | None = None) -> Pull:
     """Pull one channel: above its high-water mark, or a backfill window by date.
 
     A new channel (mark 0) starts with its newest ``max_messages``; older history is what
     ``airflow backfill create`` is for. When Telegram has said which message is the channel's
     newest (``channel.top_message``), exactly the ids above the mark up to it are asked for
     (``channels.getMessages``, 100 ids a request): one request for a window's few messages, and
-    none for album members beyond the newest message, which do not exist yet. A wait longer
+    none for album members beyond the newest message, which do not exist yet; ``heard`` (id ->
+    message, what the updates listener kept) are taken as they are, and only the other ids asked
+    for: none when the listener heard them all. A wait longer
     than Telethon's sleep threshold stops the pull: what arrived before it is kept and
     ``wait`` is set, but an album at an edge the wait left unconfirmed is left out whole (its
     members are not known; the next pull brings it complete).
@@ -70,7 +77,7 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
     older_edge = window is not None or channel.hwm == 0  # else the mark says what lies before
     edges_confirmed = {"older": not older_edge, "newer": False}
     try:
-        await _read(client, peer, channel, window, max_messages, pull)
+        await _read(client, peer, channel, window, max_messages, pull, heard or {})
         if pull.messages:
             if older_edge:
                 pull.messages[:0] = await _album_edge(client, peer, pull.messages[0], newer=False)
@@ -93,7 +100,7 @@ async def pull_channel(client: TelegramClient, channel: Channel, window: PullWin
 
 
 async def _read(client: TelegramClient, peer: Any, channel: Channel, window: PullWindow | None, max_messages: int,
-                pull: Pull) -> None:
+                pull: Pull, heard: Mapping[int, Any]) -> None:
     """The pull's own messages into ``pull`` (its edges are confirmed by the caller)."""
     if window is not None:
         async for message in client.iter_messages(peer, offset_date=window.start, reverse=True):
@@ -105,8 +112,10 @@ async def _read(client: TelegramClient, peer: Any, channel: Channel, window: Pul
         pull.messages = newest[::-1]
     elif channel.top_message is not None:
         last = min(channel.top_message, channel.hwm + max_messages)
-        wanted = list(range(channel.hwm + 1, last + 1))
-        pull.messages = [m for m in await client.get_messages(peer, ids=wanted) if m is not None]
+        wanted = [i for i in range(channel.hwm + 1, last + 1) if i not in heard]
+        asked = await client.get_messages(peer, ids=wanted) if wanted else []
+        taken = [m for i, m in heard.items() if channel.hwm < i <= last] + [m for m in asked if m is not None]
+        pull.messages = sorted(taken, key=lambda m: m.id)
         pull.covered_to = last
     else:
         async for message in client.iter_messages(peer, min_id=channel.hwm, reverse=True, limit=max_messages):

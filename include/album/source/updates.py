@@ -2,20 +2,25 @@
 
 The pulling tasks never listen (``PipelineClient.connect``). The listener is a second client,
 with a session of its own (one session used from two places at once dies: AUTH_KEY_DUPLICATED),
-whose updates go through Telethon's own handling — its per-channel ``pts``, gap detection and
-``getChannelDifference`` — to ``Listening.on_new_message``. ``Debouncer`` holds a channel's
-sightings until its album's items have arrived; what leaves is a ``Hint``: a channel and its
-newest message id, never a message. Hints only say where to look; the marks stay the truth.
+whose updates go through Telethon's own handling to ``Listening``'s callbacks. ``Debouncer``
+holds a channel's sightings until its album's items have arrived; what leaves is a ``Hint``: a
+channel and its newest message id, never a message. Hints only say where to look; the marks
+stay the truth: a pull fetches every id between a channel's mark and its newest (the messages
+the listener heard are kept in Postgres, and the pull takes those instead of asking again).
 
-Two of Telethon's habits are changed here, both to keep the listener within what the cron
-change check costs:
+That is why the listener asks Telegram nothing of a channel's own (``HintsMessageBox``), where
+Telethon would ask ``getChannelDifference`` (one request per channel each time):
 
-* it asks ``getChannelDifference`` of every channel that stays silent for 15 minutes (about
-  4 requests an hour per channel); the listener drops those idle checks and keeps the ones a
-  gap calls for (``GapsOnlyMessageBox``): the change check of every run (one request per 100
-  channels) already catches what no update announced;
-* a gap Telegram answers with "too long" advances the channel's ``pts`` and returns nothing: the
-  listener turns that answer into a hint for the channel, so the pull fetches what it skipped.
+* of every channel silent for 15 minutes (about 4 requests an hour per channel): dropped, the
+  change check of every scheduled run (one request per 100 channels) catches what no update
+  announced;
+* when an update's ``pts`` shows a gap (updates lost): the update that shows it names the
+  channel's newest message, and the pull fetches what lies below it: a hint as it is;
+* when Telegram says "too long" (``updateChannelTooLong``: too many updates to send, or a
+  channel that posted while the listener was away, in the account's difference after a
+  reconnect): the channel's newest id is not in it, so those channels are collected and their
+  newest ids asked for together, one ``messages.getPeerDialogs`` per 100 channels (the listener,
+  ``steps.listener``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 
 from telethon import TelegramClient, events, types
 from telethon._updates import ChannelState, Entity, EntityType, SessionState
-from telethon._updates.messagebox import ENTRY_ACCOUNT, ENTRY_SECRET, MessageBox
+from telethon._updates.messagebox import ENTRY_ACCOUNT, ENTRY_SECRET, MessageBox, PtsInfo
 
 from include.album.source.client import PipelineClient
 
@@ -91,22 +96,37 @@ class Debouncer:
         return len(self._held)
 
 
-class GapsOnlyMessageBox(MessageBox):
-    """Telethon's update state, without its idle check of every channel.
+class HintsMessageBox(MessageBox):
+    """Telethon's update state, asking nothing of a channel's own (module doc).
 
-    Telethon asks ``getChannelDifference`` of each channel it tracks that has sent nothing for
-    15 minutes; with hundreds of channels that is more requests than the whole cron change
-    check. Here a channel's own deadline never comes: its difference is fetched only when a gap
-    shows (an update whose ``pts`` skips some, ``updateChannelTooLong``). The account's deadline
-    (one ``getDifference`` per 15 silent minutes) is kept: it is how a lost connection's missed
-    account updates come back.
+    A channel's deadline never comes (no idle check); an update whose ``pts`` skips some is
+    applied as if none were missing (it is the channel's newest message: the hint); an
+    ``updateChannelTooLong`` of a channel goes to ``on_too_long(channel_id)`` instead of a
+    ``getChannelDifference``. The account's own sequence is Telethon's: its deadline (one
+    ``getDifference`` per 15 silent minutes) and gaps, how what a lost connection missed comes
+    back (channels that posted meanwhile, as "too long").
     """
+
+    def __init__(self, log: Any, on_too_long: Callable[[int], None]):
+        super().__init__(log)
+        self.on_too_long = on_too_long
 
     def check_deadlines(self) -> float:
         for entry, state in self.map.items():
             if entry not in (ENTRY_ACCOUNT, ENTRY_SECRET):
                 state.deadline = math.inf
         return super().check_deadlines()
+
+    def apply_pts_info(self, update: Any, *, reset_deadlines: Any) -> Any:
+        if isinstance(update, types.UpdateChannelTooLong):
+            self.on_too_long(update.channel_id)
+            return None
+        pts = PtsInfo.from_update(update)
+        if pts is not None and isinstance(pts.entry, int) and pts.entry in self.map:
+            state = self.map[pts.entry]
+            if state.pts + pts.pts_count < pts.pts:  # a gap: what it skipped lies below this message
+                state.pts = pts.pts - pts.pts_count
+        return super().apply_pts_info(update, reset_deadlines=reset_deadlines)
 
 
 def update_state(client: TelegramClient) -> dict[str, Any]:
@@ -121,26 +141,30 @@ def update_state(client: TelegramClient) -> dict[str, Any]:
 class Listening:
     """What makes a ``PipelineClient`` a listener; mixed into the live and the archive clients.
 
-    ``on_new_message(channel_id, message_id, grouped)`` is called for every new message of a
-    channel in ``watch``'s set, whether Telegram pushed it or a difference brought it;
-    ``on_gap(channel_id, newest)`` when Telegram answers a channel's gap with "too long".
+    For the channels in ``watch``'s set: ``on_message(channel_id, message, new)`` for every
+    message Telegram sends (``new`` false: an edit), ``on_deleted(channel_id, message_ids)`` for
+    deletions, ``on_too_long(channel_id)`` when Telegram says a channel has more news than it
+    sends (its newest message id is to be asked for).
     """
 
     def listen(self: Any, channels: Mapping[int, int], state: Mapping[str, Any] | None,
-               on_new_message: Callable[[int, int, bool], None], on_gap: Callable[[int, int], None]) -> None:
+               on_message: Callable[[int, Any, bool], None], on_deleted: Callable[[int, list[int]], None],
+               on_too_long: Callable[[int], None]) -> None:
         """Before ``connect``: the channels to hear (id -> access_hash), the update state kept
         from an earlier connection (or None), and the callbacks."""
-        self._message_box = GapsOnlyMessageBox(self._log["messagebox"])
         self.watched = dict(channels)
-        self._on_new_message, self._on_gap = on_new_message, on_gap
+        self._message_box = HintsMessageBox(self._log["messagebox"], lambda channel_id: (
+            on_too_long(channel_id) if channel_id in self.watched else None))
+        self._on_message, self._on_deleted = on_message, on_deleted
         if state:
             account = SessionState(0, 0, False, int(state["pts"]), int(state["qts"]), int(state["date"]),
                                    int(state["seq"]), None)
             kept = [ChannelState(int(c), int(pts)) for c, pts in state["channels"].items() if int(c) in self.watched]
             self._message_box.load(account, kept)
-        for channel_id, access_hash in self.watched.items():  # what getChannelDifference needs to ask
+        for channel_id, access_hash in self.watched.items():  # the channels Telethon may hear of
             self._mb_entity_cache.put(Entity(EntityType.CHANNEL, channel_id, access_hash))
-        self.add_event_handler(self._heard, events.Raw(types=[types.UpdateNewChannelMessage]))
+        self.add_event_handler(self._heard, events.Raw(types=[
+            types.UpdateNewChannelMessage, types.UpdateEditChannelMessage, types.UpdateDeleteChannelMessages]))
 
     def watch(self: Any, channels: Mapping[int, int]) -> None:
         """Change the channels heard (subscriptions come and go while the listener runs)."""
@@ -148,21 +172,15 @@ class Listening:
             self._mb_entity_cache.put(Entity(EntityType.CHANNEL, channel_id, channels[channel_id]))
         self.watched = dict(channels)
 
-    async def _heard(self: Any, update: types.UpdateNewChannelMessage) -> None:
+    async def _heard(self: Any, update: Any) -> None:
+        if isinstance(update, types.UpdateDeleteChannelMessages):
+            if update.channel_id in self.watched:
+                self._on_deleted(update.channel_id, list(update.messages))
+            return
         message = update.message
         channel_id = getattr(message.peer_id, "channel_id", None)
-        if channel_id in self.watched and isinstance(message, types.Message):
-            self._on_new_message(channel_id, message.id, message.grouped_id is not None)
-
-    async def _call(self: Any, sender, request, ordered=False, flood_sleep_threshold=None):
-        answer = await super()._call(sender, request, ordered=ordered, flood_sleep_threshold=flood_sleep_threshold)
-        if isinstance(answer, types.updates.ChannelDifferenceTooLong):
-            channel_id = request.channel.channel_id
-            if channel_id in self.watched:
-                log.warning("Telegram answered channel %s's gap with 'too long' (its updates skipped); the channel is "
-                            "pulled", channel_id)
-                self._on_gap(channel_id, answer.dialog.top_message)
-        return answer
+        if channel_id in self.watched and not isinstance(message, types.MessageEmpty):
+            self._on_message(channel_id, message, isinstance(update, types.UpdateNewChannelMessage))
 
 
 class UpdatesClient(Listening, PipelineClient):

@@ -40,7 +40,7 @@ from include.album.domain.settings import ConfigurationError, Settings
 from include.album.source.changes import newest_message_ids
 from include.album.source.client import PipelineClient, input_peer
 from include.album.source.failures import Wait
-from include.album.source.pull import HISTORY_PAGE, Page, PullWindow, _album_edge, history_page
+from include.album.source.pull import HISTORY_PAGE, KEPT_FRESH, Page, PullWindow, _album_edge, history_page
 from include.album.steps import metrics
 from include.album.steps.channels import ChannelUnavailable, channel_failed, channels_to_pull, load_channels
 from include.album.steps.downloads import Fetched, fetch_media
@@ -53,9 +53,6 @@ log = logging.getLogger(__name__)
 
 # How soon a task that used its budget is run again (the live DAG's queued tasks go first).
 RESUME_AFTER = timedelta(seconds=2)
-# Messages kept from an earlier page are fetched again when their day comes if they were kept
-# longer ago than this (a photo's file reference expires within hours).
-KEPT_FRESH = timedelta(minutes=30)
 # A newest message id the live DAG's change check stored this recently is not asked again.
 FRESH_NEWEST = timedelta(minutes=10)
 

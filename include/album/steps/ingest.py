@@ -4,8 +4,9 @@ A scheduled window first asks Telegram which channels have messages above their 
 (``find_changed_channels``: a few requests for many channels); only those are pulled, several per
 task over one Telegram connection (``ingest_channels``). Per channel, the order matters for
 correctness under retries:
-1. pull messages (Telethon) and download their media, writing each object to S3 first
-   (``downloads.fetch_media``);
+1. pull messages (Telethon; those the updates listener heard are taken as Telegram sent them,
+   ``heard_messages``, and not asked for again) and download their media, writing each object
+   to S3 first (``downloads.fetch_media``);
 2. then one Postgres transaction upserts posts, media rows, skips, media to fetch again and
    albums, and moves the high-water mark. A crash before the commit leaves only S3 objects,
    which the retry finds with HEAD and does not upload again; nothing in Postgres points at a
@@ -32,12 +33,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from telethon.extensions import BinaryReader
 
 from include.album.domain.models import Channel, IngestResult
 from include.album.domain.settings import Settings
 from include.album.source.client import PipelineClient, input_peer
 from include.album.source.failures import Wait
-from include.album.source.pull import Pull, PullWindow, pull_channel
+from include.album.source.pull import KEPT_FRESH, Pull, PullWindow, pull_channel
 from include.album.steps import metrics
 from include.album.steps.channels import ChannelDeferred, ChannelUnavailable, deferred, for_each_channel
 from include.album.steps.downloads import Fetched, fetch_media
@@ -107,7 +109,8 @@ async def _ingest_one(conn: psycopg.Connection, store: MediaStore, client: Pipel
         return result
 
     await client.open()
-    pull = Pull() if nothing_new else await pull_channel(client, channel, window, settings.max_messages_per_pull)
+    pull = Pull() if nothing_new else await pull_channel(client, channel, window, settings.max_messages_per_pull,
+                                                         _heard(conn, channel, window, settings))
     cover = _covered_by(conn, channel, window, pull, settings) if pull.wait is None else None
     deleted = await _with_media_to_fetch_again(conn, client, channel, settings, window, pull, now)
     fetched = Fetched(wait=pull.wait, skips=client.transport_problems(channel.id))
@@ -137,6 +140,18 @@ async def _with_media_to_fetch_again(conn: psycopg.Connection, client: PipelineC
         return []
     pull.messages[:0] = again
     return deleted
+
+
+def _heard(conn: psycopg.Connection, channel: Channel, window: PullWindow | None,
+           settings: Settings) -> dict[int, Any]:
+    """What the updates listener heard of the channel above its mark, up to its newest message
+    (id -> message): the pull takes these instead of asking for them."""
+    if window is not None or channel.hwm == 0 or channel.top_message is None:
+        return {}
+    last = min(channel.top_message, channel.hwm + settings.max_messages_per_pull)
+    rows = db.fetch_all(conn, "heard_of", {"channel_id": channel.id, "hwm": channel.hwm, "last": last,
+                                           "fresh": KEPT_FRESH})
+    return {r["message_id"]: BinaryReader(r["message"]).tgread_object() for r in rows}
 
 
 def _report(client: PipelineClient, channel: Channel, result: IngestResult, fetched: Fetched, hwm: int) -> None:

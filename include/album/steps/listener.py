@@ -12,12 +12,19 @@ Airflow::
   waits until it runs out. A holder that cannot renew (an error, or no answer within a third
   of the lease) stops listening before its lease ends, so two connections of one session never
   overlap (Telegram would kill the session).
-* **Durable.** Telethon's update state (each channel's ``pts``) is kept on the lease's row and
-  loaded by the next listener: what it missed shows as a gap, and Telethon fetches it.
+* **Durable.** Telethon's update state (the account's and each channel's ``pts``) is kept on the
+  lease's row and loaded by the next listener, which catches up with one ``getDifference``:
+  Telegram names the channels that posted meanwhile ("too long"), and their newest message ids
+  are asked for together (one ``getPeerDialogs`` per 100 channels). It asks nothing of a channel
+  on its own (``source.updates``).
 * **Hints, not payloads.** A batch of ``Hint`` (channel, newest message id) is written to
   ``channels.top_message`` before it is yielded: whatever happens to the event that carries it,
   the next run pulls the channel (``change_check.find_hinted_channels``). Duplicates and late
   hints change nothing: the pull goes by the channel's mark.
+* **What it heard is not asked for again.** The messages themselves (new ones, and edits and
+  deletions of those not pulled yet) are kept in ``heard_messages`` before their hint is
+  written: the pull takes them from there, and asks Telegram only for ids the listener did not
+  hear (``ingest``); with the listener, a post costs its downloads and nothing more.
 * **Never ends.** Every failure is logged and retried after a backoff (1 s doubling to 5 min);
   a session Telegram refuses is retried at the longest backoff until it is fixed.
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
@@ -35,9 +43,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from telethon import types
 
+from include.album.domain.models import Channel
+from include.album.source.changes import newest_message_ids
 from include.album.source.client import PipelineClient, request_kind
-from include.album.source.failures import Meaning, meaning
+from include.album.source.failures import Meaning, error_name, meaning
 from include.album.source.updates import Debouncer, Hint, update_state
 from include.album.steps import metrics
 from include.album.stores import db
@@ -103,11 +114,18 @@ class UpdatesListener:
             state = await self._take_lease(conn)
             client = await self.make_client()
             loop = asyncio.get_running_loop()
-            debouncer, gaps = Debouncer(quiet=self.config.quiet, album_quiet=self.config.album_quiet,
-                                        max_hold=self.config.max_hold), []
-            client.listen(await self._channels(conn), state,
-                          on_new_message=lambda c, m, grouped: debouncer.saw(c, m, grouped, loop.time()),
-                          on_gap=lambda c, newest: gaps.append(Hint(c, newest)))
+            debouncer = Debouncer(quiet=self.config.quiet, album_quiet=self.config.album_quiet,
+                                  max_hold=self.config.max_hold)
+            too_long: set[int] = set()
+            heard = HeardMessages()
+
+            def on_message(channel_id: int, message: Any, new: bool) -> None:
+                heard.keep(channel_id, message)
+                if new and isinstance(message, types.Message):
+                    debouncer.saw(channel_id, message.id, message.grouped_id is not None, loop.time())
+
+            client.listen(await self._channels(conn), state, on_message=on_message, on_deleted=heard.forget,
+                          on_too_long=too_long.add)
             reported: Counter[str] = Counter()
             try:
                 await client.connect()
@@ -124,13 +142,13 @@ class UpdatesListener:
                             return
                         renewed = loop.time()
                         reported = _report(client, reported)
-                    batch = _merged(debouncer.due(loop.time()) + gaps)
-                    gaps.clear()
+                    batch = _merged(debouncer.due(loop.time()) + await _newest_of(client, too_long))
+                    await heard.write(conn)  # before the hints that name them
                     if batch:
                         await self._keep(conn, batch)
                         yield batch
             finally:
-                await self._end(conn, client, reported)
+                await self._end(conn, client, reported, heard, debouncer.due(math.inf))
 
     async def _sleep_until(self, client: Any, seconds: float) -> None:
         disconnected = client.disconnected
@@ -165,6 +183,7 @@ class UpdatesListener:
                         self.holder)
             return False
         await _execute(conn, "listener_state_keep", {**self._lease_params(), "state": Jsonb(update_state(client))})
+        await _execute(conn, "heard_expire", {})
         client.watch(await self._channels(conn))
         return True
 
@@ -180,19 +199,76 @@ class UpdatesListener:
         log.info("heard %d channels post: %s", len(batch), ", ".join(f"{h.channel_id} (up to {h.newest})"
                                                                      for h in batch))
 
-    async def _end(self, conn: psycopg.AsyncConnection, client: Any, reported: Counter[str]) -> None:
-        """Disconnect first (never two connections of one session), then keep the state and let the lease go."""
+    async def _end(self, conn: psycopg.AsyncConnection, client: Any, reported: Counter[str], heard: HeardMessages,
+                   held: list[Hint]) -> None:
+        """Disconnect first (never two connections of one session), then keep what was heard (the
+        hints still held: the next run of any kind pulls them), the state, and let the lease go."""
         with suppress(Exception):
             await asyncio.shield(client.disconnect())
         _report(client, reported)
         if conn.closed:
             return
         try:
+            await heard.write(conn)
+            if held:
+                await self._keep(conn, held)
             await _execute(conn, "listener_state_keep", {**self._lease_params(), "state": Jsonb(update_state(client))})
             await _execute(conn, "listener_lease_release", self._lease_params())
         except psycopg.Error as exc:
             log.warning("listener %s could not keep its state or release its lease (%s); the lease runs out in "
                         "%.0f s", self.config.name, exc, self.config.lease_seconds)
+
+
+class HeardMessages:
+    """The messages heard since the last write: kept (the latest version of each) or forgotten
+    (deleted), written together before the hints that name them."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[int, int], Any] = {}
+        self.forgotten: set[tuple[int, int]] = set()
+
+    def keep(self, channel_id: int, message: Any) -> None:
+        self.kept[channel_id, message.id] = message
+        self.forgotten.discard((channel_id, message.id))
+
+    def forget(self, channel_id: int, message_ids: list[int]) -> None:
+        for message_id in message_ids:
+            self.kept.pop((channel_id, message_id), None)
+            self.forgotten.add((channel_id, message_id))
+
+    async def write(self, conn: psycopg.AsyncConnection) -> None:
+        if self.kept:
+            keys = sorted(self.kept)
+            await _execute(conn, "heard_keep", {"channel_ids": [c for c, _ in keys],
+                                                "message_ids": [m for _, m in keys],
+                                                "messages": [bytes(self.kept[key]) for key in keys]})
+        if self.forgotten:
+            keys = sorted(self.forgotten)
+            await _execute(conn, "heard_forget", {"channel_ids": [c for c, _ in keys],
+                                                  "message_ids": [m for _, m in keys]})
+        self.kept.clear()
+        self.forgotten.clear()
+
+
+async def _newest_of(client: Any, too_long: set[int]) -> list[Hint]:
+    """Hints for the channels Telegram said are "too long" (emptied): their newest message ids,
+    one ``getPeerDialogs`` per 100 channels. Those it does not answer now are left to the
+    schedule's change check."""
+    if not too_long:
+        return []
+    channels = [Channel(id=c, access_hash=client.watched[c], username=None, title="")
+                for c in sorted(too_long) if c in client.watched]
+    too_long.clear()
+    found = await newest_message_ids(client, channels)
+    log.info("Telegram said %d channels have more news than it sent ('too long'): asked for their newest messages",
+             len(channels))
+    unanswered = [c.id for c in channels if c.id not in found.newest]
+    if unanswered:
+        why = (f"a wait of {found.wait.seconds} s" if found.wait else error_name(found.telegram_error)
+               if found.telegram_error else ", ".join(sorted({error_name(e) for e in found.failed.values()})))
+        log.warning("the newest messages of channels %s are not known (%s); the schedule's change check pulls them",
+                    unanswered, why)
+    return [Hint(channel_id, newest) for channel_id, newest in found.newest.items()]
 
 
 def _merged(hints: list[Hint]) -> list[Hint]:

@@ -40,7 +40,7 @@ def write_fetched(conn: psycopg.Connection, channel_id: int, fetched: Fetched, *
                   flood_wait_until: datetime | None = None, deleted: Sequence[int] = (),
                   now: datetime | None = None, cover: Cover | None = None) -> tuple[list[int], list[int]]:
     """One transaction: media rows, posts, skips, media to fetch again, tombstones of ``deleted``
-    message ids, albums, the time covered, mark.
+    message ids, albums, the time covered, mark (and what the listener heard below it forgotten).
 
     ``hwm`` None leaves the channel's mark and FloodWait state alone (refreshes, history).
     ``cover`` adds to ``channels.covered`` (the time the channel's stored history holds whole).
@@ -64,6 +64,7 @@ def write_fetched(conn: psycopg.Connection, channel_id: int, fetched: Fetched, *
         if hwm is not None:
             db.execute(conn, "channel_mark_pulled", {"channel_id": channel_id, "hwm": hwm,
                                                      "flood_wait_until": flood_wait_until})
+            db.execute(conn, "heard_pulled", {"channel_id": channel_id})
     return changed, tombstoned
 
 

@@ -1,7 +1,8 @@
 """The updates listener over the archive transport (Telegram's updates pushed through Telethon's
 own update handling as the clock passes each message's date) and the running Postgres: album
-debounce, hints kept before they are yielded, reconnection with backoff, a lost update and a
-"too long" gap, a dead session, the lease (a second listener waits), the durable update state.
+debounce, hints kept before they are yielded, what it heard taken by the pull instead of asked
+for, reconnection with backoff, a lost update and a "too long" channel (no request of a
+channel's own), a dead session, the lease (a second listener waits), the durable update state.
 """
 
 from __future__ import annotations
@@ -116,19 +117,23 @@ def test_a_dropped_connection_is_listened_to_again_and_what_it_missed_is_heard(p
     assert "listening again in" in caplog.text
     assert heard_all(expected)(heard)
     assert clients[1].requests["GetDifferenceRequest"] == 1  # it caught up from the state the first one kept
+    assert clients[1].requests["GetChannelDifferenceRequest"] == 0  # what it missed, named "too long"
 
 
-def test_a_lost_update_shows_as_a_gap_and_a_too_long_answer_still_names_the_channel(pg, live, caplog):
+def test_a_lost_update_and_a_too_long_channel_are_heard_without_asking_for_a_channel_difference(pg, live, caplog):
     archive, expected = live
-    channel = expected["live"][0]["channel_id"]
-    faults = [Fault("GAP", channel=channel, after=1),
-              Fault("CHANNEL_DIFFERENCE_TOO_LONG", rpcs=frozenset({"difference"}))]
+    gap_channel, too_long_channel = sorted(newest_of(expected))
+    faults = [Fault("GAP", channel=gap_channel, after=1), Fault("CHANNEL_TOO_LONG", channel=too_long_channel)]
     clients = []
     with caplog.at_level(logging.INFO):
         heard = asyncio.run(collect(listener(pg, archive, faults=faults, clients=clients), heard_all(expected)))
     assert heard_all(expected)(heard)
-    assert clients[0].requests["GetChannelDifferenceRequest"] >= 1
-    assert f"Telegram answered channel {channel}'s gap with 'too long'" in caplog.text
+    assert "fault GAP" in caplog.text and "fault CHANNEL_TOO_LONG" in caplog.text
+    # The update after the lost one is the hint; the "too long" channel's newest id is asked for
+    # with the account's dialogs (one request per 100 channels), not a difference per channel.
+    assert clients[0].requests["GetChannelDifferenceRequest"] == 0
+    assert clients[0].requests["GetPeerDialogsRequest"] == 1
+    assert "more news than it sent ('too long')" in caplog.text
 
 
 def test_a_dead_session_is_retried_at_the_longest_backoff_with_the_fix_in_the_log(pg, live, caplog):
@@ -210,3 +215,66 @@ def test_a_run_the_listener_started_pulls_the_channels_heard_above_their_mark_an
     conn.execute("UPDATE channels SET last_error_at = now() - interval '1 minute' WHERE id = %s", (LAB,))
     hear((LAB, 106))
     assert find_hinted_channels(conn, settings) == [LAB, MIXED]  # heard again after failing
+
+
+def test_a_pull_takes_the_messages_the_listener_heard_and_asks_only_for_those_it_did_not(pg, conn, live, store,
+                                                                                          settings):
+    from include.album.source.archive import ArchiveTelegramClient
+    from include.album.steps.change_check import find_hinted_channels
+    from include.album.steps.ingest import ingest_channels
+
+    archive, expected = live
+    conn.execute("UPDATE channels SET hwm = 1")  # each channel's earlier post was pulled before
+    asyncio.run(collect(listener(pg, archive), heard_all(expected)))
+    posted = {(p["channel_id"], p["message_id"]) for p in expected["posts"] if p["message_id"] > 1}
+    kept = {(r["channel_id"], r["message_id"]) for r in conn.execute("SELECT * FROM heard_messages").fetchall()}
+    assert kept == posted  # every message heard is kept, before its hint
+    unheard = expected["live"][0]  # say the listener missed this album's first item
+    conn.execute("DELETE FROM heard_messages WHERE channel_id = %s AND message_id = %s",
+                 (unheard["channel_id"], unheard["message_ids"][0]))
+
+    client = ArchiveTelegramClient(archive)
+    results = ingest_channels(conn, store, client, find_hinted_channels(conn, settings), settings)
+    assert not any(r.error for r in results)
+    stored = {(r["channel_id"], r["message_id"]) for r in conn.execute(
+        "SELECT channel_id, message_id FROM posts WHERE message_id > 1").fetchall()}
+    assert stored == posted
+    assert client.requests["GetMessagesRequest"] == 1  # the missed item only, in one request
+    assert client.requests["GetFileRequest"] == sum(len(a["message_ids"]) for a in expected["live"])
+    assert conn.execute("SELECT count(*) AS n FROM heard_messages").fetchone()["n"] == 0  # forgotten: pulled
+
+
+def test_edits_and_deletions_heard_before_the_pull_change_what_it_takes(pg, conn, live):
+    from telethon import types
+    from telethon.extensions import BinaryReader
+
+    from include.album.steps.listener import HeardMessages
+
+    archive, expected = live
+    conn.execute("UPDATE channels SET hwm = 1")
+    channel, (first, second, *_) = expected["live"][0]["channel_id"], expected["live"][0]["message_ids"]
+    client = ArchiveUpdatesClient(archive)
+    originals = {m.id: m for m in client.archive.posts(channel).messages}
+    heard, deleted = HeardMessages(), []
+    client.listen({channel: 1}, None, on_message=lambda c, m, new: heard.keep(c, m),
+                  on_deleted=lambda c, ids: (deleted.append(ids), heard.forget(c, ids)), on_too_long=lambda c: None)
+    edited = types.Message(id=first, peer_id=types.PeerChannel(channel), date=originals[first].date,
+                           message="edited before the pull", edit_date=datetime.now(UTC))
+    stale = types.Message(id=1, peer_id=types.PeerChannel(channel), date=originals[1].date, message="pulled long ago")
+
+    async def hear():
+        for update in (types.UpdateNewChannelMessage(originals[first], pts=2, pts_count=1),
+                       types.UpdateNewChannelMessage(originals[second], pts=3, pts_count=1),
+                       types.UpdateEditChannelMessage(edited, pts=4, pts_count=1),
+                       types.UpdateDeleteChannelMessages(channel, [second], pts=5, pts_count=1),
+                       types.UpdateEditChannelMessage(stale, pts=6, pts_count=1)):
+            await client._heard(update)
+        async with await psycopg.AsyncConnection.connect(pg.dsn, autocommit=True) as db_conn:
+            await heard.write(db_conn)
+
+    asyncio.run(hear())
+    assert deleted == [[second]]
+    rows = conn.execute("SELECT message_id, message FROM heard_messages").fetchall()
+    kept = {r["message_id"]: BinaryReader(r["message"]).tgread_object() for r in rows}
+    assert list(kept) == [first]  # the deleted one forgotten; an edit of a pulled post is the refresh's
+    assert kept[first].message == "edited before the pull"
