@@ -3,9 +3,9 @@
 As the clock passes a message's date, ``ArchiveUpdatesClient`` puts Telegram's update for it
 (``updateNewChannelMessage`` with the channel's ``pts``) on Telethon's own update queue, where
 the live connection's reader would put it, so everything above — Telethon's update loop, its
-gap detection, the listener — runs as it does live. A message is
-"posted" at its date: an archive whose messages are dated a little in the future replays a
-channel posting now (the pulling tasks, as of now, do not see them earlier).
+gap detection, the listener — runs as it does live. A message is "posted" at its date: an
+archive whose messages are dated a little in the future replays a channel posting now (the
+pulling tasks, as of now, do not see them earlier).
 
 A channel's ``pts`` is the message's rank among the channel's messages (1 for the oldest).
 Updates that fall while the client is disconnected are not pushed, as live (Telethon's

@@ -25,7 +25,6 @@ Telethon would ask ``getChannelDifference`` (one request per channel each time):
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,8 +35,6 @@ from telethon._updates import ChannelState, Entity, EntityType, SessionState
 from telethon._updates.messagebox import ENTRY_ACCOUNT, ENTRY_SECRET, MessageBox, PtsInfo
 
 from include.album.source.client import PipelineClient
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

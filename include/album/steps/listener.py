@@ -251,7 +251,7 @@ class HeardMessages:
 
 
 async def _newest_of(client: Any, too_long: set[int]) -> list[Hint]:
-    """Hints for the channels Telegram said are "too long" (emptied): their newest message ids,
+    """Hints for the channels Telegram said are "too long" (the set is emptied): their newest ids,
     one ``getPeerDialogs`` per 100 channels. Those it does not answer now are left to the
     schedule's change check."""
     if not too_long:
