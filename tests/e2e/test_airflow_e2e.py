@@ -439,7 +439,17 @@ def clear_of_the_cron_tick(stack: Stack, seconds: float) -> None:
     now = datetime.now(UTC)
     tick = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
     if (tick - now).total_seconds() < seconds:
-        time.sleep((tick - now).total_seconds() + 5)
+        time.sleep((tick - now).total_seconds())
+        schedule_caught_up(stack, tick)
+    stack.wait_for("no active run", lambda: not stack.active_runs(), timeout=RUN_TIMEOUT, every=1)
+
+
+def schedule_caught_up(stack: Stack, tick: datetime) -> None:
+    """Wait until the scheduler has made the schedule's run of ``tick`` (seconds after the tick, or
+    after a restart) and every run is over."""
+    run_id = f"scheduled__{tick.isoformat()}"
+    stack.wait_for(f"the schedule's run {run_id}", lambda: stack.request(
+        "GET", f"{DAG}/dagRuns/{run_id}").status_code == 200, timeout=RUN_TIMEOUT, every=1)
     stack.wait_for("no active run", lambda: not stack.active_runs(), timeout=RUN_TIMEOUT, every=1)
 
 
@@ -482,8 +492,12 @@ def ingest_labels(stack: Stack, since: datetime) -> list[str]:
 
 @pytest.fixture(scope="class")
 def scheduled(stack):
-    """The scheduler making runs of its own (the listener's, the schedule's) for these tests only."""
+    """The scheduler making runs of its own (the listener's, the schedule's) for these tests only;
+    once it has made the run it owes for the last tick (a run of the schedule that started while a
+    test posts would pull what the listener's run should)."""
     stack.schedule(True)
+    now = datetime.now(UTC)
+    schedule_caught_up(stack, now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5))
     yield stack
     stack.schedule(False)
 
