@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from telethon import TelegramClient, errors, functions, types, utils
+from telethon.extensions import BinaryReader
 
 from include.album.domain.grouping import TELEGRAM_MAX_ALBUM_ITEMS
 from include.album.domain.models import Channel
@@ -18,6 +19,11 @@ from include.album.source.failures import Wait
 # How long a message kept from an earlier answer (a history page's, an update's) is used as it
 # is: its photos' file references expire within hours; older ones are asked for again.
 KEPT_FRESH = timedelta(minutes=30)
+
+
+def kept_messages(rows: list[dict]) -> dict[int, Any]:
+    """Messages kept as Telegram sent them (rows of ``message_id`` and TL ``message`` bytes), by id."""
+    return {r["message_id"]: BinaryReader(r["message"]).tgread_object() for r in rows}
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from telethon.extensions import BinaryReader
 
 from include.album.domain.lifecycle import ChannelState
 from include.album.domain.models import Channel
@@ -40,7 +39,15 @@ from include.album.domain.settings import ConfigurationError, Settings
 from include.album.source.changes import newest_message_ids
 from include.album.source.client import PipelineClient, input_peer
 from include.album.source.failures import Wait
-from include.album.source.pull import HISTORY_PAGE, KEPT_FRESH, Page, PullWindow, _album_edge, history_page
+from include.album.source.pull import (
+    HISTORY_PAGE,
+    KEPT_FRESH,
+    Page,
+    PullWindow,
+    _album_edge,
+    history_page,
+    kept_messages,
+)
 from include.album.steps import metrics
 from include.album.steps.channels import ChannelUnavailable, channel_failed, channels_to_pull, load_channels
 from include.album.steps.downloads import Fetched, fetch_media
@@ -317,7 +324,7 @@ class _DayImport:
         if not rows:
             return []
         stale = [r["message_id"] for r in rows if datetime.now(UTC) - r["fetched_at"] > KEPT_FRESH]
-        messages = {r["message_id"]: BinaryReader(r["message"]).tgread_object() for r in rows}
+        messages = kept_messages(rows)
         if stale:
             await self.client.open()
             again = await self.client.get_messages(input_peer(self.channel), ids=stale)

@@ -33,13 +33,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from telethon.extensions import BinaryReader
 
 from include.album.domain.models import Channel, IngestResult
 from include.album.domain.settings import Settings
 from include.album.source.client import PipelineClient, input_peer
 from include.album.source.failures import Wait
-from include.album.source.pull import KEPT_FRESH, Pull, PullWindow, pull_channel
+from include.album.source.pull import KEPT_FRESH, Pull, PullWindow, kept_messages, pull_channel
 from include.album.steps import metrics
 from include.album.steps.channels import ChannelDeferred, ChannelUnavailable, deferred, for_each_channel
 from include.album.steps.downloads import Fetched, fetch_media
@@ -151,7 +150,7 @@ def _heard(conn: psycopg.Connection, channel: Channel, window: PullWindow | None
     last = min(channel.top_message, channel.hwm + settings.max_messages_per_pull)
     rows = db.fetch_all(conn, "heard_of", {"channel_id": channel.id, "hwm": channel.hwm, "last": last,
                                            "fresh": KEPT_FRESH})
-    return {r["message_id"]: BinaryReader(r["message"]).tgread_object() for r in rows}
+    return kept_messages(rows)
 
 
 def _report(client: PipelineClient, channel: Channel, result: IngestResult, fetched: Fetched, hwm: int) -> None:
